@@ -1,0 +1,21 @@
+"""iotsu-sim: which software-update strategy to use for which fleet of sleepy IoT devices.
+
+Python API for notebooks::
+
+    from simulation import load_scenario, run
+    result = run(load_scenario("baseline", {"fleet.size": 200}))
+    result.devices, result.summary
+"""
+__version__ = "0.1.0"
+
+from simulation.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
+
+
+def run(scenario, trace_devices: int = 0, progress=None):
+    """Simulate a resolved Scenario; returns a RunResult (devices, manager, summary)."""
+    from simulation.engine import run as _run
+
+    return _run(scenario, trace_devices, progress)
+
+
+__all__ = ["Scenario", "ScenarioError", "load_scenario", "run", "__version__"]

@@ -1,0 +1,105 @@
+"""The `iotsu-sim` command line (see ../shared/interface.md)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from simulation.errors import ScenarioError
+
+EXIT_BAD_INPUT = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="iotsu-sim",
+        description="Simulate software updates of sleepy IoT fleets behind NATs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="one simulation")
+    r.add_argument("scenario", help="a TOML file or a built-in scenario name")
+    r.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key (repeatable), e.g. nat.udp_timeout_s=30")
+    r.add_argument("--seed", type=int, help="master seed (sim.seed)")
+    r.add_argument("--out", type=Path, help="output folder (default results/run-<name>)")
+    r.add_argument("--trace", type=int, default=0, metavar="N",
+                   help="write trace.txt with the messages of the first N devices")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub.add_parser("scenarios", help="list the built-in scenarios")
+    sub.add_parser("keys", help="print the scenario keys as a Markdown table")
+    return p
+
+
+def cmd_run(args) -> int:
+    from simulation.engine import run
+    from simulation.outputs import now_iso, write_run
+    from simulation.scenario import load_scenario
+    from simulation.strategies import strategy_class
+
+    if args.trace < 0:
+        raise ScenarioError(f"--trace {args.trace} is not allowed: expected N >= 0")
+    scenario = load_scenario(args.scenario, args.sets, seed=args.seed)
+    strategy_class(scenario.strategy.name)   # refuse before anything runs
+    name = Path(args.scenario).stem
+    out = args.out or Path("results") / f"run-{name}"
+    started = now_iso()
+    progress, bar = None, None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+        bar = tqdm(total=scenario.sim.horizon_s, unit="sim-s", desc=name, leave=False)
+        progress = lambda t: bar.update(t - bar.n)   # noqa: E731
+    try:
+        result = run(scenario, trace_devices=args.trace, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_run(result, out, source=args.scenario, started=started)
+    s = result.summary
+    p50 = s["ttu_p50_s"]
+    print(f"{s['strategy']}: {s['fleet_size']} devices, updated {s['updated_fraction']:.1%}, "
+          f"p50 time to update {'n/a' if p50 is None else f'{p50:.0f} s'}, "
+          f"{s['energy_per_device_j']:.2f} J/device, {s['events']} events in "
+          f"{s['wall_s']:.1f} s -> {out}")
+    return 0
+
+
+def cmd_scenarios(_args) -> int:
+    from simulation.scenario import builtin_scenarios
+
+    for name, line in builtin_scenarios().items():
+        print(f"{name:<20} {line}")
+    return 0
+
+
+def cmd_keys(_args) -> int:
+    from simulation.scenario import all_keys, field_of
+    from simulation.scenario.schema import _allowed
+
+    print("| key | default | unit | allowed | meaning |\n| --- | --- | --- | --- | --- |")
+    for k in all_keys():
+        f = field_of(k)
+        m = f.metadata
+        default = "preset" if f.default is None else f"`{f.default}`"
+        kind = "true/false" if isinstance(f.default, bool) else (
+            "integer" if m["integer"] else "number")
+        allowed = _allowed(m, kind).replace("one of ", "")
+        print(f"| `{k}` | {default} | {m['unit']} | {allowed} | {m['doc']} |")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"run": cmd_run, "scenarios": cmd_scenarios, "keys": cmd_keys}[args.command]
+    try:
+        return handler(args)
+    except ScenarioError as e:
+        print(f"iotsu-sim: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("iotsu-sim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

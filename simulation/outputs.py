@@ -1,0 +1,98 @@
+"""Writing a run's files: all or nothing.
+
+Files are written into a temporary folder beside the destination, then moved into place;
+an error or an interruption leaves no half-written file behind.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+from simulation import __version__
+from simulation.scenario import to_toml
+
+PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "scipy", "matplotlib")
+
+
+@contextmanager
+def staged(out: Path):
+    """Yield a temporary folder; on success its files replace those of `out`."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        out.mkdir(parents=True, exist_ok=True)
+        for f in sorted(tmp.iterdir()):
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def git_commit() -> str | None:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                           cwd=Path(__file__).resolve().parent, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return r.stdout.strip() if r.returncode == 0 else None
+
+
+def versions() -> dict[str, str | None]:
+    out = {"python": platform.python_version(), "iotsu-sim": __version__}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _json_safe(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    return v
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(_json_safe(data), indent=2, sort_keys=False) + "\n")
+
+
+def write_run(result, out: Path, *, source: str, started: str, argv=None) -> None:
+    """devices.parquet, summary.json, manager.parquet, scenario.toml, manifest.json (and
+    trace.txt when traced) into `out`."""
+    with staged(out) as tmp:
+        result.devices.to_parquet(tmp / "devices.parquet", index=False)
+        result.manager.to_parquet(tmp / "manager.parquet", index=False)
+        write_json(tmp / "summary.json", result.summary)
+        (tmp / "scenario.toml").write_text(to_toml(result.scenario))
+        if result.trace is not None:
+            (tmp / "trace.txt").write_text(result.trace)
+        write_json(tmp / "manifest.json", {
+            "iotsu_sim_version": __version__,
+            "git_commit": git_commit(),
+            "scenario": source,
+            "seed": result.scenario.sim.seed,
+            "command": list(argv if argv is not None else sys.argv),
+            "started": started,
+            "finished": now_iso(),
+            "wall_s": result.summary.get("wall_s"),
+            "versions": versions(),
+            "platform": platform.platform(),
+        })

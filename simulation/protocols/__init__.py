@@ -1,0 +1,1 @@
+"""Protocol models (message sizes and timers)."""

@@ -1,0 +1,397 @@
+"""Confirmable exchanges between a device and its peer, and their flow-level outcome.
+
+An *exchange* is a sequence of CoAP CON request/response pairs, one per block (a plain
+request is a one-block exchange), run stop-and-wait as RFC 7959 block-wise transfer does.
+Either the device or its peer (the manager) initiates it. One attempt of one block goes:
+
+    sender transmits the request -> (one-way rtt/2) -> receiver -> response -> (rtt/2) -> sender
+
+with these rules, shared by both fidelities (`packet.py` runs them message by message):
+
+* The initial timeout of each block is uniform in [ACK_TIMEOUT, ACK_TIMEOUT x
+  ACK_RANDOM_FACTOR] and doubles at each retransmission; after MAX_RETRANSMIT
+  retransmissions the sender gives up when the last timeout expires (RFC 7252 §4.2).
+  A response to any copy completes the block, even after a retransmission was sent.
+* Every packet is lost on the radio with probability `loss`, independently.
+* The NAT sits next to the manager: a device packet refreshes the binding when it reaches
+  the manager, a manager packet must find the binding alive when it leaves. Each message
+  the manager receives costs it `service_s` before it answers or sends the next block.
+* A packet for an idle device waits for paging and connection set-up; a device in PSM
+  cannot be reached (the attempt is lost). The receiver answers at once.
+
+`flow_outcome` computes a whole exchange from these rules with numpy, without simulation
+events: the draws of every attempt of every block at once, then the first completing
+attempt of each block, then the first block that fails. Its approximations, which only
+matter far from the defaults, are stated where they are made.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulation.world.link import LinkModel
+
+DEVICE, PEER = "device", "peer"
+
+
+@dataclass(frozen=True)
+class ExchangeContext:
+    """Everything an exchange needs to know about the run, resolved once."""
+
+    link: LinkModel
+    ack_timeout_s: float
+    ack_random_factor: float
+    max_retransmit: int
+    service_s: float
+    nat_timeout_s: float          # +inf without a NAT
+    inbound_refresh: bool
+    inactivity_s: float
+    active_timer_s: float
+    paging_cycle_s: float
+
+    @property
+    def connect_s(self) -> float:
+        return self.link.connect_s
+
+    def initial_timeouts(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """RFC 7252 §4.2 initial timeouts, one per block (s)."""
+        return rng.uniform(self.ack_timeout_s, self.ack_timeout_s * self.ack_random_factor, n)
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    """What is exchanged: wire bytes (IP header and up) of each block's request and response.
+
+    `trace` gives, for a block number, the draft-notation text of its request and response.
+    `bulk` marks an image transfer whose downlink share of the cell is modelled.
+    """
+
+    initiator: str
+    req_bytes: np.ndarray
+    resp_bytes: np.ndarray
+    trace: object = None
+    bulk: bool = False
+    name: str = ""
+
+    @property
+    def blocks(self) -> int:
+        return len(self.req_bytes)
+
+    def down_bytes_per_block(self) -> np.ndarray:
+        return self.resp_bytes if self.initiator == DEVICE else self.req_bytes
+
+
+@dataclass
+class Outcome:
+    """The result of an exchange (times relative to its start, seconds)."""
+
+    blocks_done: int = 0
+    completed: bool = False
+    failure: str | None = None      # "nat", "unreachable" or "timeout" when not completed
+    duration_s: float = 0.0         # uncontended duration
+    path_down_s: float = 0.0        # downlink serialization on the completing path
+    air_down_s: float = 0.0         # all downlink airtime (retransmissions, lost copies)
+    first_delivery_s: float = math.nan  # first request delivered to the receiver
+    first_downlink_s: float = math.nan  # first block's payload leaves its sender
+    last_nat_refresh_s: float = math.nan  # last device packet reaching the NAT
+    device_tx_s: float = 0.0
+    bytes_up: int = 0
+    bytes_down: int = 0
+    msgs_up: int = 0
+    msgs_down: int = 0
+    retransmissions: int = 0
+    nat_drops: int = 0
+    manager_in: int = 0             # messages reaching the manager
+    manager_out: int = 0            # messages the manager sends
+    manager_bytes_out: int = 0
+    start_s: float = 0.0            # absolute start, set by the session
+    events: list = field(default_factory=list)  # (t, "up"/"down", block, attempt, fate)
+
+
+def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Generator, *,
+                 nat_open_s: float, device_gap_s: float, first_block: int = 0,
+                 with_events: bool = False, scalar: bool = True) -> Outcome:
+    """Outcome of blocks `first_block`.. of `spec`, computed without events.
+
+    nat_open_s: seconds from the start during which the NAT admits the manager's packets
+        (as `Nat.expires_at` - now); ignored for device-initiated exchanges, whose own
+        requests refresh the binding.
+    device_gap_s: seconds since the device's last radio activity at the start.
+    scalar: compute a one-block exchange with plain floats (the same draws and rules,
+        several times faster than numpy on arrays of one row).
+    """
+    link = ctx.link
+    req = spec.req_bytes[first_block:]
+    resp = spec.resp_bytes[first_block:]
+    n, m = len(req), ctx.max_retransmit + 1
+    device_sends = spec.initiator == DEVICE
+    up_rate, down_rate = link.uplink_bps, link.downlink_bps
+    if n == 1 and scalar and not with_events:
+        # the same draws, in the same layout, as the array code below
+        t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, 1, m)
+        rq, rs = int(req[0]), int(resp[0])
+        return _one_block(ctx, device_sends, float(t0[0]), rtt[0].tolist(),
+                          lost_req[0].tolist(), lost_resp[0].tolist(), page_u[0].tolist(),
+                          rq, rs, 8.0 * rq / (up_rate if device_sends else down_rate),
+                          8.0 * rs / (down_rate if device_sends else up_rate),
+                          nat_open_s, device_gap_s)
+    s_req = 8.0 * req / (up_rate if device_sends else down_rate)
+    s_resp = 8.0 * resp / (down_rate if device_sends else up_rate)
+    sq, sp = s_req[:, None], s_resp[:, None]          # per block, as columns
+
+    t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, n, m)
+    off = t0[:, None] * (2.0 ** np.arange(m) - 1.0)  # send time of each attempt in a block
+    give_up = t0 * (2.0 ** m - 1.0)
+
+    svc = ctx.service_s
+    timeout = ctx.nat_timeout_s
+    if device_sends:
+        # The request refreshed the binding `svc` before the response leaves the manager.
+        nat_ok = np.full((n, m), svc < timeout)
+        # The device last transmitted this request; approximation: earlier copies' traffic
+        # in between is ignored when deciding whether it went idle.
+        gap = rtt + svc + sq
+    else:
+        nat_ok = _push_nat_admission(off, nat_open_s, timeout, svc, ctx.inbound_refresh)
+        # Approximation: after block 0 the device last transmitted its previous response,
+        # one mean one-way delay plus `svc` before the block starts.
+        since = np.full(n, link.rtt_s / 2 + svc)
+        since[0] = device_gap_s
+        gap = since[:, None] + off + rtt / 2
+    connected = gap < ctx.inactivity_s
+    reachable = gap < ctx.inactivity_s + ctx.active_timer_s
+    page = np.where(connected, 0.0, page_u * ctx.paging_cycle_s + ctx.connect_s)
+
+    if device_sends:
+        # request on air -> manager (NAT) -> response on air
+        through = ~lost_req & nat_ok & reachable   # response reaches the device's radio
+        arrive = off + sq + rtt + svc + page + sp
+        success = through & ~lost_resp
+        first_at = off + sq + rtt / 2                 # request reaches the manager
+        first_ok = ~lost_req
+    else:
+        # manager -> NAT -> request on air -> device -> response on air -> manager
+        through = nat_ok & reachable                  # request goes on the radio
+        arrive = off + rtt + page + sq + sp
+        success = through & ~lost_req & ~lost_resp
+        first_at = off + rtt / 2 + page + sq          # request reaches the device
+        first_ok = through & ~lost_req
+
+    arrival = np.where(success, arrive, np.inf)
+    runmin = np.minimum.accumulate(arrival, axis=1)
+    earlier = np.empty_like(runmin)
+    earlier[:, 0] = np.inf
+    earlier[:, 1:] = runmin[:, :-1]
+    sent = off < earlier                              # no response yet when this copy is due
+    done_at = np.where(sent, arrival, np.inf).min(axis=1)
+    ok = done_at <= give_up
+
+    failed = np.flatnonzero(~ok)
+    last = failed[0] if len(failed) else n - 1        # last block attempted
+    k = last + 1
+    per_block = np.where(ok, done_at, give_up)[:k]
+    if not device_sends:
+        per_block = per_block + svc                   # manager handles each response
+    starts = np.concatenate(([0.0], np.cumsum(per_block)[:-1]))
+
+    out = Outcome()
+    out.blocks_done = int(last if len(failed) else n)
+    out.completed = not len(failed)
+    s_, thr, fok = sent[:k], through[:k], first_ok[:k]
+    n_sent = s_.sum(axis=1)
+    n_req_rx = (s_ & fok).sum(axis=1) if device_sends else (s_ & thr).sum(axis=1)
+    if device_sends:
+        n_resp_tx = (s_ & thr).sum(axis=1)           # responses put on the radio
+        out.bytes_up = int((n_sent * req[:k]).sum())
+        out.msgs_up = int(n_sent.sum())
+        out.bytes_down = int((n_resp_tx * resp[:k]).sum())
+        out.msgs_down = int(n_resp_tx.sum())
+        out.device_tx_s = float((n_sent * s_req[:k]).sum())
+        out.air_down_s = float((n_resp_tx * s_resp[:k]).sum())
+        out.nat_drops = int((s_ & ~lost_req[:k] & ~nat_ok[:k]).sum())
+    else:
+        n_resp_tx = (s_ & thr & ~lost_req[:k]).sum(axis=1)  # device answered
+        out.bytes_down = int((n_req_rx * req[:k]).sum())
+        out.msgs_down = int(n_req_rx.sum())
+        out.bytes_up = int((n_resp_tx * resp[:k]).sum())
+        out.msgs_up = int(n_resp_tx.sum())
+        out.device_tx_s = float((n_resp_tx * s_resp[:k]).sum())
+        out.air_down_s = float((n_req_rx * s_req[:k]).sum())
+        out.nat_drops = int((s_ & ~nat_ok[:k]).sum())
+    out.retransmissions = int((n_sent - 1).sum())
+    if device_sends:
+        got = (s_ & ~lost_req[:k]).sum(axis=1)      # the manager answers every copy it gets
+        out.manager_in = out.manager_out = int(got.sum())
+        out.manager_bytes_out = int((got * resp[:k]).sum())
+    else:
+        out.manager_out = int(n_sent.sum())
+        out.manager_bytes_out = int((n_sent * req[:k]).sum())
+        out.manager_in = int((s_ & success[:k]).sum())
+    down_path = (s_resp if device_sends else s_req)[:k]
+    out.path_down_s = float(np.where(ok[:k], down_path, 0.0).sum())
+    out.duration_s = float(per_block.sum())
+
+    hit0 = np.flatnonzero(s_[0] & fok[0])
+    if len(hit0):
+        out.first_delivery_s = float(first_at[0, hit0[0]])
+    dl0 = np.flatnonzero(s_[0] & (thr[0] if device_sends else thr[0]))
+    if len(dl0):
+        j = dl0[0]
+        out.first_downlink_s = float(off[0, j] + (s_req[0] + rtt[0, j] / 2 + svc
+                                                  if device_sends else 0.0))
+    # The last device packet to reach the NAT: the request or response that completed the
+    # last finished block (approximation: later duplicates are ignored).
+    fin = np.flatnonzero(ok[:k])
+    if len(fin):
+        j = fin[-1]
+        a = int(np.argmin(np.where(sent[j], arrival[j], np.inf)))
+        at_nat = (off[j, a] + s_req[j] + rtt[j, a] / 2 if device_sends
+                  else done_at[j])
+        out.last_nat_refresh_s = float(starts[j] + at_nat)
+    if not out.completed:
+        f = last
+        drop = s_[f] & (~nat_ok[f] if not device_sends else (~lost_req[f] & ~nat_ok[f]))
+        out.failure = ("nat" if drop.any() else
+                       "unreachable" if (s_[f] & ~reachable[f]).any() else "timeout")
+    if with_events:
+        out.events = _events(starts, off[:k], s_, arrive[:k], rtt[:k], page[:k], s_req[:k],
+                             thr, fok, success[:k], device_sends, svc, first_block)
+    return out
+
+
+def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):
+    """All random draws of n blocks x m attempts, in two generator calls: initial timeouts
+    (n), round-trip delays, request and response losses, paging phases (n x m each)."""
+    u = rng.random((n, 1 + 3 * m))
+    lo = ctx.ack_timeout_s
+    t0 = lo + (lo * ctx.ack_random_factor - lo) * u[:, 0]
+    rtt = ctx.link.rtt_from_normal(rng.standard_normal((n, m)))
+    loss = ctx.link.loss
+    return (t0, rtt, u[:, 1:1 + m] < loss, u[:, 1 + m:1 + 2 * m] < loss, u[:, 1 + 2 * m:])
+
+
+def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, resp, s_req,
+               s_resp, nat_open_s, device_gap_s) -> Outcome:
+    """`flow_outcome` of a one-block exchange with plain floats: the same rules, line by
+    line, as the array code (tests check that both give identical outcomes)."""
+    m = len(rtt)
+    svc, timeout = ctx.service_s, ctx.nat_timeout_s
+    inact, reach_lim = ctx.inactivity_s, ctx.inactivity_s + ctx.active_timer_s
+    give_up = t0 * (2.0 ** m - 1.0)
+    open_until = nat_open_s
+    inf = math.inf
+    arrival, offs, fates = [], [], []
+    for i in range(m):
+        off = t0 * (2.0 ** i - 1.0)
+        r, lq, lr = rtt[i], lost_req[i], lost_resp[i]
+        if device_sends:
+            nat_ok = svc < timeout
+            gap = r + svc + s_req
+        else:
+            nat_ok = off < open_until
+            if ctx.inbound_refresh and nat_ok:
+                open_until = off + timeout
+            gap = device_gap_s + off + r / 2
+        reachable = gap < reach_lim
+        page = 0.0 if gap < inact else page_u[i] * ctx.paging_cycle_s + ctx.connect_s
+        if device_sends:
+            through = not lq and nat_ok and reachable
+            arrive = off + s_req + r + svc + page + s_resp
+            ok = through and not lr
+            first_at, first_ok = off + s_req + r / 2, not lq
+        else:
+            through = nat_ok and reachable
+            arrive = off + r + page + s_req + s_resp
+            ok = through and not lq and not lr
+            first_at, first_ok = off + r / 2 + page + s_req, through and not lq
+        arrival.append(arrive if ok else inf)
+        offs.append(off)
+        fates.append((nat_ok, reachable, through, lq, first_at, first_ok, r))
+    out = Outcome()
+    best, sent = inf, []
+    for i in range(m):
+        if offs[i] < best:
+            sent.append(i)
+            best = min(best, arrival[i])
+    done_at = best
+    completed = done_at <= give_up
+    out.completed = completed
+    out.blocks_done = 1 if completed else 0
+    out.duration_s = (done_at if completed else give_up) + (0.0 if device_sends else svc)
+    out.retransmissions = len(sent) - 1
+    if device_sends:
+        got = [i for i in sent if not fates[i][3]]
+        thr = [i for i in sent if fates[i][2]]
+        out.msgs_up, out.bytes_up = len(sent), len(sent) * req
+        out.msgs_down, out.bytes_down = len(thr), len(thr) * resp
+        out.device_tx_s = len(sent) * s_req
+        out.air_down_s = len(thr) * s_resp
+        out.nat_drops = sum(1 for i in got if not fates[i][0])
+        out.manager_in = out.manager_out = len(got)
+        out.manager_bytes_out = len(got) * resp
+    else:
+        thr = [i for i in sent if fates[i][2]]
+        answered = [i for i in thr if not fates[i][3]]
+        out.msgs_down, out.bytes_down = len(thr), len(thr) * req
+        out.msgs_up, out.bytes_up = len(answered), len(answered) * resp
+        out.device_tx_s = len(answered) * s_resp
+        out.air_down_s = len(thr) * s_req
+        out.nat_drops = sum(1 for i in sent if not fates[i][0])
+        out.manager_out, out.manager_bytes_out = len(sent), len(sent) * req
+        out.manager_in = sum(1 for i in sent if arrival[i] < inf)
+    out.path_down_s = (s_resp if device_sends else s_req) if completed else 0.0
+    delivered = [i for i in sent if fates[i][5]]
+    if delivered:
+        out.first_delivery_s = fates[delivered[0]][4]
+    if thr:
+        j = thr[0]
+        out.first_downlink_s = offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
+                                          else 0.0)
+    if completed:
+        a = min(sent, key=lambda i: arrival[i])
+        out.last_nat_refresh_s = (offs[a] + s_req + fates[a][6] / 2 if device_sends
+                                  else done_at)
+    else:
+        drop = any(not fates[i][0] and (not device_sends or not fates[i][3]) for i in sent)
+        out.failure = ("nat" if drop else
+                       "unreachable" if any(not fates[i][1] for i in sent) else "timeout")
+    return out
+
+
+def _push_nat_admission(off, nat_open_s, timeout, svc, inbound_refresh):
+    """Which manager copies the NAT admits: block 0 until `nat_open_s`; later blocks for
+    `timeout - svc` after they start (the previous response refreshed the binding)."""
+    n, m = off.shape
+    open_until = np.full(n, timeout - svc)
+    open_until[0] = nat_open_s
+    ok = np.zeros((n, m), dtype=bool)
+    for i in range(m):
+        ok[:, i] = off[:, i] < open_until
+        if inbound_refresh:
+            open_until = np.where(ok[:, i], off[:, i] + timeout, open_until)
+    return ok
+
+
+def _events(starts, off, sent, arrive, rtt, page, s_req, through, first_ok, success,
+            device_sends, svc, first_block):
+    """Per-message trace events of a flow outcome: (time, direction, block, attempt, fate)."""
+    ev = []
+    req_dir, resp_dir = ("up", "down") if device_sends else ("down", "up")
+    for j in range(len(starts)):
+        for a in np.flatnonzero(sent[j]):
+            t = starts[j] + off[j, a]
+            if not device_sends and not through[j, a]:
+                ev.append((t, req_dir, first_block + j, int(a), "dropped"))
+                continue
+            fate = "" if first_ok[j, a] else "lost"
+            ev.append((t, req_dir, first_block + j, int(a), fate))
+            if first_ok[j, a] and (through[j, a] or not device_sends):
+                t_resp = starts[j] + (off[j, a] + s_req[j] + rtt[j, a] / 2 + svc
+                                      if device_sends else
+                                      off[j, a] + rtt[j, a] / 2 + page[j, a] + s_req[j])
+                ev.append((t_resp, resp_dir, first_block + j, int(a),
+                           "" if success[j, a] else "lost"))
+    ev.sort(key=lambda e: e[0])
+    return ev

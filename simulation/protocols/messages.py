@@ -1,0 +1,135 @@
+"""The CoAP exchanges of the strategies, as `ExchangeSpec`s with exact wire sizes.
+
+Each builder names the draft's resources (`/Radio_link_status`, `/sw`, ...) and returns the
+request and response of every block, sized by `coap.py` (header, token, options, payload
+marker, payload, then UDP and IPv4), and the draft-notation text shown by `--trace`.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from simulation.protocols import coap
+from simulation.protocols.exchange import DEVICE, PEER, ExchangeSpec
+
+#: RFC 9176 registration lifetime when none is given (calibration.md: 90000 s).
+RD_LIFETIME_S = 90_000
+VERSION_BYTES = 8          # a version string such as "1.0.1+b7" (A)
+CF_CBOR = 60               # report payload format (RFC 7049 / 8949)
+
+
+@lru_cache(maxsize=4096)
+def _wire(req: coap.CoapMessage, resp: coap.CoapMessage) -> tuple[np.ndarray, np.ndarray]:
+    return np.array([req.wire_bytes]), np.array([resp.wire_bytes])
+
+
+def _one(initiator, req: coap.CoapMessage, resp: coap.CoapMessage, req_text, resp_text,
+         name) -> ExchangeSpec:
+    req_b, resp_b = _wire(req, resp)
+    return ExchangeSpec(initiator, req_b, resp_b, trace=lambda _b: (req_text, resp_text),
+                        name=name)
+
+
+def _tok(token: int) -> str:
+    return f"0x{token & 0xffff:04x}"
+
+
+def rd_register(device: int, token: int) -> ExchangeSpec:
+    """D-->M POST /rd?ep=..&lt=.. with the device's links (RFC 9176 §5), 2.01 Created."""
+    links = ["</Radio_link_status>;obs", "</sw>", "</report>"]
+    query = (f"ep=dev{device}", f"lt={RD_LIFETIME_S}")
+    req = coap.post("/rd", coap.link_format_bytes(links), queries=query,
+                    content_format=coap.CF_LINK_FORMAT)
+    resp = coap.response("2.01", 0, location_path=("rd", f"{device:x}"))
+    return _one(DEVICE, req, resp,
+                f"CoAP POST /rd?{'&'.join(query)}, Token: {_tok(token)}, "
+                f"payload: {','.join(links)}",
+                f"2.01 Created, Token: {_tok(token)}, Location-Path: /rd/{device:x}",
+                "rd-register")
+
+
+def observe_link_status(token: int) -> ExchangeSpec:
+    """D<--M GET /Radio_link_status, Observe: 0; D-->M 2.05 Content, payload 1 (draft §4)."""
+    req = coap.get("/Radio_link_status", observe=0, token_len=1)
+    resp = coap.response("2.05", 1, observe=1, content_format=coap.CF_TEXT_PLAIN, token_len=1)
+    return _one(PEER, req, resp,
+                f"CoAP GET /Radio_link_status, Token: 0x{token & 0xff:02x}, Observe: 0",
+                f"2.05 Content, Token: 0x{token & 0xff:02x}, payload: 1", "observe")
+
+
+def notify_link_status(token: int, seq: int) -> ExchangeSpec:
+    """D-->M 2.05 Content (CON notification, payload 1: radio on), D<--M empty ACK."""
+    req = coap.response("2.05", 1, observe=seq, content_format=coap.CF_TEXT_PLAIN,
+                        token_len=1, mtype="CON")
+    return _one(DEVICE, req, coap.empty_ack(),
+                f"2.05 Content, Token: 0x{token & 0xff:02x}, Observe: {seq}, payload: 1",
+                "ACK", "notify")
+
+
+def report(report_bytes: int, token: int) -> ExchangeSpec:
+    """D-->M POST /report with the application payload; D<--M 2.04 Changed."""
+    req = coap.post("/report", report_bytes, content_format=CF_CBOR)
+    resp = coap.response("2.04", 0)
+    return _one(DEVICE, req, resp,
+                f"CoAP POST /report, Token: {_tok(token)}, payload: {report_bytes} B",
+                f"2.04 Changed, Token: {_tok(token)}", "report")
+
+
+def version_check(token: int, version: str) -> ExchangeSpec:
+    """D-->M GET /fw/version; D<--M 2.05 Content with the current version."""
+    req = coap.get("/fw/version")
+    resp = coap.response("2.05", VERSION_BYTES, content_format=coap.CF_TEXT_PLAIN)
+    return _one(DEVICE, req, resp, f"CoAP GET /fw/version, Token: {_tok(token)}",
+                f"2.05 Content, Token: {_tok(token)}, payload: {version}", "version")
+
+
+@lru_cache(maxsize=64)
+def _block2_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    szx, n = coap.szx_for(block), coap.block_count(total, block)
+    req = np.array([coap.get(path, block2=(b, False, szx)).wire_bytes for b in range(n)])
+    resp = np.array([coap.response(
+        "2.05", coap.block_payload(total, block, b),
+        block2=(b, coap.block_more(total, block, b), szx),
+        content_format=coap.CF_OCTET_STREAM, size2=total if b == 0 else None).wire_bytes
+        for b in range(n)])
+    return req, resp
+
+
+def block2_pull(path: str, total: int, block: int, token: int) -> ExchangeSpec:
+    """D-->M GET path, Block2: n/0/size; D<--M 2.05 Content, Block2: n/more/size (RFC 7959)."""
+    req, resp = _block2_sizes(path, total, block)
+    last = len(req) - 1
+
+    def text(b):
+        more = int(b < last)
+        return (f"CoAP GET {path}, Token: {_tok(token)}, Block2: {b}/0/{block}",
+                f"2.05 Content, Token: {_tok(token)}, Block2: {b}/{more}/{block}, "
+                f"payload: {coap.block_payload(total, block, b)} B")
+    return ExchangeSpec(DEVICE, req, resp, trace=text, bulk=True, name="block2")
+
+
+@lru_cache(maxsize=64)
+def _block1_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    szx, n = coap.szx_for(block), coap.block_count(total, block)
+    req = np.array([coap.post(
+        path, coap.block_payload(total, block, b),
+        block1=(b, coap.block_more(total, block, b), szx),
+        size1=total if b == 0 else None).wire_bytes for b in range(n)])
+    resp = np.array([coap.response("2.31" if b < n - 1 else "2.04", 0,
+                                   block1=(b, b < n - 1, szx)).wire_bytes for b in range(n)])
+    return req, resp
+
+
+def block1_push(path: str, total: int, block: int, token: int) -> ExchangeSpec:
+    """D<--M POST path, Block1: n/more/size; D-->M 2.31 Continue (2.04 Changed at the end)."""
+    req, resp = _block1_sizes(path, total, block)
+    last = len(req) - 1
+
+    def text(b):
+        more = int(b < last)
+        code = "2.31 Continue" if more else "2.04 Changed"
+        return (f"CoAP POST {path}, Token: {_tok(token)}, Block1: {b}/{more}/{block}, "
+                f"payload: {coap.block_payload(total, block, b)} B",
+                f"{code}, Token: {_tok(token)}, Block1: {b}/{more}/{block}")
+    return ExchangeSpec(PEER, req, resp, trace=text, bulk=True, name="block1")

@@ -1,0 +1,183 @@
+"""Packet fidelity: an exchange run message by message as SimPy processes.
+
+The rules are those of `exchange.py` (its module docstring); here every transmission,
+one-way delay, manager service, paging wait and cell serialization is an event, so queues
+at the manager and in the cell, and a device's radio going idle mid-transfer, emerge
+instead of being approximated.
+"""
+from __future__ import annotations
+
+import math
+
+from simulation.protocols.exchange import DEVICE, ExchangeSpec, Outcome
+from simulation.world.manager import ADDRESS as MANAGER
+
+
+class _Block:
+    """State shared by the attempts of one block."""
+
+    __slots__ = ("done", "nat_drop", "unreachable", "first_delivery", "first_downlink",
+                 "last_refresh", "delivered", "out", "start")
+
+    def __init__(self, env, delivered, out, start):
+        self.done = env.event()
+        self.delivered, self.out, self.start = delivered, out, start
+        self.nat_drop = self.unreachable = False
+        self.first_delivery = self.first_downlink = self.last_refresh = math.nan
+
+
+def packet_exchange(session, spec: ExchangeSpec, first_block: int = 0, delivered=None):
+    """Process body: run blocks `first_block`.. of `spec`; returns an Outcome (times are
+    relative to the start; `duration_s` is the actual duration) after booking it.
+
+    `delivered`, if given, is an event that succeeds with the Outcome (still being filled)
+    once the first request has reached the manager and been handled.
+    """
+    env = session.world.env
+    ctx, rng = session.world.ctx, session.rng
+    start = env.now
+    out = Outcome(start_s=start)
+    m = ctx.max_retransmit + 1
+    for b in range(first_block, spec.blocks):
+        blk = _Block(env, delivered, out, start)
+        t0 = float(ctx.initial_timeouts(rng, 1)[0])
+        attempts = 0
+        for a in range(m):
+            if blk.done.triggered:
+                break
+            attempts += 1
+            journey = _device_first if spec.initiator == DEVICE else _peer_first
+            env.process(journey(session, spec, b, a, blk, out))
+            yield blk.done | env.timeout(t0 * 2 ** a)
+        out.retransmissions += attempts - 1
+        for name in ("first_delivery", "first_downlink"):
+            if math.isnan(getattr(out, name + "_s")) and not math.isnan(getattr(blk, name)):
+                setattr(out, name + "_s", getattr(blk, name) - start)
+        if not blk.done.triggered:
+            out.failure = "nat" if blk.nat_drop else (
+                "unreachable" if blk.unreachable else "timeout")
+            break
+        if not math.isnan(blk.last_refresh):
+            out.last_nat_refresh_s = blk.last_refresh - start
+        out.blocks_done += 1
+    out.completed = out.failure is None
+    out.duration_s = env.now - start
+    session.book(out)
+    if delivered is not None and not delivered.triggered:
+        delivered.succeed(out)
+    return out
+
+
+def _lost(session) -> bool:
+    return session.rng.random() < session.world.ctx.link.loss
+
+
+def _device_first(session, spec, b, a, blk, out):
+    """Device -> manager request, manager -> device response."""
+    w, env, i = session.world, session.world.env, session.device
+    link = w.ctx.link
+    req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
+    rtt = float(link.sample_rtt(session.rng))
+    s_up = link.up_s(req)
+    w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
+    out.bytes_up += req
+    out.msgs_up += 1
+    lost = _lost(session)
+    session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
+    yield env.timeout(s_up)
+    if lost:
+        return
+    yield env.timeout(rtt / 2)
+    w.nat.outbound(i, MANAGER, env.now)
+    blk.last_refresh = env.now
+    if math.isnan(blk.first_delivery):
+        blk.first_delivery = env.now
+    w.manager.load.add(env.now, msgs_in=1)
+    yield from w.manager.serve()
+    if blk.delivered is not None and not blk.delivered.triggered:
+        blk.out.first_delivery_s = blk.first_delivery - blk.start
+        blk.delivered.succeed(blk.out)
+    w.manager.load.add(env.now, msgs_out=1, bytes_out=resp)
+    if math.isnan(blk.first_downlink):
+        blk.first_downlink = env.now
+    if not w.nat.inbound(i, MANAGER, env.now):
+        out.nat_drops += 1
+        blk.nat_drop = True
+        session.trace(env.now, "down", spec, b, a, "dropped")
+        return
+    yield env.timeout(rtt / 2)
+    if not (yield from _reach(session, blk)):
+        return
+    yield from _downlink(session, resp, out)
+    lost = _lost(session)
+    session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
+    if not lost and not blk.done.triggered:
+        blk.done.succeed()
+
+
+def _peer_first(session, spec, b, a, blk, out):
+    """Manager -> device request, device -> manager response."""
+    w, env, i = session.world, session.world.env, session.device
+    link = w.ctx.link
+    req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
+    rtt = float(link.sample_rtt(session.rng))
+    w.manager.load.add(env.now, msgs_out=1, bytes_out=req)
+    if math.isnan(blk.first_downlink):
+        blk.first_downlink = env.now
+    if not w.nat.inbound(i, MANAGER, env.now):
+        out.nat_drops += 1
+        blk.nat_drop = True
+        session.trace(env.now, "down", spec, b, a, "dropped")
+        return
+    yield env.timeout(rtt / 2)
+    if not (yield from _reach(session, blk)):
+        return
+    yield from _downlink(session, req, out)
+    lost = _lost(session)
+    session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
+    if lost:
+        return
+    if math.isnan(blk.first_delivery):
+        blk.first_delivery = env.now
+    s_up = link.up_s(resp)
+    w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
+    out.bytes_up += resp
+    out.msgs_up += 1
+    lost = _lost(session)
+    session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
+    yield env.timeout(s_up)
+    if lost:
+        return
+    yield env.timeout(rtt / 2)
+    w.nat.outbound(i, MANAGER, env.now)
+    blk.last_refresh = env.now
+    w.manager.load.add(env.now, msgs_in=1)
+    yield from w.manager.serve()
+    if not blk.done.triggered:
+        blk.done.succeed()
+
+
+def _reach(session, blk):
+    """Wait for paging if the device is idle; False if it is in PSM (packet lost)."""
+    w, env, i = session.world, session.world.env, session.device
+    delay = w.radios.downlink_delay(i, env.now, session.rng.random())
+    if delay is None:
+        blk.unreachable = True
+        return False
+    if delay > 0:
+        w.radios.busy(i, env.now + delay - w.ctx.connect_s, env.now + delay)
+        yield env.timeout(delay)
+    return True
+
+
+def _downlink(session, nbytes, out):
+    """Serialize a packet on the device's cell downlink (FIFO)."""
+    w, env, i = session.world, session.world.env, session.device
+    s = w.ctx.link.down_s(nbytes)
+    with w.cells[w.fleet.cell[i]].downlink.request() as req:
+        yield req
+        w.radios.busy(i, env.now, env.now + s)
+        out.bytes_down += nbytes
+        out.msgs_down += 1
+        out.air_down_s += s
+        yield env.timeout(s)

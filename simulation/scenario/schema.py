@@ -1,0 +1,308 @@
+"""The scenario: one typed, frozen schema holding every key of the contract.
+
+Every key is a field of a frozen dataclass (one class per TOML table). A field's metadata
+carries its unit, its documentation and what values are allowed; `validate_value` uses it
+to coerce and refuse input, and the README's key table is generated from it
+(`python -m simulation keys`). Variants are derived with `Scenario.with_overrides`,
+never mutated.
+
+Defaults describe the `baseline` fleet: NB-IoT devices in coverage class 0 behind a
+carrier-grade NAT. Each default cites ../shared/calibration.md (the row's source) or is
+marked as an assumption (A).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from simulation.errors import ScenarioError
+
+STRATEGIES = ("manager-polling", "device-polling", "device-initiated", "manager-initiated",
+              "delegated", "mqtt-http", "mqtt-coap", "discovery")
+LINK_PRESETS = ("nbiot-ce0", "nbiot-ce1", "nbiot-ce2", "ltem", "cat1", "fixed")
+FILTERING = ("endpoint-independent", "address-dependent", "address-port-dependent")
+SECURITY_MODES = ("none", "dtls-psk", "dtls-cert", "tls")
+
+
+def key(default, doc: str, unit: str = "", *, choices=None, low=None, high=None,
+        low_open=False, integer=False):
+    """A scenario key: default, docstring, unit and the allowed range or choices."""
+    meta = dict(doc=doc, unit=unit, choices=choices, low=low, high=high, low_open=low_open,
+                integer=integer)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Sim:
+    seed: int = key(1, "master seed; every random stream derives from it", low=0, integer=True)
+    horizon_s: float = key(21600.0, "simulated time at which the run stops", "s", low=0,
+                           low_open=True)
+    fidelity: str = key("flow", "`packet`: every message is an event; `flow`: a transfer is "
+                        "computed in as few events as its interactions allow",
+                        choices=("packet", "flow"))
+
+
+@dataclass(frozen=True)
+class Fleet:
+    size: int = key(1000, "number of devices", low=1, integer=True)
+    cells: int = key(10, "radio cells; device i is in cell i mod cells; each cell's downlink "
+                     "capacity is shared", low=1, integer=True)
+
+
+@dataclass(frozen=True)
+class Device:
+    wake: str = key("periodic", "`periodic` (fixed interval, random phase per device) or "
+                    "`poisson`", choices=("periodic", "poisson"))
+    wake_interval_s: float = key(3600.0, "mean time between wake-ups (uplink report, periodic "
+                                 "TAU); T3412 default 54 min, hourly reports common (S/V)",
+                                 "s", low=0, low_open=True)
+    report_bytes: int = key(64, "application payload sent at each wake-up (A)", "bytes",
+                            low=0, integer=True)
+    inactivity_s: float = key(20.0, "RRC inactivity timer after the last packet; network "
+                              "default 20 s (M, Martinez et al. 2019)", "s", low=0)
+    active_timer_s: float = key(8.0, "PSM active timer T3324: idle, reachable by paging "
+                                "(M, Martinez et al. 2019: 8 s)", "s", low=0)
+    paging_cycle_s: float = key(2.56, "idle DRX / eDRX cycle: the delay to reach an idle "
+                                "device is uniform in [0, cycle] (S: DRX 0.64-2.56 s)", "s",
+                                low=0)
+    install_s: float = key(60.0, "time to install a full image and reboot (A)", "s", low=0)
+
+
+@dataclass(frozen=True)
+class Power:
+    tx_mw: float = key(792.0, "transmitting: 220 mA at 23 dBm x 3.6 V (V, u-blox SARA-N211)",
+                       "mW", low=0)
+    rx_mw: float = key(165.6, "receiving and connected: 46 mA x 3.6 V (V, SARA-N211)", "mW",
+                       low=0)
+    idle_mw: float = key(1.44, "idle DRX 1.28 s, reachable: 0.4 mA x 3.6 V (V, M5311)", "mW",
+                         low=0)
+    psm_mw: float = key(0.0108, "PSM: 3 uA x 3.6 V (V, SARA-N211 / M5311)", "mW", low=0)
+
+
+@dataclass(frozen=True)
+class Link:
+    preset: str = key("nbiot-ce0", "calibrated link (see simulation/world/link.py); `fixed` "
+                      "uses the values below exactly, without jitter", choices=LINK_PRESETS)
+    rtt_s: float | None = key(None, "mean round-trip delay device <-> peer without "
+                              "serialization; overrides the preset's", "s", low=0)
+    uplink_bps: float | None = key(None, "uplink rate; overrides the preset's", "bit/s", low=0,
+                                   low_open=True)
+    downlink_bps: float | None = key(None, "downlink rate of a cell, shared by its devices; "
+                                     "overrides the preset's", "bit/s", low=0, low_open=True)
+    loss: float | None = key(None, "probability that one packet is lost on the radio, "
+                             "independently; overrides the preset's", low=0, high=0.99)
+    connect_s: float | None = key(None, "RRC connection set-up on waking or after paging; "
+                                  "overrides the preset's", "s", low=0)
+
+
+@dataclass(frozen=True)
+class Nat:
+    enabled: bool = key(True, "a carrier NAT / stateful firewall between radio network and "
+                        "manager")
+    udp_timeout_s: float = key(60.0, "UDP binding lifetime after its last refresh; about 60 s "
+                               "in two NB-IoT networks (P, zephyr#25935)", "s", low=0,
+                               low_open=True)
+    tcp_timeout_s: float = key(1200.0, "TCP binding lifetime; about 20 min in carrier NATs "
+                               "(P, californium#2121)", "s", low=0, low_open=True)
+    filtering: str = key("address-port-dependent", "inbound filtering (RFC 4787 section 5); "
+                         "carrier NATs commonly filter per address and port (A)",
+                         choices=FILTERING)
+    inbound_refresh: bool = key(False, "inbound packets also refresh a binding (RFC 4787 "
+                                "REQ-6 makes it optional)")
+
+
+@dataclass(frozen=True)
+class Manager:
+    service_s: float = key(0.0005, "processing time per request handled (A)", "s", low=0)
+
+
+@dataclass(frozen=True)
+class Update:
+    release_s: float = key(3600.0, "when the new software becomes available", "s", low=0)
+    image_bytes: int = key(102400, "full image size (100 KiB; Zephyr demo 380 kB, "
+                           "MicroPython 615 kB, V/P)", "bytes", low=1, integer=True)
+    delta_ratio: float = key(1.0, "partial update size as a fraction of the image; bsdiff "
+                             "patch 0.117 (M, detools)", low=0, low_open=True, high=1.0)
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str = key("device-initiated", "update strategy", choices=STRATEGIES)
+    poll_interval_s: float = key(3600.0, "polling period; a sleeping device polls at the first "
+                                 "wake-up after it has passed (hawkBit default 300 s, V)", "s",
+                                 low=0)
+
+
+@dataclass(frozen=True)
+class Coap:
+    block_bytes: int = key(256, "block size, 2^(SZX+4) (RFC 7959); Zephyr LwM2M default 256 B "
+                           "(V)", "bytes", choices=(16, 32, 64, 128, 256, 512, 1024),
+                           integer=True)
+    ack_timeout_s: float = key(2.0, "ACK_TIMEOUT (RFC 7252 Table 2)", "s", low=0, low_open=True)
+    ack_random_factor: float = key(1.5, "ACK_RANDOM_FACTOR (RFC 7252 Table 2)", low=1.0)
+    max_retransmit: int = key(4, "MAX_RETRANSMIT (RFC 7252 Table 2)", low=0, high=20,
+                              integer=True)
+
+
+@dataclass(frozen=True)
+class Security:
+    mode: str = key("none", "`none`, `dtls-psk`, `dtls-cert`, `tls` (DTLS on UDP hops, TLS on "
+                    "TCP hops)", choices=SECURITY_MODES)
+
+
+@dataclass(frozen=True)
+class Gateway:
+    devices_per_gateway: int = key(50, "fan-out of the delegated strategy (A)", low=1,
+                                   integer=True)
+    fetch: str = key("http", "`http` (gateway polls the manager) or `coap-observe` (manager "
+                     "notifies the gateway)", choices=("http", "coap-observe"))
+
+
+TABLES: dict[str, type] = {
+    "sim": Sim, "fleet": Fleet, "device": Device, "power": Power, "link": Link, "nat": Nat,
+    "manager": Manager, "update": Update, "strategy": Strategy, "coap": Coap,
+    "security": Security, "gateway": Gateway,
+}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    sim: Sim = field(default_factory=Sim)
+    fleet: Fleet = field(default_factory=Fleet)
+    device: Device = field(default_factory=Device)
+    power: Power = field(default_factory=Power)
+    link: Link = field(default_factory=Link)
+    nat: Nat = field(default_factory=Nat)
+    manager: Manager = field(default_factory=Manager)
+    update: Update = field(default_factory=Update)
+    strategy: Strategy = field(default_factory=Strategy)
+    coap: Coap = field(default_factory=Coap)
+    security: Security = field(default_factory=Security)
+    gateway: Gateway = field(default_factory=Gateway)
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Scenario":
+        """Build from nested TOML tables and/or dotted keys, refusing anything unknown."""
+        flat = flatten(data)
+        return cls().with_overrides(flat)
+
+    def with_overrides(self, flat: dict[str, Any]) -> "Scenario":
+        """A new scenario with dotted keys replaced (each value validated)."""
+        tables = {name: {} for name in TABLES}
+        for dotted, raw in flat.items():
+            table, leaf = split_key(dotted)
+            tables[table][leaf] = validate_value(dotted, raw)
+        return dataclasses.replace(self, **{
+            name: dataclasses.replace(getattr(self, name), **vals)
+            for name, vals in tables.items() if vals})
+
+    def get(self, dotted: str) -> Any:
+        table, leaf = split_key(dotted)
+        return getattr(getattr(self, table), leaf)
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: dataclasses.asdict(getattr(self, name)) for name in TABLES}
+
+
+def field_of(dotted: str) -> dataclasses.Field:
+    table, leaf = split_key(dotted)
+    return {f.name: f for f in dataclasses.fields(TABLES[table])}[leaf]
+
+
+def split_key(dotted: str) -> tuple[str, str]:
+    table, _, leaf = dotted.partition(".")
+    if table not in TABLES or leaf not in {f.name for f in dataclasses.fields(TABLES[table])}:
+        raise ScenarioError(f"unknown key {dotted!r}; known keys: "
+                            f"{', '.join(all_keys())}")
+    return table, leaf
+
+
+def all_keys() -> list[str]:
+    return [f"{t}.{f.name}" for t, cls in TABLES.items() for f in dataclasses.fields(cls)]
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested tables -> dotted keys. A table name that is not a scenario table is refused."""
+    flat: dict[str, Any] = {}
+    for k, v in data.items():
+        dotted = f"{prefix}{k}"
+        if isinstance(v, dict):
+            if prefix or k not in TABLES:
+                raise ScenarioError(f"unknown table {dotted!r}; known tables: "
+                                    f"{', '.join(TABLES)}")
+            flat.update(flatten(v, dotted + "."))
+        else:
+            if not prefix and "." not in k:
+                raise ScenarioError(f"key {k!r} must sit in a table such as [sim]; known "
+                                    f"tables: {', '.join(TABLES)}")
+            flat[dotted] = v
+    return flat
+
+
+def _allowed(meta: dict, kind: str) -> str:
+    if meta["choices"]:
+        return "one of " + ", ".join(str(c) for c in meta["choices"])
+    lo, hi = meta["low"], meta["high"]
+    parts = []
+    if lo is not None:
+        parts.append(f"{'>' if meta['low_open'] else '>='} {lo:g}")
+    if hi is not None:
+        parts.append(f"<= {hi:g}")
+    return f"{kind} " + " and ".join(parts) if parts else kind
+
+
+def validate_value(dotted: str, raw: Any) -> Any:
+    """Coerce `raw` (TOML value or the text of a --set) to the key's type, or refuse it."""
+    f = field_of(dotted)
+    meta = f.metadata
+    default = f.default
+    if meta["choices"] and not meta["integer"]:
+        kind = "text"
+    elif isinstance(default, bool):
+        kind = "true or false"
+    elif meta["integer"]:
+        kind = "an integer"
+    else:
+        kind = "a number"
+
+    def refuse():
+        return ScenarioError(f"{dotted} = {raw!r} is not allowed: expected "
+                             f"{_allowed(meta, kind)}")
+
+    value = raw
+    if isinstance(default, bool):
+        if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+            value = raw.strip().lower() == "true"
+        elif not isinstance(raw, bool):
+            raise refuse()
+        return value
+    if kind == "text":
+        if not isinstance(raw, str) or raw not in meta["choices"]:
+            raise refuse()
+        return raw
+    if isinstance(raw, bool):
+        raise refuse()
+    if isinstance(raw, str):
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise refuse() from None
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise refuse()
+    if meta["integer"]:
+        if float(value) != int(value):
+            raise refuse()
+        value = int(value)
+    else:
+        value = float(value)
+    if meta["choices"] and value not in meta["choices"]:
+        raise refuse()
+    lo, hi = meta["low"], meta["high"]
+    if lo is not None and (value < lo or (meta["low_open"] and value == lo)):
+        raise refuse()
+    if hi is not None and value > hi:
+        raise refuse()
+    return value

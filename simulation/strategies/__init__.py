@@ -1,0 +1,17 @@
+"""Update strategies of the draft, one module each, read like its message flows."""
+from __future__ import annotations
+
+from simulation.errors import ScenarioError
+from simulation.strategies.device_initiated import DeviceInitiated
+from simulation.strategies.device_polling import DevicePolling
+
+IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated)}
+
+
+def strategy_class(name: str):
+    """The class of a strategy, refusing one that is not built yet."""
+    try:
+        return IMPLEMENTED[name]
+    except KeyError:
+        raise ScenarioError(f"strategy.name = {name!r} is not implemented yet; available: "
+                            f"{', '.join(sorted(IMPLEMENTED))}") from None

@@ -1,0 +1,48 @@
+"""What every strategy shares: the wake-up report and resumable image transfers."""
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+from simulation.protocols import messages
+
+IMAGE_PATH = "/fw/image"   # Block2 pull resource
+PUSH_PATH = "/sw"          # Block1 push resource (draft section 6)
+
+
+class Strategy(ABC):
+    """Base: a strategy reacts to each wake-up of a device (`on_wake`, a process body)."""
+
+    name = ""
+
+    def __init__(self, world):
+        self.world = world
+        sc = world.scenario
+        self.image_bytes = sc.update.image_bytes
+        self.block_bytes = sc.coap.block_bytes
+        self.report_bytes = sc.device.report_bytes
+
+    @abstractmethod
+    def on_wake(self, session):
+        """Process body run at each wake-up of `session.device`."""
+
+    def updated_or_installing(self, i: int) -> bool:
+        return not math.isnan(self.world.fleet.t_updated_s[i])
+
+    def send_report(self, session):
+        """D-->M POST /report: the application's uplink report at each wake-up."""
+        out = yield from session.exchange(messages.report(self.report_bytes, session.token()))
+        return out
+
+    def transfer_image(self, session, spec):
+        """Run (or resume, from the blocks already held) an image transfer `spec`."""
+        w, i = self.world, session.device
+        fleet = w.fleet
+        held = int(fleet.blocks_done[i])
+        out = yield from session.exchange(spec, first_block=held)
+        if not math.isnan(out.first_downlink_s) and math.isnan(fleet.t_download_start_s[i]):
+            fleet.t_download_start_s[i] = out.start_s + out.first_downlink_s
+        fleet.blocks_done[i] = held + out.blocks_done
+        if out.completed:
+            w.complete_image(i, out.start_s + out.duration_s)
+        return out

@@ -1,0 +1,56 @@
+"""device-polling: the device asks the manager at its wake-ups (hawkBit, Mender, LwM2M pull).
+
+At a wake-up, after its report, a device whose last poll is at least
+`strategy.poll_interval_s` old asks for the current version:
+
+    D-->M: CoAP GET /fw/version
+    D<--M: 2.05 Content, payload: <version>
+
+On a version newer than its own it pulls the image block by block (RFC 7959 Block2),
+resuming at a later wake-up from the last block it holds if the transfer fails:
+
+    D-->M: CoAP GET /fw/image, Block2: n/0/256
+    D<--M: 2.05 Content, Block2: n/1/256, payload: 256 B
+
+First contact is when the version check that learns of the release reaches the manager.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulation.protocols import messages
+from simulation.strategies.base import IMAGE_PATH, Strategy
+
+
+class DevicePolling(Strategy):
+    name = "device-polling"
+
+    def __init__(self, world):
+        super().__init__(world)
+        self.poll_interval_s = world.scenario.strategy.poll_interval_s
+        self.last_poll = np.full(world.fleet.n, -np.inf)
+
+    def on_wake(self, session):
+        w, i = self.world, session.device
+        yield from session.connect()
+        yield from self.send_report(session)
+        if session.now - self.last_poll[i] < self.poll_interval_s:
+            return
+        self.last_poll[i] = session.now
+        w.polls_sent += 1
+        new = w.manager.has_release(session.now)
+        out = yield from session.exchange(messages.version_check(
+            session.token(), "2.0.0" if new else "1.0.0"))
+        if math.isnan(out.first_delivery_s):
+            return
+        asked_at = out.start_s + out.first_delivery_s
+        if not out.completed:
+            return
+        w.polls_answered += 1
+        if not w.manager.has_release(asked_at) or self.updated_or_installing(i):
+            return
+        w.fleet.first_contact(i, asked_at)
+        yield from self.transfer_image(session, messages.block2_pull(
+            IMAGE_PATH, self.image_bytes, self.block_bytes, session.token()))

@@ -1,0 +1,27 @@
+"""`--trace N`: the message sequence of the first N devices in the draft's notation.
+
+One line per message: simulated time (s), device, then the draft's arrow notation, e.g.
+``  3712.402  dev 0  D<--M: CoAP GET /Radio_link_status, Token: 0x4a, Observe: 0``.
+A copy re-sent after a timeout says `(retransmission n)`; a packet lost on the radio says
+`[lost]`, one the NAT refused `[dropped by NAT]`.
+In flow fidelity the times inside an image transfer are those of its computed outcome,
+stretched evenly when the cell slowed it down; packet fidelity gives exact times.
+"""
+from __future__ import annotations
+
+FATES = {"": "", "lost": " [lost]", "dropped": " [dropped by NAT]"}
+
+
+class Tracer:
+    def __init__(self, devices: int):
+        self.devices = devices
+        self.lines: list[tuple[float, int, int, str]] = []
+
+    def wants(self, device: int) -> bool:
+        return device < self.devices
+
+    def add(self, t: float, device: int, text: str) -> None:
+        self.lines.append((t, device, len(self.lines), text))
+
+    def text(self) -> str:
+        return "".join(f"{t:12.3f}  dev {d:<5d} {txt}\n" for t, d, _, txt in sorted(self.lines))

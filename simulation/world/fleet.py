@@ -1,0 +1,41 @@
+"""Per-device counters of the whole fleet, as arrays (lean at 10^6 devices)."""
+from __future__ import annotations
+
+import numpy as np
+
+COUNTS = ("bytes_up", "bytes_down", "msgs_up", "msgs_down", "retransmissions",
+          "failed_attempts")
+TIMES = ("t_first_contact_s", "t_download_start_s", "t_download_end_s", "t_updated_s")
+
+
+class Fleet:
+    """Counters and update state of every device (index = device id)."""
+
+    def __init__(self, n: int, cells: int):
+        self.n = n
+        self.cell = np.arange(n) % cells
+        for name in COUNTS:
+            setattr(self, name, np.zeros(n, dtype=np.int64))
+        for name in TIMES:
+            setattr(self, name, np.full(n, np.nan))
+        self.blocks_done = np.zeros(n, dtype=np.int64)   # image blocks held so far
+        self.wakeups = np.zeros(n, dtype=np.int64)
+
+    def add(self, i: int, out) -> None:
+        """Add an exchange outcome's counts to device i."""
+        self.bytes_up[i] += out.bytes_up
+        self.bytes_down[i] += out.bytes_down
+        self.msgs_up[i] += out.msgs_up
+        self.msgs_down[i] += out.msgs_down
+        self.retransmissions[i] += out.retransmissions
+        if not out.completed:
+            self.failed_attempts[i] += 1
+
+    def first_contact(self, i: int, t: float) -> None:
+        if np.isnan(self.t_first_contact_s[i]):
+            self.t_first_contact_s[i] = t
+
+    def download_progress(self, i: int, t_first_byte: float, t_last_byte: float) -> None:
+        if np.isnan(self.t_download_start_s[i]):
+            self.t_download_start_s[i] = t_first_byte
+        self.t_download_end_s[i] = t_last_byte
