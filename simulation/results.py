@@ -79,7 +79,7 @@ def summary(world, devices: pd.DataFrame, manager: pd.DataFrame, wall_s: float) 
         "manager_peak_rps": float(manager["msgs_in"].max() / bin_s) if len(manager) else 0.0,
         "manager_utilization_peak": float(manager["msgs_in"].max() * sc.manager.service_s
                                           / bin_s) if len(manager) else 0.0,
-        "cell_peak_slowdown": float(max(c.peak_slowdown for c in world.cells)),
+        "cell_peak_stretch": float(max(c.peak_stretch for c in world.cells)),
         "polls_sent": world.polls_sent,
         "polls_answered": world.polls_answered,
         "events": world.events,

@@ -4,8 +4,9 @@ One line per message: simulated time (s), device, then the draft's arrow notatio
 ``  3712.402  dev 0  D<--M: CoAP GET /Radio_link_status, Token: 0x4a, Observe: 0``.
 A copy re-sent after a timeout says `(retransmission n)`; a packet lost on the radio says
 `[lost]`, one the NAT refused `[dropped by NAT]`.
-In flow fidelity the times inside an image transfer are those of its computed outcome,
-stretched evenly when the cell slowed it down; packet fidelity gives exact times.
+In flow fidelity the times inside an image transfer come from its computed outcome; when
+the cell slowed the transfer down, the blocks' start times are stretched (each block's own
+messages keep their spacing). Packet fidelity gives exact times.
 """
 from __future__ import annotations
 

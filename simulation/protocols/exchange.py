@@ -60,7 +60,7 @@ class ExchangeContext:
         return rng.uniform(self.ack_timeout_s, self.ack_timeout_s * self.ack_random_factor, n)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExchangeSpec:
     """What is exchanged: wire bytes (IP header and up) of each block's request and response.
 
@@ -83,7 +83,7 @@ class ExchangeSpec:
         return self.resp_bytes if self.initiator == DEVICE else self.req_bytes
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """The result of an exchange (times relative to its start, seconds)."""
 
@@ -91,7 +91,8 @@ class Outcome:
     completed: bool = False
     failure: str | None = None      # "nat", "unreachable" or "timeout" when not completed
     duration_s: float = 0.0         # uncontended duration
-    path_down_s: float = 0.0        # downlink serialization on the completing path
+    path_down_s: float = 0.0        # downlink time in the cell (serialization, queueing)
+                                    # on the completing path
     air_down_s: float = 0.0         # all downlink airtime (retransmissions, lost copies)
     first_delivery_s: float = math.nan  # first request delivered to the receiver
     first_downlink_s: float = math.nan  # first block's payload leaves its sender
@@ -107,28 +108,34 @@ class Outcome:
     manager_out: int = 0            # messages the manager sends
     manager_bytes_out: int = 0
     start_s: float = 0.0            # absolute start, set by the session
-    events: list = field(default_factory=list)  # (t, "up"/"down", block, attempt, fate)
+    events: list = field(default_factory=list)  # see _events
 
 
 def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Generator, *,
                  nat_open_s: float, device_gap_s: float, first_block: int = 0,
+                 last_block: int | None = None, cell_queue: float = 0.0,
                  with_events: bool = False, scalar: bool = True) -> Outcome:
-    """Outcome of blocks `first_block`.. of `spec`, computed without events.
+    """Outcome of blocks `first_block` to `last_block` (excluded; default: all) of `spec`,
+    computed without events.
 
     nat_open_s: seconds from the start during which the NAT admits the manager's packets
         (as `Nat.expires_at` - now); ignored for device-initiated exchanges, whose own
         requests refresh the binding.
     device_gap_s: seconds since the device's last radio activity at the start.
+    cell_queue: mean number of other packets in the device's cell (`Cell.queue`). Each
+        downlink copy finds a geometric number of them (the number in a processor-sharing
+        queue) and takes that many times longer than its serialization to get through;
+        the cell's airtime is still the serialization time of every copy sent.
     scalar: compute a one-block exchange with plain floats (the same draws and rules,
         several times faster than numpy on arrays of one row).
     """
     link = ctx.link
-    req = spec.req_bytes[first_block:]
-    resp = spec.resp_bytes[first_block:]
+    req = spec.req_bytes[first_block:last_block]
+    resp = spec.resp_bytes[first_block:last_block]
     n, m = len(req), ctx.max_retransmit + 1
     device_sends = spec.initiator == DEVICE
     up_rate, down_rate = link.uplink_bps, link.downlink_bps
-    if n == 1 and scalar and not with_events:
+    if n == 1 and scalar and not with_events and cell_queue == 0.0:
         # the same draws, in the same layout, as the array code below
         t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, 1, m)
         rq, rs = int(req[0]), int(resp[0])
@@ -142,6 +149,13 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     sq, sp = s_req[:, None], s_resp[:, None]          # per block, as columns
 
     t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, n, m)
+    if cell_queue > 0.0:
+        # one queue draw per block: a copy sent while the cell is busy finds it still busy
+        stretch = rng.geometric(1.0 / (1.0 + cell_queue), (n, 1))
+        if device_sends:
+            sp = sp * stretch
+        else:
+            sq = sq * stretch
     off = t0[:, None] * (2.0 ** np.arange(m) - 1.0)  # send time of each attempt in a block
     give_up = t0 * (2.0 ** m - 1.0)
 
@@ -229,8 +243,9 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         out.manager_out = int(n_sent.sum())
         out.manager_bytes_out = int((n_sent * req[:k]).sum())
         out.manager_in = int((s_ & success[:k]).sum())
-    down_path = (s_resp if device_sends else s_req)[:k]
-    out.path_down_s = float(np.where(ok[:k], down_path, 0.0).sum())
+    down_path = np.broadcast_to(sp if device_sends else sq, off.shape)[:k]
+    winner = np.argmin(np.where(sent[:k], arrival[:k], np.inf), axis=1)
+    out.path_down_s = float(np.where(ok[:k], down_path[np.arange(k), winner], 0.0).sum())
     out.duration_s = float(per_block.sum())
 
     hit0 = np.flatnonzero(s_[0] & fok[0])
@@ -256,9 +271,28 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         out.failure = ("nat" if drop.any() else
                        "unreachable" if (s_[f] & ~reachable[f]).any() else "timeout")
     if with_events:
-        out.events = _events(starts, off[:k], s_, arrive[:k], rtt[:k], page[:k], s_req[:k],
+        out.events = _events(starts, off[:k], s_, arrive[:k], rtt[:k], page[:k],
+                             np.broadcast_to(sq, off.shape)[:k],
                              thr, fok, success[:k], device_sends, svc, first_block)
     return out
+
+
+def merge(total: Outcome, part: Outcome) -> Outcome:
+    """Append `part`, an exchange's continuation that started at `part.start_s`, to
+    `total` (in place); returns `total`."""
+    shift = part.start_s - total.start_s
+    for name in ("blocks_done", "path_down_s", "air_down_s", "device_tx_s", "bytes_up",
+                 "bytes_down", "msgs_up", "msgs_down", "retransmissions", "nat_drops",
+                 "manager_in", "manager_out", "manager_bytes_out"):
+        setattr(total, name, getattr(total, name) + getattr(part, name))
+    for name in ("first_delivery_s", "first_downlink_s"):
+        if math.isnan(getattr(total, name)):
+            setattr(total, name, shift + getattr(part, name))
+    if not math.isnan(part.last_nat_refresh_s):
+        total.last_nat_refresh_s = shift + part.last_nat_refresh_s
+    total.completed, total.failure = part.completed, part.failure
+    total.duration_s = shift + part.duration_s
+    return total
 
 
 def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):
@@ -376,22 +410,21 @@ def _push_nat_admission(off, nat_open_s, timeout, svc, inbound_refresh):
 
 def _events(starts, off, sent, arrive, rtt, page, s_req, through, first_ok, success,
             device_sends, svc, first_block):
-    """Per-message trace events of a flow outcome: (time, direction, block, attempt, fate)."""
+    """Per-message trace events of a flow outcome:
+    (block start, time within the block, direction, block, attempt, fate)."""
     ev = []
     req_dir, resp_dir = ("up", "down") if device_sends else ("down", "up")
     for j in range(len(starts)):
         for a in np.flatnonzero(sent[j]):
-            t = starts[j] + off[j, a]
+            t = off[j, a]
             if not device_sends and not through[j, a]:
-                ev.append((t, req_dir, first_block + j, int(a), "dropped"))
+                ev.append((starts[j], t, req_dir, first_block + j, int(a), "dropped"))
                 continue
             fate = "" if first_ok[j, a] else "lost"
-            ev.append((t, req_dir, first_block + j, int(a), fate))
+            ev.append((starts[j], t, req_dir, first_block + j, int(a), fate))
             if first_ok[j, a] and (through[j, a] or not device_sends):
-                t_resp = starts[j] + (off[j, a] + s_req[j] + rtt[j, a] / 2 + svc
-                                      if device_sends else
-                                      off[j, a] + rtt[j, a] / 2 + page[j, a] + s_req[j])
-                ev.append((t_resp, resp_dir, first_block + j, int(a),
+                t_resp = (off[j, a] + s_req[j, a] + rtt[j, a] / 2 + svc if device_sends
+                          else off[j, a] + rtt[j, a] / 2 + page[j, a] + s_req[j, a])
+                ev.append((starts[j], t_resp, resp_dir, first_block + j, int(a),
                            "" if success[j, a] else "lost"))
-    ev.sort(key=lambda e: e[0])
     return ev

@@ -171,13 +171,13 @@ def _reach(session, blk):
 
 
 def _downlink(session, nbytes, out):
-    """Serialize a packet on the device's cell downlink (FIFO)."""
+    """Send a packet through the device's cell downlink, shared with the packets of the
+    cell's other devices (processor sharing, `world/cell.py`)."""
     w, env, i = session.world, session.world.env, session.device
     s = w.ctx.link.down_s(nbytes)
-    with w.cells[w.fleet.cell[i]].downlink.request() as req:
-        yield req
-        w.radios.busy(i, env.now, env.now + s)
-        out.bytes_down += nbytes
-        out.msgs_down += 1
-        out.air_down_s += s
-        yield env.timeout(s)
+    t0 = env.now
+    out.bytes_down += nbytes
+    out.msgs_down += 1
+    out.air_down_s += s
+    yield w.cells[w.fleet.cell[i]].transfer(0.0, s, s)
+    w.radios.busy(i, t0, env.now)

@@ -47,7 +47,7 @@ class Sim:
 @dataclass(frozen=True)
 class Fleet:
     size: int = key(1000, "number of devices", low=1, integer=True)
-    cells: int = key(10, "radio cells; device i is in cell i mod cells; each cell's downlink "
+    cells: int = key(50, "radio cells; device i is in cell i mod cells; each cell's downlink "
                      "capacity is shared", low=1, integer=True)
 
 

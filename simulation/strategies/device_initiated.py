@@ -66,10 +66,13 @@ class DeviceInitiated(Strategy):
     def register(self, session):
         """RD registration, then the manager's Observe of /Radio_link_status."""
         w, i = self.world, session.device
-        reg = yield from session.exchange(messages.rd_register(i, session.token()))
-        if not reg.completed:
+        # The manager registers the device, then observes it, as soon as it has handled the
+        # registration request; the 2.01 Created travels back meanwhile.
+        reg = yield from session.exchange(messages.rd_register(i, session.token()),
+                                          until="delivered")
+        if math.isnan(reg.first_delivery_s):
             return
-        w.manager.register(i, reg.start_s + reg.duration_s, messages.RD_LIFETIME_S)
+        w.manager.register(i, reg.start_s + reg.first_delivery_s, messages.RD_LIFETIME_S)
         w.manager.observing.discard(i)
         token = session.token() & 0xff
         obs = yield from session.exchange(messages.observe_link_status(token))
