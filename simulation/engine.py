@@ -32,7 +32,7 @@ from simulation.world.radio import Radios
 
 #: blocks of an image transfer computed at once in flow fidelity (then the cell's state is
 #: looked at again): 100 blocks of 256 B take about 3 min on NB-IoT CE0.
-BULK_CHUNK_BLOCKS = 100
+BULK_CHUNK_BLOCKS = 200
 
 
 class World:

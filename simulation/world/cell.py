@@ -62,8 +62,10 @@ def stretches(jobs, total: float = 0.0) -> float:
 
     s = max(total, float(packets))
     g, dg = g_and_slope(s)
-    if g > 0.0 or dg >= 0.0:
-        # left of the root: restart from an upper bound (each Q is below air / path)
+    if dg >= 0.0:
+        # left of g's maximum: restart from an upper bound (each Q is below air / path);
+        # past the maximum a Newton step from the left lands right of the root
+        # (the tangent of a concave function lies above it)
         s = packets + sum(j.air / j.path for j in flows if j.path > 0) + 1.0
         g, dg = g_and_slope(s)
     for _ in range(100):
