@@ -1,0 +1,47 @@
+"""Shared helpers: small scenarios and one exchange run in isolation."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from simulation.engine import Session, World
+from simulation.scenario import load_scenario
+
+
+def closed_form(**overrides):
+    """The `closed-form` scenario (fixed link, no NAT, no loss) with dotted overrides,
+    given as keyword arguments with `__` for the dot: link__loss=0.1."""
+    return load_scenario("closed-form", {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def run_exchange(scenario, spec, *, first_block=0, connected=True, nat_open_until=None,
+                 device=0, until="done"):
+    """Run one exchange of `spec` for `device` in a fresh world; returns (outcome, world).
+
+    connected: the device's radio was active just before (so it is reachable).
+    nat_open_until: time until which the NAT admits the manager (refreshed at
+        nat_open_until - udp_timeout); None leaves the NAT untouched.
+    """
+    w = World(scenario)
+    if connected:
+        w.radios.last_activity[device] = 0.0
+    if nat_open_until is not None:
+        from simulation.world.manager import ADDRESS
+        w.nat.outbound(device, ADDRESS, nat_open_until - scenario.nat.udp_timeout_s)
+    session = Session(w, device, 0)
+    box = {}
+
+    def body():
+        box["out"] = yield from session.exchange(spec, first_block=first_block, until=until)
+
+    w.env.process(body())
+    w.env.run()
+    return box["out"], w
+
+
+@pytest.fixture
+def approx_rel():
+    def check(a, b, rel):
+        assert math.isclose(a, b, rel_tol=rel), f"{a} vs {b} (rel {rel})"
+    return check

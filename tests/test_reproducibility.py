@@ -1,0 +1,69 @@
+"""Same seed, same table; one device's draws do not depend on the others."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import closed_form
+
+from simulation import run
+from simulation.scenario import load_scenario
+
+RESULT_COLUMNS = ["updated", "t_first_contact_s", "t_updated_s", "download_s", "energy_j",
+                  "bytes_up", "bytes_down", "msgs_up", "msgs_down", "retransmissions",
+                  "failed_attempts"]
+
+
+def baseline(**sets):
+    base = {"fleet.size": 60, "fleet.cells": 6, "update.image_bytes": 20480,
+            "sim.horizon_s": 12000.0}
+    base.update(sets)
+    return load_scenario("baseline", base)
+
+
+@pytest.mark.parametrize("fidelity", ["flow", "packet"])
+def test_same_seed_gives_identical_devices_table(fidelity):
+    a = run(baseline(**{"sim.fidelity": fidelity})).devices
+    b = run(baseline(**{"sim.fidelity": fidelity})).devices
+    pd.testing.assert_frame_equal(a, b)
+    c = run(baseline(**{"sim.fidelity": fidelity, "sim.seed": 2})).devices
+    assert not a["energy_j"].equals(c["energy_j"])
+
+
+def test_adding_a_device_leaves_the_others_unchanged():
+    """Devices alone in their cells share nothing but the manager: their rows must not
+    change when the fleet grows."""
+    small = run(baseline(**{"fleet.size": 20, "fleet.cells": 40})).devices
+    large = run(baseline(**{"fleet.size": 21, "fleet.cells": 40})).devices
+    pd.testing.assert_frame_equal(small[RESULT_COLUMNS],
+                                  large[RESULT_COLUMNS].iloc[:20].reset_index(drop=True))
+
+
+def test_trace_does_not_change_results():
+    a = run(baseline()).devices
+    b = run(baseline(), trace_devices=3)
+    pd.testing.assert_frame_equal(a, b.devices)
+    assert "D<--M: CoAP POST /sw" in b.trace
+
+
+FIELDS = {"download_s": 0.05, "energy_j": 0.05, "bytes_down": 0.03, "bytes_up": 0.03,
+          "time_to_update_s": 0.05}
+
+
+@pytest.mark.parametrize("per_cell", [1, 10])
+@pytest.mark.parametrize("strategy", ["device-initiated", "device-polling"])
+def test_flow_and_packet_fidelity_agree_below_saturation(per_cell, strategy):
+    """Both fidelities apply the same rules; below saturation of the cells they must give
+    the same fleet means within sampling noise (5 %)."""
+    sets = {"fleet.size": 120, "fleet.cells": 120 // per_cell, "strategy.name": strategy,
+            "update.image_bytes": 30720, "sim.horizon_s": 14400.0,
+            "strategy.poll_interval_s": 0.0}
+    flow = run(baseline(**sets)).devices
+    packet = run(baseline(**sets, **{"sim.fidelity": "packet"})).devices
+    assert flow["updated"].all() and packet["updated"].all()
+    for col, rel in FIELDS.items():
+        f, p = flow[col].mean(), packet[col].mean()
+        se = np.hypot(flow[col].std(), packet[col].std()) / np.sqrt(len(flow))
+        assert abs(f - p) <= max(rel * abs(p), 4 * se), (col, f, p)
+    assert flow["retransmissions"].mean() == pytest.approx(
+        packet["retransmissions"].mean(), rel=0.15)

@@ -1,0 +1,41 @@
+"""Wake-ups against renewal theory: the delay from release to first contact."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from conftest import closed_form
+
+from simulation import run
+
+
+def first_contact_delays(wake, n=3000, interval=600.0, release=5000.0):
+    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": 0.0,
+                        "device__wake": wake, "device__wake_interval_s": interval,
+                        "fleet__size": n, "fleet__cells": n, "sim__fidelity": "flow",
+                        "update__release_s": release, "update__image_bytes": 512,
+                        "sim__horizon_s": release + 20 * interval})
+    res = run(sc)
+    # A version check reaches the manager a fixed time after each wake-up, so the checks
+    # form the same renewal process as the wake-ups, shifted: the first one at or after
+    # the release comes after the residual life of that process.
+    delay = res.devices["t_first_contact_s"].to_numpy() - release
+    return delay, interval
+
+
+def test_periodic_wakeups_meet_the_release_after_half_an_interval():
+    """Random phase: the residual time to the next wake-up is uniform on [0, interval)."""
+    delay, interval = first_contact_delays("periodic")
+    assert (delay >= -1e-6).all() and (delay < interval + 1e-6).all()
+    se = interval / math.sqrt(12 * len(delay))
+    assert abs(delay.mean() - interval / 2) < 4 * se
+
+
+def test_poisson_wakeups_meet_the_release_after_a_whole_interval():
+    """Memoryless wake-ups: the residual time is exponential with the full mean
+    (the inspection paradox of renewal theory)."""
+    delay, interval = first_contact_delays("poisson")
+    se = interval / math.sqrt(len(delay))
+    assert abs(delay.mean() - interval) < 4 * se
+    # and its coefficient of variation is that of an exponential
+    assert abs(np.std(delay) / np.mean(delay) - 1.0) < 0.1
