@@ -11,11 +11,13 @@ __version__ = "0.1.0"
 from simulation.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
 
 
-def run(scenario, trace_devices: int = 0, progress=None):
-    """Simulate a resolved Scenario; returns a RunResult (devices, manager, summary)."""
+def run(scenario, trace_devices: int = 0, progress=None, workers=None):
+    """Simulate a resolved Scenario; returns a RunResult (devices, manager, summary).
+
+    workers: processes for flow-fidelity runs (the result does not depend on it)."""
     from simulation.engine import run as _run
 
-    return _run(scenario, trace_devices, progress)
+    return _run(scenario, trace_devices, progress, workers)
 
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "run", "__version__"]

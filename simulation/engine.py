@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import heapq
 import math
+import multiprocessing as mp
+import os
 import time
+import traceback
 from dataclasses import dataclass
+from queue import Empty
 
 import numpy as np
 import simpy
@@ -38,7 +42,7 @@ BULK_CHUNK_BLOCKS = 200
 class World:
     """Everything one run simulates."""
 
-    def __init__(self, scenario: Scenario, trace_devices: int = 0):
+    def __init__(self, scenario: Scenario, trace_devices: int = 0, ids=None):
         from simulation.strategies import strategy_class
 
         sc = self.scenario = scenario
@@ -54,8 +58,8 @@ class World:
             nat_timeout_s=sc.nat.udp_timeout_s if sc.nat.enabled else math.inf,
             inbound_refresh=sc.nat.inbound_refresh, inactivity_s=sc.device.inactivity_s,
             active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s)
-        n = sc.fleet.size
-        self.fleet = Fleet(n, sc.fleet.cells)
+        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, sc.fleet.cells)
+        n = self.fleet.n
         self.radios = Radios(n, sc.device, sc.power, link.connect_s)
         self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
                        sc.nat.inbound_refresh, enabled=sc.nat.enabled)
@@ -75,11 +79,11 @@ class World:
         exponential gap (poisson), each from the device's own draw."""
         d = self.scenario.device
         if d.wake == "periodic":
-            return self.streams.uniforms("wake-phase", self.fleet.n) * d.wake_interval_s
+            return self.streams.uniforms("wake-phase", self.fleet.ids) * d.wake_interval_s
         return np.array([self._gap(i, 0) for i in range(self.fleet.n)])
 
     def _gap(self, i: int, k: int) -> float:
-        u = self.streams.uniform("wake-gap", i, k)
+        u = self.streams.uniform("wake-gap", int(self.fleet.ids[i]), k)
         return -self.scenario.device.wake_interval_s * math.log1p(-u)
 
     def _periodic_wakes(self, phases: np.ndarray):
@@ -158,29 +162,32 @@ class Session:
     stamped with the session's time, so the result is the same as stepping through it.
     """
 
-    __slots__ = ("world", "device", "wake", "traced", "clock", "_rng", "_tokens")
+    __slots__ = ("world", "device", "device_id", "wake", "traced", "clock", "_exchanges",
+                 "_tokens")
 
     def __init__(self, world: World, device: int, wake: int):
         self.world, self.device, self.wake = world, device, wake
-        self.traced = world.tracer.wants(device)
+        self.device_id = int(world.fleet.ids[device])   # identity: draws, tokens, trace
+        self.traced = world.tracer.wants(self.device_id)
         self.clock = world.env.now
-        self._rng = None
+        self._exchanges = 0
         self._tokens = 0
 
     @property
     def now(self) -> float:
         return self.world.env.now if self.world.packet else self.clock
 
-    @property
-    def rng(self) -> np.random.Generator:
-        if self._rng is None:
-            self._rng = self.world.streams.generator("session", self.device, self.wake)
-        return self._rng
+    def next_rng(self) -> np.random.Generator:
+        """The random stream of the session's next exchange (or chunk): a function of
+        device, wake-up and exchange number only, and not kept while the device waits."""
+        self._exchanges += 1
+        return self.world.streams.generator("session", self.device_id, self.wake,
+                                            self._exchanges)
 
     def token(self) -> int:
         """A fresh CoAP token (deterministic: from device, wake-up and a counter)."""
         self._tokens += 1
-        return (self.device * 7919 + self.wake * 131 + self._tokens * 17) & 0xffff
+        return (self.device_id * 7919 + self.wake * 131 + self._tokens * 17) & 0xffff
 
     def sync(self):
         """Let the simulation catch up with the session's clock (flow fidelity)."""
@@ -209,11 +216,12 @@ class Session:
         if self.world.packet:
             env = self.world.env
             delivered = env.event() if until == "delivered" else None
-            proc = env.process(packet_exchange(self, spec, first_block, delivered))
-            out = yield (proc if delivered is None else delivered)
-        else:
-            out = yield from self._flow(spec, first_block, until)
-        return out
+            proc = env.process(packet_exchange(self, spec, first_block, delivered,
+                                               self.next_rng()))
+            return (yield (proc if delivered is None else delivered))
+        if spec.bulk:
+            return (yield from self._flow_bulk(spec, first_block))
+        return self._flow(spec, first_block, until)
 
     def book(self, out: Outcome) -> None:
         """Add a finished exchange's counts to the device and the run."""
@@ -222,12 +230,11 @@ class Session:
         if out.failure:
             w.failures[out.failure] += 1
 
-    def _flow(self, spec, first_block, until):
-        if spec.bulk:
-            return (yield from self._flow_bulk(spec, first_block))
+    def _flow(self, spec, first_block, until) -> Outcome:
+        """A short exchange at flow fidelity: computed at once, no event."""
         w, i = self.world, self.device
         t = self.clock
-        out = flow_outcome(spec, w.ctx, self.rng,
+        out = flow_outcome(spec, w.ctx, self.next_rng(),
                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                            device_gap_s=t - w.radios.last_activity[i],
                            first_block=first_block, with_events=self.traced)
@@ -250,7 +257,7 @@ class Session:
         b = first_block
         while b < spec.blocks:
             t, queue = env.now, cell.queue
-            part = flow_outcome(spec, w.ctx, self.rng,
+            part = flow_outcome(spec, w.ctx, self.next_rng(),
                                 nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                                 device_gap_s=t - w.radios.last_activity[i], first_block=b,
                                 last_block=min(b + BULK_CHUNK_BLOCKS, spec.blocks),
@@ -299,7 +306,7 @@ class Session:
         if is_request and attempt:
             text += f" (retransmission {attempt})"
         arrow = "D-->M" if direction == "up" else "D<--M"
-        self.world.tracer.add(t, self.device, f"{arrow}: {text}{FATES[fate]}")
+        self.world.tracer.add(t, self.device_id, f"{arrow}: {text}{FATES[fate]}")
 
 
 @dataclass
@@ -313,11 +320,97 @@ class RunResult:
     trace: str | None = None
 
 
-def run(scenario: Scenario, trace_devices: int = 0, progress=None) -> RunResult:
-    """Simulate `scenario` (already resolved) and build its tables."""
-    from simulation.results import build_result
+def rss_kib() -> float:
+    """Resident memory of this process now (KiB), from /proc; NaN where unavailable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def default_workers(scenario: Scenario) -> int:
+    """Processes a run uses by default: one per core for large flow-fidelity fleets (whose
+    cells do not interact), else one."""
+    if scenario.sim.fidelity != "flow" or scenario.fleet.size < 20_000:
+        return 1
+    return max(1, min(os.cpu_count() or 1, scenario.fleet.cells))
+
+
+def shard_ids(scenario: Scenario, workers: int) -> list[np.ndarray]:
+    """Device ids of each process: the devices of cells c with c mod workers = s."""
+    ids = np.arange(scenario.fleet.size)
+    cell = ids % scenario.fleet.cells
+    return [ids[cell % workers == s] for s in range(workers)]
+
+
+def run(scenario: Scenario, trace_devices: int = 0, progress=None,
+        workers: int | None = None) -> RunResult:
+    """Simulate `scenario` (already resolved) and build its tables.
+
+    workers: processes to split the cells over (flow fidelity only, where cells do not
+    interact); the result is the same for any number. Default: `default_workers`.
+    """
+    from simulation.results import assemble, part_of
 
     wall0 = time.perf_counter()
-    world = World(scenario, trace_devices)
-    world.run(progress)
-    return build_result(world, wall_s=time.perf_counter() - wall0)
+    if workers is None:
+        workers = default_workers(scenario)
+    workers = max(1, min(workers, scenario.fleet.cells))
+    if workers == 1 or scenario.sim.fidelity != "flow":
+        rss0 = rss_kib()
+        world = World(scenario, trace_devices)
+        world.run(progress)
+        parts = [part_of(world, rss0)]
+    else:
+        parts = _run_processes(scenario, trace_devices, progress, workers)
+    return assemble(scenario, parts, time.perf_counter() - wall0, traced=trace_devices > 0)
+
+
+def _part_in_process(scenario, ids, trace_devices, slot, clocks, queue):
+    """Child process: simulate the devices `ids`, send back their Part (or the error)."""
+    from simulation.results import part_of
+
+    try:
+        rss0 = rss_kib()
+        world = World(scenario, trace_devices, ids)
+
+        def tick(t):
+            clocks[slot] = t
+        world.run(tick)
+        queue.put((slot, part_of(world, rss0), None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+        queue.put((slot, None, traceback.format_exc()))
+
+
+def _run_processes(scenario, trace_devices, progress, workers):
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    clocks = ctx.Array("d", workers, lock=False)
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_part_in_process, daemon=True,
+                         args=(scenario, ids, trace_devices, s, clocks, queue))
+             for s, ids in enumerate(shard_ids(scenario, workers))]
+    for p in procs:
+        p.start()
+    parts = [None] * workers
+    try:
+        for _ in range(workers):
+            while True:
+                try:
+                    slot, part, error = queue.get(timeout=0.5)
+                    break
+                except Empty:
+                    if progress is not None:
+                        progress(min(clocks))
+                    dead = [p for p in procs if p.exitcode not in (None, 0)]
+                    if dead:
+                        raise RuntimeError(f"a simulation process died (exit {dead[0].exitcode})")
+            if error:
+                raise RuntimeError(f"simulation process {slot} failed:\n{error}")
+            parts[slot] = part
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    return parts

@@ -39,6 +39,6 @@ class Streams:
         word = self.sequence(stream, *ids).generate_state(1, dtype=np.uint64)[0]
         return float(word) / _TWO_64
 
-    def uniforms(self, stream: str, n: int) -> np.ndarray:
-        """Uniforms in [0, 1) for ids 0..n-1 of a stream: entry i depends only on i."""
-        return np.fromiter((self.uniform(stream, i) for i in range(n)), float, n)
+    def uniforms(self, stream: str, ids) -> np.ndarray:
+        """One uniform in [0, 1) per id of a stream: each depends only on its id."""
+        return np.fromiter((self.uniform(stream, i) for i in ids), float, len(ids))

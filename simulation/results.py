@@ -1,40 +1,69 @@
-"""Tables and summary of a run, built once at the end from the fleet's arrays."""
+"""Tables and summary of a run, built once at the end from the fleet's arrays.
+
+A run may be split into parts (the devices of disjoint sets of cells, simulated in
+separate processes); each part is reduced to a `Part`, and `assemble` builds the run's
+tables from the parts, so that the result does not depend on how the run was split.
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from simulation import __version__
 
-DEVICE_COLUMNS = ("device_id", "cell", "updated", "t_first_contact_s", "t_updated_s",
-                  "time_to_update_s", "download_s", "energy_j", "bytes_up", "bytes_down",
-                  "msgs_up", "msgs_down", "retransmissions", "failed_attempts")
+
+@dataclass
+class Part:
+    """What one world (all devices, or some cells' devices) contributes to a run."""
+
+    devices: pd.DataFrame
+    bin_s: float
+    msgs_in: np.ndarray
+    msgs_out: np.ndarray
+    bytes_out: np.ndarray
+    counts: dict          # failures by reason, polls, NAT drops, events
+    peak_stretch: float
+    trace: list           # (t, device id, order, text)
+    rss_start_kib: float  # process memory before the world was built
+    rss_peak_kib: float   # peak process memory at the end of the simulation
 
 
-def devices_table(world, energy_j: np.ndarray) -> pd.DataFrame:
-    """One row per device (interface.md), plus wake-ups, blocks held and the seed."""
+def part_of(world, rss_start_kib: float = math.nan) -> Part:
+    """Reduce a finished world to its Part (`rss_start_kib`: memory before building it)."""
+    import resource
+
+    rss_peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     f, sc = world.fleet, world.scenario
+    energy = world.radios.close(world.horizon_s)
     t_upd = f.t_updated_s.copy()
     updated = ~np.isnan(t_upd) & (t_upd <= world.horizon_s)
     t_upd[~updated] = np.nan
     download = np.where(updated, f.t_download_end_s - f.t_download_start_s, np.nan)
-    return pd.DataFrame({
-        "device_id": np.arange(f.n, dtype=np.int64),
+    devices = pd.DataFrame({
+        "device_id": f.ids,
         "cell": f.cell.astype(np.int64),
         "updated": updated,
         "t_first_contact_s": f.t_first_contact_s,
         "t_updated_s": t_upd,
         "time_to_update_s": t_upd - sc.update.release_s,
         "download_s": download,
-        "energy_j": energy_j,
+        "energy_j": energy,
         "bytes_up": f.bytes_up, "bytes_down": f.bytes_down,
         "msgs_up": f.msgs_up, "msgs_down": f.msgs_down,
         "retransmissions": f.retransmissions, "failed_attempts": f.failed_attempts,
         "wakeups": f.wakeups, "blocks_held": f.blocks_done,
         "seed": np.full(f.n, sc.sim.seed, dtype=np.int64),
     })
+    load = world.manager.load
+    counts = {f"failed_{k}": v for k, v in world.failures.items()}
+    counts.update(polls_sent=world.polls_sent, polls_answered=world.polls_answered,
+                  nat_drops=int(world.nat.dropped), events=world.events)
+    return Part(devices, load.bin_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
+                max((c.peak_stretch for c in world.cells), default=1.0),
+                world.tracer.lines, rss_start_kib, rss_peak)
 
 
 def fleet_quantile(ttu: np.ndarray, q: float) -> float | None:
@@ -47,16 +76,30 @@ def fleet_quantile(ttu: np.ndarray, q: float) -> float | None:
     return float(done[need - 1])
 
 
-def summary(world, devices: pd.DataFrame, manager: pd.DataFrame, wall_s: float) -> dict:
-    sc = world.scenario
+def manager_table(parts: list[Part]) -> pd.DataFrame:
+    """Manager load over time (bins of `bin_s` seconds, 1 s unless the horizon is long)."""
+    bin_s = parts[0].bin_s
+    msgs_in = sum(p.msgs_in for p in parts)
+    msgs_out = sum(p.msgs_out for p in parts)
+    return pd.DataFrame({
+        "t_s": np.arange(len(msgs_in)) * bin_s,
+        "msgs_in": msgs_in, "msgs_out": msgs_out,
+        "bytes_out": sum(p.bytes_out for p in parts),
+        "rps_in": msgs_in / bin_s, "rps_out": msgs_out / bin_s,
+    })
+
+
+def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict,
+            peak_stretch: float, wall_s: float, parts: list[Part]) -> dict:
     ttu = devices["time_to_update_s"].to_numpy()
-    bin_s = world.manager.load.bin_s
+    bin_s = float(manager["t_s"].iloc[1] - manager["t_s"].iloc[0]) if len(manager) > 1 else 1.0
+    peak_in = float(manager["msgs_in"].max()) if len(manager) else 0.0
     return {
-        "strategy": sc.strategy.name,
-        "fleet_size": sc.fleet.size,
-        "seed": sc.sim.seed,
-        "fidelity": sc.sim.fidelity,
-        "horizon_s": sc.sim.horizon_s,
+        "strategy": scenario.strategy.name,
+        "fleet_size": scenario.fleet.size,
+        "seed": scenario.sim.seed,
+        "fidelity": scenario.sim.fidelity,
+        "horizon_s": scenario.sim.horizon_s,
         "updated_fraction": float(devices["updated"].mean()),
         "ttu_p50_s": fleet_quantile(ttu, 0.50),
         "ttu_p95_s": fleet_quantile(ttu, 0.95),
@@ -69,31 +112,41 @@ def summary(world, devices: pd.DataFrame, manager: pd.DataFrame, wall_s: float) 
         "bytes_down_per_device": float(devices["bytes_down"].mean()),
         "retransmissions": int(devices["retransmissions"].sum()),
         "failed_attempts": int(devices["failed_attempts"].sum()),
-        "failed_nat": world.failures["nat"],
-        "failed_unreachable": world.failures["unreachable"],
-        "failed_timeout": world.failures["timeout"],
-        "nat_drops": int(world.nat.dropped),
+        "failed_nat": counts["failed_nat"],
+        "failed_unreachable": counts["failed_unreachable"],
+        "failed_timeout": counts["failed_timeout"],
+        "nat_drops": counts["nat_drops"],
         "manager_msgs_in": float(manager["msgs_in"].sum()),
         "manager_msgs_out": float(manager["msgs_out"].sum()),
         "manager_bytes_out": float(manager["bytes_out"].sum()),
-        "manager_peak_rps": float(manager["msgs_in"].max() / bin_s) if len(manager) else 0.0,
-        "manager_utilization_peak": float(manager["msgs_in"].max() * sc.manager.service_s
-                                          / bin_s) if len(manager) else 0.0,
-        "cell_peak_stretch": float(max(c.peak_stretch for c in world.cells)),
-        "polls_sent": world.polls_sent,
-        "polls_answered": world.polls_answered,
-        "events": world.events,
+        "manager_peak_rps": peak_in / bin_s,
+        "manager_utilization_peak": peak_in * scenario.manager.service_s / bin_s,
+        "cell_peak_stretch": peak_stretch,
+        "polls_sent": counts["polls_sent"],
+        "polls_answered": counts["polls_answered"],
+        "events": counts["events"],
         "wall_s": wall_s,
+        "workers": len(parts),
+        # memory the simulation added per device simulated, in its largest process
+        "memory_per_device_bytes": max(
+            (p.rss_peak_kib - p.rss_start_kib) * 1024 / max(1, len(p.devices))
+            for p in parts),
+        "peak_rss_mib": max(p.rss_peak_kib for p in parts) / 1024,
         "version": __version__,
     }
 
 
-def build_result(world, wall_s: float):
+def assemble(scenario, parts: list[Part], wall_s: float, traced: bool = False):
+    """The run's result from its parts (one per process)."""
     from simulation.engine import RunResult
+    from simulation.trace import format_lines
 
-    energy = world.radios.close(world.horizon_s)
-    devices = devices_table(world, energy)
-    manager = world.manager.table()
-    trace = world.tracer.text() if world.tracer.devices else None
-    return RunResult(world.scenario, devices, manager,
-                     summary(world, devices, manager, wall_s), trace)
+    devices = (pd.concat([p.devices for p in parts], ignore_index=True)
+               .sort_values("device_id", kind="stable").reset_index(drop=True))
+    manager = manager_table(parts)
+    counts = {k: sum(p.counts[k] for p in parts) for k in parts[0].counts}
+    peak = max(p.peak_stretch for p in parts)
+    trace = format_lines([line for p in parts for line in p.trace]) if traced else None
+    return RunResult(scenario, devices, manager,
+                     summary(scenario, devices, manager, counts, peak, wall_s, parts),
+                     trace)

@@ -25,4 +25,9 @@ class Tracer:
         self.lines.append((t, device, len(self.lines), text))
 
     def text(self) -> str:
-        return "".join(f"{t:12.3f}  dev {d:<5d} {txt}\n" for t, d, _, txt in sorted(self.lines))
+        return format_lines(self.lines)
+
+
+def format_lines(lines) -> str:
+    """Trace lines in time order (then device, then order of recording)."""
+    return "".join(f"{t:12.3f}  dev {d:<5d} {txt}\n" for t, d, _, txt in sorted(lines))

@@ -6,7 +6,7 @@ marker, payload, then UDP and IPv4), and the draft-notation text shown by `--tra
 """
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 
@@ -24,64 +24,80 @@ def _wire(req: coap.CoapMessage, resp: coap.CoapMessage) -> tuple[np.ndarray, np
     return np.array([req.wire_bytes]), np.array([resp.wire_bytes])
 
 
-def _one(initiator, req: coap.CoapMessage, resp: coap.CoapMessage, req_text, resp_text,
+def _one(initiator, req: coap.CoapMessage, resp: coap.CoapMessage, text, *args,
          name) -> ExchangeSpec:
+    """A one-block exchange; `text(*args, block)` gives its trace lines when asked."""
     req_b, resp_b = _wire(req, resp)
-    return ExchangeSpec(initiator, req_b, resp_b, trace=lambda _b: (req_text, resp_text),
-                        name=name)
+    return ExchangeSpec(initiator, req_b, resp_b, trace=partial(text, *args), name=name)
 
 
 def _tok(token: int) -> str:
     return f"0x{token & 0xffff:04x}"
 
 
+RD_LINKS = ("</Radio_link_status>;obs", "</sw>", "</report>")
+
+
+def _rd_text(device, token, _block):
+    query = f"ep=dev{device}&lt={RD_LIFETIME_S}"
+    return (f"CoAP POST /rd?{query}, Token: {_tok(token)}, payload: {','.join(RD_LINKS)}",
+            f"2.01 Created, Token: {_tok(token)}, Location-Path: /rd/{device:x}")
+
+
 def rd_register(device: int, token: int) -> ExchangeSpec:
     """D-->M POST /rd?ep=..&lt=.. with the device's links (RFC 9176 §5), 2.01 Created."""
-    links = ["</Radio_link_status>;obs", "</sw>", "</report>"]
     query = (f"ep=dev{device}", f"lt={RD_LIFETIME_S}")
-    req = coap.post("/rd", coap.link_format_bytes(links), queries=query,
+    req = coap.post("/rd", coap.link_format_bytes(list(RD_LINKS)), queries=query,
                     content_format=coap.CF_LINK_FORMAT)
     resp = coap.response("2.01", 0, location_path=("rd", f"{device:x}"))
-    return _one(DEVICE, req, resp,
-                f"CoAP POST /rd?{'&'.join(query)}, Token: {_tok(token)}, "
-                f"payload: {','.join(links)}",
-                f"2.01 Created, Token: {_tok(token)}, Location-Path: /rd/{device:x}",
-                "rd-register")
+    return _one(DEVICE, req, resp, _rd_text, device, token, name="rd-register")
+
+
+def _observe_text(token, _block):
+    return (f"CoAP GET /Radio_link_status, Token: 0x{token & 0xff:02x}, Observe: 0",
+            f"2.05 Content, Token: 0x{token & 0xff:02x}, payload: 1")
 
 
 def observe_link_status(token: int) -> ExchangeSpec:
     """D<--M GET /Radio_link_status, Observe: 0; D-->M 2.05 Content, payload 1 (draft §4)."""
     req = coap.get("/Radio_link_status", observe=0, token_len=1)
     resp = coap.response("2.05", 1, observe=1, content_format=coap.CF_TEXT_PLAIN, token_len=1)
-    return _one(PEER, req, resp,
-                f"CoAP GET /Radio_link_status, Token: 0x{token & 0xff:02x}, Observe: 0",
-                f"2.05 Content, Token: 0x{token & 0xff:02x}, payload: 1", "observe")
+    return _one(PEER, req, resp, _observe_text, token, name="observe")
+
+
+def _notify_text(token, seq, _block):
+    return (f"2.05 Content, Token: 0x{token & 0xff:02x}, Observe: {seq}, payload: 1", "ACK")
 
 
 def notify_link_status(token: int, seq: int) -> ExchangeSpec:
     """D-->M 2.05 Content (CON notification, payload 1: radio on), D<--M empty ACK."""
     req = coap.response("2.05", 1, observe=seq, content_format=coap.CF_TEXT_PLAIN,
                         token_len=1, mtype="CON")
-    return _one(DEVICE, req, coap.empty_ack(),
-                f"2.05 Content, Token: 0x{token & 0xff:02x}, Observe: {seq}, payload: 1",
-                "ACK", "notify")
+    return _one(DEVICE, req, coap.empty_ack(), _notify_text, token, seq, name="notify")
+
+
+def _report_text(report_bytes, token, _block):
+    return (f"CoAP POST /report, Token: {_tok(token)}, payload: {report_bytes} B",
+            f"2.04 Changed, Token: {_tok(token)}")
 
 
 def report(report_bytes: int, token: int) -> ExchangeSpec:
     """D-->M POST /report with the application payload; D<--M 2.04 Changed."""
     req = coap.post("/report", report_bytes, content_format=CF_CBOR)
     resp = coap.response("2.04", 0)
-    return _one(DEVICE, req, resp,
-                f"CoAP POST /report, Token: {_tok(token)}, payload: {report_bytes} B",
-                f"2.04 Changed, Token: {_tok(token)}", "report")
+    return _one(DEVICE, req, resp, _report_text, report_bytes, token, name="report")
+
+
+def _version_text(token, version, _block):
+    return (f"CoAP GET /fw/version, Token: {_tok(token)}",
+            f"2.05 Content, Token: {_tok(token)}, payload: {version}")
 
 
 def version_check(token: int, version: str) -> ExchangeSpec:
     """D-->M GET /fw/version; D<--M 2.05 Content with the current version."""
     req = coap.get("/fw/version")
     resp = coap.response("2.05", VERSION_BYTES, content_format=coap.CF_TEXT_PLAIN)
-    return _one(DEVICE, req, resp, f"CoAP GET /fw/version, Token: {_tok(token)}",
-                f"2.05 Content, Token: {_tok(token)}, payload: {version}", "version")
+    return _one(DEVICE, req, resp, _version_text, token, version, name="version")
 
 
 @lru_cache(maxsize=64)
@@ -96,17 +112,18 @@ def _block2_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.nda
     return req, resp
 
 
+def _block2_text(path, total, block, token, b):
+    more = int(coap.block_more(total, block, b))
+    return (f"CoAP GET {path}, Token: {_tok(token)}, Block2: {b}/0/{block}",
+            f"2.05 Content, Token: {_tok(token)}, Block2: {b}/{more}/{block}, "
+            f"payload: {coap.block_payload(total, block, b)} B")
+
+
 def block2_pull(path: str, total: int, block: int, token: int) -> ExchangeSpec:
     """D-->M GET path, Block2: n/0/size; D<--M 2.05 Content, Block2: n/more/size (RFC 7959)."""
     req, resp = _block2_sizes(path, total, block)
-    last = len(req) - 1
-
-    def text(b):
-        more = int(b < last)
-        return (f"CoAP GET {path}, Token: {_tok(token)}, Block2: {b}/0/{block}",
-                f"2.05 Content, Token: {_tok(token)}, Block2: {b}/{more}/{block}, "
-                f"payload: {coap.block_payload(total, block, b)} B")
-    return ExchangeSpec(DEVICE, req, resp, trace=text, bulk=True, name="block2")
+    return ExchangeSpec(DEVICE, req, resp, trace=partial(_block2_text, path, total, block,
+                                                         token), bulk=True, name="block2")
 
 
 @lru_cache(maxsize=64)
@@ -121,15 +138,16 @@ def _block1_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.nda
     return req, resp
 
 
+def _block1_text(path, total, block, token, b):
+    more = int(coap.block_more(total, block, b))
+    code = "2.31 Continue" if more else "2.04 Changed"
+    return (f"CoAP POST {path}, Token: {_tok(token)}, Block1: {b}/{more}/{block}, "
+            f"payload: {coap.block_payload(total, block, b)} B",
+            f"{code}, Token: {_tok(token)}, Block1: {b}/{more}/{block}")
+
+
 def block1_push(path: str, total: int, block: int, token: int) -> ExchangeSpec:
     """D<--M POST path, Block1: n/more/size; D-->M 2.31 Continue (2.04 Changed at the end)."""
     req, resp = _block1_sizes(path, total, block)
-    last = len(req) - 1
-
-    def text(b):
-        more = int(b < last)
-        code = "2.31 Continue" if more else "2.04 Changed"
-        return (f"CoAP POST {path}, Token: {_tok(token)}, Block1: {b}/{more}/{block}, "
-                f"payload: {coap.block_payload(total, block, b)} B",
-                f"{code}, Token: {_tok(token)}, Block1: {b}/{more}/{block}")
-    return ExchangeSpec(PEER, req, resp, trace=text, bulk=True, name="block1")
+    return ExchangeSpec(PEER, req, resp, trace=partial(_block1_text, path, total, block,
+                                                       token), bulk=True, name="block1")

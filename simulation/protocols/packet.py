@@ -26,15 +26,16 @@ class _Block:
         self.first_delivery = self.first_downlink = self.last_refresh = math.nan
 
 
-def packet_exchange(session, spec: ExchangeSpec, first_block: int = 0, delivered=None):
+def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rng):
     """Process body: run blocks `first_block`.. of `spec`; returns an Outcome (times are
     relative to the start; `duration_s` is the actual duration) after booking it.
 
     `delivered`, if given, is an event that succeeds with the Outcome (still being filled)
-    once the first request has reached the manager and been handled.
+    once the first request has reached the manager and been handled. `rng` is the
+    exchange's random stream.
     """
     env = session.world.env
-    ctx, rng = session.world.ctx, session.rng
+    ctx = session.world.ctx
     start = env.now
     out = Outcome(start_s=start)
     m = ctx.max_retransmit + 1
@@ -47,7 +48,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int = 0, delivered
                 break
             attempts += 1
             journey = _device_first if spec.initiator == DEVICE else _peer_first
-            env.process(journey(session, spec, b, a, blk, out))
+            env.process(journey(session, spec, b, a, blk, out, rng))
             yield blk.done | env.timeout(t0 * 2 ** a)
         out.retransmissions += attempts - 1
         for name in ("first_delivery", "first_downlink"):
@@ -68,21 +69,21 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int = 0, delivered
     return out
 
 
-def _lost(session) -> bool:
-    return session.rng.random() < session.world.ctx.link.loss
+def _lost(session, rng) -> bool:
+    return rng.random() < session.world.ctx.link.loss
 
 
-def _device_first(session, spec, b, a, blk, out):
+def _device_first(session, spec, b, a, blk, out, rng):
     """Device -> manager request, manager -> device response."""
     w, env, i = session.world, session.world.env, session.device
     link = w.ctx.link
     req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
-    rtt = float(link.sample_rtt(session.rng))
+    rtt = float(link.sample_rtt(rng))
     s_up = link.up_s(req)
     w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
     out.bytes_up += req
     out.msgs_up += 1
-    lost = _lost(session)
+    lost = _lost(session, rng)
     session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
     yield env.timeout(s_up)
     if lost:
@@ -106,21 +107,21 @@ def _device_first(session, spec, b, a, blk, out):
         session.trace(env.now, "down", spec, b, a, "dropped")
         return
     yield env.timeout(rtt / 2)
-    if not (yield from _reach(session, blk)):
+    if not (yield from _reach(session, blk, rng)):
         return
     yield from _downlink(session, resp, out)
-    lost = _lost(session)
+    lost = _lost(session, rng)
     session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
     if not lost and not blk.done.triggered:
         blk.done.succeed()
 
 
-def _peer_first(session, spec, b, a, blk, out):
+def _peer_first(session, spec, b, a, blk, out, rng):
     """Manager -> device request, device -> manager response."""
     w, env, i = session.world, session.world.env, session.device
     link = w.ctx.link
     req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
-    rtt = float(link.sample_rtt(session.rng))
+    rtt = float(link.sample_rtt(rng))
     w.manager.load.add(env.now, msgs_out=1, bytes_out=req)
     if math.isnan(blk.first_downlink):
         blk.first_downlink = env.now
@@ -130,10 +131,10 @@ def _peer_first(session, spec, b, a, blk, out):
         session.trace(env.now, "down", spec, b, a, "dropped")
         return
     yield env.timeout(rtt / 2)
-    if not (yield from _reach(session, blk)):
+    if not (yield from _reach(session, blk, rng)):
         return
     yield from _downlink(session, req, out)
-    lost = _lost(session)
+    lost = _lost(session, rng)
     session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
     if lost:
         return
@@ -143,7 +144,7 @@ def _peer_first(session, spec, b, a, blk, out):
     w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
     out.bytes_up += resp
     out.msgs_up += 1
-    lost = _lost(session)
+    lost = _lost(session, rng)
     session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
     yield env.timeout(s_up)
     if lost:
@@ -157,10 +158,10 @@ def _peer_first(session, spec, b, a, blk, out):
         blk.done.succeed()
 
 
-def _reach(session, blk):
+def _reach(session, blk, rng):
     """Wait for paging if the device is idle; False if it is in PSM (packet lost)."""
     w, env, i = session.world, session.world.env, session.device
-    delay = w.radios.downlink_delay(i, env.now, session.rng.random())
+    delay = w.radios.downlink_delay(i, env.now, rng.random())
     if delay is None:
         blk.unreachable = True
         return False

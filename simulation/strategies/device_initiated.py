@@ -68,7 +68,8 @@ class DeviceInitiated(Strategy):
         w, i = self.world, session.device
         # The manager registers the device, then observes it, as soon as it has handled the
         # registration request; the 2.01 Created travels back meanwhile.
-        reg = yield from session.exchange(messages.rd_register(i, session.token()),
+        reg = yield from session.exchange(messages.rd_register(session.device_id,
+                                                                   session.token()),
                                           until="delivered")
         if math.isnan(reg.first_delivery_s):
             return

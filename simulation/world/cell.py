@@ -20,81 +20,58 @@ ends of jobs cost events.
 """
 from __future__ import annotations
 
-import math
-
+import numpy as np
 import simpy
 
 EPS = 1e-9
 
 
-def _k_given(total: float, lat: float, w: float, a: float) -> float:
-    """k = 1 + total - Q(k) for one job with latency: the positive root of
-    w k^2 + (lat - (1 + total) w + a) k - (1 + total) lat = 0."""
-    one = 1.0 + total
-    if w <= 0.0:
-        return one
-    b = lat - one * w + a
-    return (-b + math.sqrt(b * b + 4.0 * w * one * lat)) / (2.0 * w)
-
-
-def stretches(jobs, total: float = 0.0) -> float:
-    """Set every job's k to the fixed point k_j = 1 + S - Q_j(k_j), S = sum_i Q_i(k_i),
-    Q(k) = k air / (latency + k path); returns S.
+def stretches(latency: np.ndarray, path: np.ndarray, air: np.ndarray,
+              total: float = 0.0) -> tuple[np.ndarray, float]:
+    """Every job's k at the fixed point k_j = 1 + S - Q_j(k_j), S = sum_i Q_i(k_i),
+    Q(k) = k air / (latency + k path); returns (k, S).
 
     Jobs without latency (single packets) have Q = 1. For the others, k_j given S is the
-    root of a quadratic, and S solves g(S) = sum_j Q_j(k_j(S)) - S = 0. g is concave and
-    positive at S = 0, so Newton's method started right of the root (from `total`, the
-    previous solution, when it lies there, else from an upper bound) descends to it
-    monotonically.
+    positive root of path k^2 + (latency - (1 + S) path + air) k - (1 + S) latency = 0,
+    and S solves g(S) = sum_j Q_j(k_j(S)) - S = 0. g is concave and positive at S = 0, so
+    Newton's method started where g decreases (from `total`, the previous solution, or else
+    from an upper bound, each Q being below air / path) lands right of the root after at
+    most one step and then descends to it monotonically.
     """
-    packets = sum(1 for j in jobs if j.latency <= 0.0 and j.air > 0.0)
-    flows = [j for j in jobs if j.latency > 0.0 and j.air > 0.0]
+    busy = air > 0
+    packets = float(np.count_nonzero(busy & (latency <= 0)))
+    flow = busy & (latency > 0)
+    lat, w, a = latency[flow], path[flow], air[flow]
+    has_path = w > 0
+    w_safe = np.where(has_path, w, 1.0)
+
+    def k_of(s):
+        one = 1.0 + s
+        b = lat - one * w + a
+        return np.where(has_path, (-b + np.sqrt(b * b + 4.0 * w * one * lat)) / (2.0 * w_safe),
+                        one)
 
     def g_and_slope(s):
-        g, dg = float(packets) - s, -1.0
-        for j in flows:
-            k = _k_given(s, j.latency, j.path, j.air)
-            d = j.latency + k * j.path
-            dq = j.air * j.latency / (d * d)       # dQ/dk
-            g += k * j.air / d
-            dg += dq / (1.0 + dq)                  # dk/dS = 1 / (1 + dQ/dk)
-        return g, dg
+        k = k_of(s)
+        d = lat + k * w
+        dq = a * lat / (d * d)                       # dQ/dk
+        return packets - s + float((k * a / d).sum()), float((dq / (1.0 + dq)).sum()) - 1.0
 
-    s = max(total, float(packets))
+    s = max(total, packets)
     g, dg = g_and_slope(s)
     if dg >= 0.0:
-        # left of g's maximum: restart from an upper bound (each Q is below air / path);
-        # past the maximum a Newton step from the left lands right of the root
-        # (the tangent of a concave function lies above it)
-        s = packets + sum(j.air / j.path for j in flows if j.path > 0) + 1.0
+        s = packets + float((a[has_path] / w[has_path]).sum()) + \
+            float((a[~has_path] / lat[~has_path]).sum()) + 1.0
         g, dg = g_and_slope(s)
     for _ in range(100):
         if abs(g) <= 1e-10 * max(1.0, s) or dg >= 0.0:
             break
-        s = max(s - g / dg, float(packets))
+        s = max(s - g / dg, packets)
         g, dg = g_and_slope(s)
-    for j in jobs:
-        if j.air <= 0.0:
-            j.k = 1.0 + s
-        elif j.latency <= 0.0:
-            j.k = s                                 # 1 + S - Q with Q = 1
-        else:
-            j.k = _k_given(s, j.latency, j.path, j.air)
-    return s
-
-
-class Job:
-    """A transfer (or a single packet) in a cell."""
-
-    __slots__ = ("latency", "path", "air", "progress", "done", "t0", "k")
-
-    def __init__(self, latency, path, air, done, t0):
-        self.latency, self.path, self.air = latency, path, air
-        self.progress, self.done, self.t0, self.k = 0.0, done, t0, 1.0
-
-    def length(self) -> float:
-        """Seconds this job would take from start to end at its current stretch."""
-        return self.latency + self.k * self.path
+    k = np.full(len(latency), 1.0 + s)
+    k[busy & (latency <= 0)] = s                      # 1 + S - Q with Q = 1
+    k[flow] = k_of(s)
+    return k, s
 
 
 class Cell:
@@ -102,7 +79,13 @@ class Cell:
 
     def __init__(self, env: simpy.Environment):
         self.env = env
-        self._jobs: list[Job] = []
+        self._lat = np.zeros(0)
+        self._path = np.zeros(0)
+        self._air = np.zeros(0)
+        self._progress = np.zeros(0)
+        self._t0 = np.zeros(0)
+        self._k = np.zeros(0)
+        self._done: list[simpy.Event] = []
         self._t = 0.0
         self._total = 0.0
         self._generation = 0
@@ -120,26 +103,35 @@ class Cell:
         if latency + path <= 0:
             return done.succeed(0.0)
         self._advance()
-        self._jobs.append(Job(latency, path, air, done, self.env.now))
-        self.peak_jobs = max(self.peak_jobs, len(self._jobs))
+        self._lat = np.append(self._lat, latency)
+        self._path = np.append(self._path, path)
+        self._air = np.append(self._air, air)
+        self._progress = np.append(self._progress, 0.0)
+        self._t0 = np.append(self._t0, self.env.now)
+        self._done.append(done)
+        self.peak_jobs = max(self.peak_jobs, len(self._done))
         self._reschedule()
         return done
+
+    def _length(self) -> np.ndarray:
+        """Seconds each job would take from start to end at its current stretch."""
+        return self._lat + self._k * self._path
 
     def _advance(self) -> None:
         now = self.env.now
         dt = now - self._t
-        if dt > 0:
-            for j in self._jobs:
-                j.progress += dt / j.length()
+        if dt > 0 and self._done:
+            self._progress += dt / self._length()
         self._t = now
 
     def _reschedule(self) -> None:
-        self._total = stretches(self._jobs, self._total) if self._jobs else 0.0
         self._generation += 1
-        if not self._jobs:
+        if not self._done:
+            self._total = 0.0
             return
-        self.peak_stretch = max(self.peak_stretch, max(j.k for j in self._jobs))
-        dt = min((1.0 - j.progress) * j.length() for j in self._jobs)
+        self._k, self._total = stretches(self._lat, self._path, self._air, self._total)
+        self.peak_stretch = max(self.peak_stretch, float(self._k.max()))
+        dt = float(((1.0 - self._progress) * self._length()).min())
         gen = self._generation
         self.env.timeout(max(dt, 0.0)).callbacks.append(lambda _e: self._fire(gen))
 
@@ -147,13 +139,13 @@ class Cell:
         if generation != self._generation:
             return  # a start or end since then rescheduled
         self._advance()
+        length = self._length()
+        finished = (1.0 - self._progress) * length <= EPS * np.maximum(1.0, length)
         now = self.env.now
-        still = []
-        for j in self._jobs:
-            length = j.length()
-            if (1.0 - j.progress) * length <= EPS * max(1.0, length):
-                j.done.succeed(now - j.t0)
-            else:
-                still.append(j)
-        self._jobs = still
+        for idx in np.flatnonzero(finished):
+            self._done[idx].succeed(now - self._t0[idx])
+        keep = ~finished
+        self._done = [d for d, kept in zip(self._done, keep) if kept]
+        for name in ("_lat", "_path", "_air", "_progress", "_t0"):
+            setattr(self, name, getattr(self, name)[keep])
         self._reschedule()

@@ -9,11 +9,14 @@ TIMES = ("t_first_contact_s", "t_download_start_s", "t_download_end_s", "t_updat
 
 
 class Fleet:
-    """Counters and update state of every device (index = device id)."""
+    """Counters and update state of the devices a world simulates (all of the fleet, or
+    the devices of some cells when a run is split across processes). Arrays are indexed
+    by local index; `ids` gives each one's device id."""
 
-    def __init__(self, n: int, cells: int):
-        self.n = n
-        self.cell = np.arange(n) % cells
+    def __init__(self, ids: np.ndarray, cells: int):
+        self.ids = np.asarray(ids, dtype=np.int64)
+        n = self.n = len(self.ids)
+        self.cell = self.ids % cells
         for name in COUNTS:
             setattr(self, name, np.zeros(n, dtype=np.int64))
         for name in TIMES:

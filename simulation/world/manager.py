@@ -76,16 +76,3 @@ class Manager:
         with self.server.request() as req:
             yield req
             yield self.env.timeout(self.service_s)
-
-    def table(self):
-        """Load over time as a tidy table (per second)."""
-        import pandas as pd
-
-        t = np.arange(len(self.load.msgs_in)) * self.load.bin_s
-        return pd.DataFrame({
-            "t_s": t,
-            "msgs_in": self.load.msgs_in, "msgs_out": self.load.msgs_out,
-            "bytes_out": self.load.bytes_out,
-            "rps_in": self.load.msgs_in / self.load.bin_s,
-            "rps_out": self.load.msgs_out / self.load.bin_s,
-        })
