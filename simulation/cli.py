@@ -35,12 +35,12 @@ def cmd_run(args) -> int:
     from simulation.engine import run
     from simulation.outputs import now_iso, write_run
     from simulation.scenario import load_scenario
-    from simulation.strategies import strategy_class
+    from simulation.strategies import check_supported
 
     if args.trace < 0:
         raise ScenarioError(f"--trace {args.trace} is not allowed: expected N >= 0")
     scenario = load_scenario(args.scenario, args.sets, seed=args.seed)
-    strategy_class(scenario.strategy.name)   # refuse before anything runs
+    check_supported(scenario)   # refuse before anything runs
     name = Path(args.scenario).stem
     out = args.out or Path("results") / f"run-{name}"
     started = now_iso()

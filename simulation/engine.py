@@ -15,6 +15,7 @@ import os
 import time
 import traceback
 from dataclasses import dataclass
+from functools import partial
 from queue import Empty
 
 import numpy as np
@@ -129,7 +130,9 @@ class World:
         self.fleet.wakeups[i] += 1
         session = Session(self, i, k)
         yield from self.strategy.on_wake(session)
-        self.busy_until[i] = session.now
+        if not session.transferring:
+            self.busy_until[i] = session.now
+        # else the device is busy until its transfer ends (Session.end_with_transfer)
 
     # -- the run ------------------------------------------------------------------------
     def run(self, progress=None) -> None:
@@ -163,7 +166,7 @@ class Session:
     """
 
     __slots__ = ("world", "device", "device_id", "wake", "traced", "clock", "_exchanges",
-                 "_tokens")
+                 "_tokens", "transferring")
 
     def __init__(self, world: World, device: int, wake: int):
         self.world, self.device, self.wake = world, device, wake
@@ -172,6 +175,7 @@ class Session:
         self.clock = world.env.now
         self._exchanges = 0
         self._tokens = 0
+        self.transferring = False
 
     @property
     def now(self) -> float:
@@ -207,7 +211,8 @@ class Session:
                 self.clock += delay
 
     def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done"):
-        """Run an exchange; returns its Outcome (times relative to `start_s`).
+        """Run a short exchange (process body); returns its Outcome (times relative to
+        `start_s`).
 
         until="delivered": return as soon as the first request has reached the receiver
         and been handled (the rest of the exchange, e.g. the ACK of a notification, goes
@@ -219,9 +224,20 @@ class Session:
             proc = env.process(packet_exchange(self, spec, first_block, delivered,
                                                self.next_rng()))
             return (yield (proc if delivered is None else delivered))
-        if spec.bulk:
-            return (yield from self._flow_bulk(spec, first_block))
         return self._flow(spec, first_block, until)
+
+    def end_with_transfer(self, spec: ExchangeSpec, first_block: int, then) -> None:
+        """End the session with an image transfer: the device stays busy until it is over,
+        then `then(session, outcome)` runs. Nothing of the session waits meanwhile, which
+        keeps a fleet that is mostly downloading small in memory."""
+        self.transferring = True
+        w = self.world
+        if w.packet:
+            proc = w.env.process(packet_exchange(self, spec, first_block, None,
+                                                 self.next_rng()))
+            proc.callbacks.append(partial(_transfer_over, self, then))
+        else:
+            _FlowTransfer(self, spec, first_block, then).start()
 
     def book(self, out: Outcome) -> None:
         """Add a finished exchange's counts to the device and the run."""
@@ -246,36 +262,6 @@ class Session:
         self._book_flow(spec, out, out.duration_s)
         return out
 
-    def _flow_bulk(self, spec, first_block):
-        """An image transfer through the shared cell, `BULK_CHUNK_BLOCKS` blocks at a time:
-        each chunk is computed with the queue the cell has when it starts (so a busy cell
-        provokes spurious retransmissions), then progresses at the cell's changing pace."""
-        w, i, env = self.world, self.device, self.world.env
-        yield from self.sync()
-        cell = w.cells[w.fleet.cell[i]]
-        total = Outcome(completed=True, start_s=env.now)
-        b = first_block
-        while b < spec.blocks:
-            t, queue = env.now, cell.queue
-            part = flow_outcome(spec, w.ctx, self.next_rng(),
-                                nat_open_s=w.nat.expires_at(i, MANAGER) - t,
-                                device_gap_s=t - w.radios.last_activity[i], first_block=b,
-                                last_block=min(b + BULK_CHUNK_BLOCKS, spec.blocks),
-                                cell_queue=queue, with_events=self.traced)
-            k = 1.0 + queue
-            part.start_s = t
-            # the chunk lasts part.duration_s if the cell's stretch stays k; its time in
-            # the cell scales with the stretch the cell actually has
-            duration = yield cell.transfer(part.duration_s - part.path_down_s,
-                                           part.path_down_s / k, part.air_down_s)
-            self._book_flow(spec, part, duration)
-            merge(total, part)
-            b += part.blocks_done
-            if not part.completed:
-                break
-        self.clock = env.now
-        return total
-
     def _book_flow(self, spec, out: Outcome, duration: float) -> None:
         """Book a flow outcome that lasted `duration` (stretched by the cell or not)."""
         w, i, t = self.world, self.device, out.start_s
@@ -291,7 +277,7 @@ class Session:
             w.radios.busy(i, t, t + duration, tx_s=out.device_tx_s)
         w.manager.load.spread(t, t + duration, out.manager_in, out.manager_out,
                               out.manager_bytes_out)
-        for (t_block, t_in, direction, b, a, fate) in out.events:
+        for (t_block, t_in, direction, b, a, fate) in out.events or ():
             # contention stretches the gaps between blocks, not a block's own timing
             self.trace(t + t_block * scale + t_in, direction, spec, b, a, fate)
         self.book(out)
@@ -307,6 +293,74 @@ class Session:
             text += f" (retransmission {attempt})"
         arrow = "D-->M" if direction == "up" else "D<--M"
         self.world.tracer.add(t, self.device_id, f"{arrow}: {text}{FATES[fate]}")
+
+
+class _FlowTransfer:
+    """An image transfer at flow fidelity, driven by callbacks rather than a process:
+    `BULK_CHUNK_BLOCKS` blocks at a time, each chunk computed with the queue its cell has
+    when it starts (so a busy cell provokes spurious retransmissions), then progressing
+    through the cell at the cell's changing pace."""
+
+    __slots__ = ("session", "spec", "block", "total", "part", "then")
+
+    def __init__(self, session: Session, spec: ExchangeSpec, first_block: int, then):
+        self.session, self.spec, self.block, self.then = session, spec, first_block, then
+        self.total = self.part = None
+
+    def start(self) -> None:
+        s = self.session
+        env = s.world.env
+        self.total = Outcome(completed=True, start_s=s.clock)
+        if s.clock > env.now:   # let the simulation catch up with the session's clock
+            env.timeout(s.clock - env.now).callbacks.append(self._next_chunk)
+        else:
+            self._next_chunk()
+
+    def _next_chunk(self, _event=None) -> None:
+        s, spec = self.session, self.spec
+        w, i, env = s.world, s.device, s.world.env
+        if self.block >= spec.blocks:
+            self._finish()
+            return
+        t = env.now
+        cell = w.cells[w.fleet.cell[i]]
+        queue = cell.queue
+        part = flow_outcome(spec, w.ctx, s.next_rng(),
+                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
+                            device_gap_s=t - w.radios.last_activity[i],
+                            first_block=self.block,
+                            last_block=min(self.block + BULK_CHUNK_BLOCKS, spec.blocks),
+                            cell_queue=queue, with_events=s.traced)
+        part.start_s = t
+        self.part = part
+        # the chunk lasts part.duration_s if the cell's stretch stays 1 + queue; its time
+        # in the cell scales with the stretch the cell actually has
+        done = cell.transfer(part.duration_s - part.path_down_s,
+                             part.path_down_s / (1.0 + queue), part.air_down_s)
+        done.callbacks.append(self._chunk_done)
+
+    def _chunk_done(self, event) -> None:
+        part, self.part = self.part, None
+        self.session._book_flow(self.spec, part, event.value)
+        merge(self.total, part)
+        self.block += part.blocks_done
+        if part.completed and self.block < self.spec.blocks:
+            self._next_chunk()
+        else:
+            self._finish()
+
+    def _finish(self) -> None:
+        _transfer_over(self.session, self.then, self.total)
+
+
+def _transfer_over(session: Session, then, out) -> None:
+    """A session's final transfer is over: the device is free again; `then` books it."""
+    if isinstance(out, simpy.Event):
+        out = out.value
+    w = session.world
+    session.clock = w.env.now
+    w.busy_until[session.device] = w.env.now
+    then(session, out)
 
 
 @dataclass

@@ -24,17 +24,26 @@ from simulation.scenario import to_toml
 PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "scipy", "matplotlib")
 
 
+RUN_FILES = ("devices.parquet", "manager.parquet", "summary.json", "scenario.toml",
+             "manifest.json", "trace.txt")
+
+
 @contextmanager
-def staged(out: Path):
-    """Yield a temporary folder; on success its files replace those of `out`."""
+def staged(out: Path, owned: tuple[str, ...] = RUN_FILES):
+    """Yield a temporary folder; on success its files replace those of `out`, and files
+    named in `owned` that this write did not produce (an old trace.txt) are removed."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         yield tmp
         out.mkdir(parents=True, exist_ok=True)
+        written = {f.name for f in tmp.iterdir()}
         for f in sorted(tmp.iterdir()):
             os.replace(f, out / f.name)
+        for name in owned:
+            if name not in written and (out / name).is_file():
+                (out / name).unlink()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -263,8 +263,6 @@ def test_run_into_existing_out_replaces_files_and_leaves_no_temp_folder(tmp_path
     assert not [p for p in out.iterdir() if ".tmp-" in p.name]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: staged() only adds files, so a trace.txt of an "
-                   "earlier traced run stays beside the new run's files")
 def test_rerun_without_trace_removes_the_old_trace(tmp_path):
     run_ok(tmp_path, "run", "baseline", *TINY, "--trace", "1", "--out", "out")
     run_ok(tmp_path, "run", "baseline", *TINY, "--out", "out")

@@ -248,8 +248,6 @@ def test_switching_preset_by_set_takes_the_new_preset_values(tmp_path):
     assert s.link.downlink_bps == PRESETS["cat1"]["downlink_bps"]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a run's scenario.toml holds the old preset's "
-                   "resolved link values, which then override the new preset")
 def test_switching_preset_of_a_written_scenario_takes_the_new_preset_values(tmp_path):
     written = to_toml(load_scenario("baseline"))
     s = load_text(tmp_path, written, ["link.preset=ltem"])
@@ -312,8 +310,6 @@ def test_to_toml_round_trips_any_values(tmp_path, size, seed, horizon, loss, udp
     assert roundtrip(tmp_path, s) == s
 
 
-@pytest.mark.xfail(strict=True, reason="bug: validate_value tests integrality through float(), "
-                   "so an int above 2**53 that float() rounds is refused")
 @pytest.mark.parametrize("seed", [2**53 + 1, 2**63 - 1])
 def test_large_integer_seed_is_accepted(seed):
     assert load_scenario("baseline", seed=seed).sim.seed == seed

@@ -108,7 +108,7 @@ class Outcome:
     manager_out: int = 0            # messages the manager sends
     manager_bytes_out: int = 0
     start_s: float = 0.0            # absolute start, set by the session
-    events: list = field(default_factory=list)  # see _events
+    events: list | None = None      # per-message trace events when asked, see _events
 
 
 def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Generator, *,

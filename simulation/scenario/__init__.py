@@ -52,7 +52,10 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
         if not sep or not k.strip():
             raise ScenarioError(f"--set {item!r} is not KEY=VALUE (e.g. nat.udp_timeout_s=30)")
         k = k.strip()
-        field_of(k)  # refuses unknown keys
+        try:
+            field_of(k)
+        except ScenarioError as e:
+            raise ScenarioError(f"--set {k}={v.strip()}: {e}") from None
         try:
             out[k] = tomllib.loads(f"v = {v.strip()}")["v"]
         except tomllib.TOMLDecodeError:
@@ -79,9 +82,24 @@ def load_scenario(source: str | None = None, sets: list[str] | dict[str, Any] | 
     overrides = parse_sets(sets) if isinstance(sets, list) else dict(sets or {})
     if seed is not None:
         overrides["sim.seed"] = seed
-    # A preset change resets the link values the file took from the old preset's
-    # resolved values only when the user gave none; explicit values always win.
-    return resolve(scenario.with_overrides(overrides))
+    return resolve(_follow_preset(scenario, scenario.with_overrides(overrides), overrides))
+
+
+def _follow_preset(before: Scenario, after: Scenario, overrides: dict) -> Scenario:
+    """When an override changes link.preset, link values that equal the old preset's
+    calibrated values (as a written scenario.toml holds them) follow the new preset;
+    values that differ from the old preset, or are overridden too, stay."""
+    from simulation.world.link import preset_values
+
+    if after.link.preset == before.link.preset:
+        return after
+    old = preset_values(before.link.preset)
+    reset = {k: None for k, v in old.items()
+             if getattr(after.link, k) == v and f"link.{k}" not in overrides}
+    if not reset:
+        return after
+    import dataclasses
+    return dataclasses.replace(after, link=dataclasses.replace(after.link, **reset))
 
 
 def _toml_value(v: Any) -> str:

@@ -293,9 +293,10 @@ def validate_value(dotted: str, raw: Any) -> Any:
     if not isinstance(value, (int, float)) or not math.isfinite(value):
         raise refuse()
     if meta["integer"]:
-        if float(value) != int(value):
-            raise refuse()
-        value = int(value)
+        if not isinstance(value, int):
+            if float(value) != int(value):
+                raise refuse()
+            value = int(value)
     else:
         value = float(value)
     if meta["choices"] and value not in meta["choices"]:

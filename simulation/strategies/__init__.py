@@ -8,6 +8,14 @@ from simulation.strategies.device_polling import DevicePolling
 IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated)}
 
 
+def check_supported(scenario) -> None:
+    """Refuse, before anything runs, what this version cannot simulate yet."""
+    strategy_class(scenario.strategy.name)
+    if scenario.security.mode != "none":
+        raise ScenarioError(f"security.mode = {scenario.security.mode!r} is not implemented "
+                            "yet; available: none")
+
+
 def strategy_class(name: str):
     """The class of a strategy, refusing one that is not built yet."""
     try:

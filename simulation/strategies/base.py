@@ -34,15 +34,18 @@ class Strategy(ABC):
         out = yield from session.exchange(messages.report(self.report_bytes, session.token()))
         return out
 
-    def transfer_image(self, session, spec):
-        """Run (or resume, from the blocks already held) an image transfer `spec`."""
+    def transfer_image(self, session, spec) -> None:
+        """End the session with the image transfer `spec`, resumed from the blocks the
+        device already holds; `transferred` books it when it is over."""
+        held = int(self.world.fleet.blocks_done[session.device])
+        session.end_with_transfer(spec, held, self.transferred)
+
+    def transferred(self, session, out) -> None:
+        """Book an image transfer (or its part that got through)."""
         w, i = self.world, session.device
         fleet = w.fleet
-        held = int(fleet.blocks_done[i])
-        out = yield from session.exchange(spec, first_block=held)
         if not math.isnan(out.first_downlink_s) and math.isnan(fleet.t_download_start_s[i]):
             fleet.t_download_start_s[i] = out.start_s + out.first_downlink_s
-        fleet.blocks_done[i] = held + out.blocks_done
+        fleet.blocks_done[i] += out.blocks_done
         if out.completed:
             w.complete_image(i, out.start_s + out.duration_s)
-        return out

@@ -58,10 +58,14 @@ class DeviceInitiated(Strategy):
         heard_at = note.start_s + note.first_delivery_s
         if not mgr.has_release(heard_at) or self.updated_or_installing(i):
             return
-        push = yield from self.transfer_image(session, messages.block1_push(
+        self.transfer_image(session, messages.block1_push(
             PUSH_PATH, self.image_bytes, self.block_bytes, session.token()))
-        if not math.isnan(push.first_delivery_s):
-            w.fleet.first_contact(i, push.start_s + push.first_delivery_s)
+
+    def transferred(self, session, out) -> None:
+        """First contact is the first pushed block reaching the device."""
+        super().transferred(session, out)
+        if not math.isnan(out.first_delivery_s):
+            self.world.fleet.first_contact(session.device, out.start_s + out.first_delivery_s)
 
     def register(self, session):
         """RD registration, then the manager's Observe of /Radio_link_status."""

@@ -52,5 +52,5 @@ class DevicePolling(Strategy):
         if not w.manager.has_release(asked_at) or self.updated_or_installing(i):
             return
         w.fleet.first_contact(i, asked_at)
-        yield from self.transfer_image(session, messages.block2_pull(
+        self.transfer_image(session, messages.block2_pull(
             IMAGE_PATH, self.image_bytes, self.block_bytes, session.token()))
