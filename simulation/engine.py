@@ -63,9 +63,9 @@ class World:
         n = self.fleet.n
         self.radios = Radios(n, sc.device, sc.power, link.connect_s)
         self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
-                       sc.nat.inbound_refresh, enabled=sc.nat.enabled)
+                       sc.nat.inbound_refresh, enabled=sc.nat.enabled, devices=n)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
-                               sc.update.release_s)
+                               sc.update.release_s, n)
         self.cells = [Cell(self.env) for _ in range(sc.fleet.cells)]
         self.tracer = Tracer(trace_devices)
         self.failures = {"nat": 0, "unreachable": 0, "timeout": 0}

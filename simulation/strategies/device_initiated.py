@@ -47,7 +47,7 @@ class DeviceInitiated(Strategy):
         if not mgr.is_registered(i, session.now + self.wake_interval_s):
             yield from self.register(session)
         yield from self.send_report(session)
-        if i not in mgr.observing:
+        if not mgr.observing[i]:
             return
         self.seq[i] += 1
         note = yield from session.exchange(
@@ -78,10 +78,10 @@ class DeviceInitiated(Strategy):
         if math.isnan(reg.first_delivery_s):
             return
         w.manager.register(i, reg.start_s + reg.first_delivery_s, messages.RD_LIFETIME_S)
-        w.manager.observing.discard(i)
+        w.manager.observing[i] = False
         token = session.token() & 0xff
         obs = yield from session.exchange(messages.observe_link_status(token))
         if obs.completed:
             self.obs_token[i] = token
             self.seq[i] = 1
-            w.manager.observing.add(i)
+            w.manager.observing[i] = True

@@ -52,14 +52,14 @@ class Manager:
     """The update manager as the devices see it."""
 
     def __init__(self, env: simpy.Environment, service_s: float, horizon_s: float,
-                 release_s: float):
+                 release_s: float, devices: int):
         self.env = env
         self.service_s = service_s
         self.release_s = release_s
         self.server = simpy.Resource(env, capacity=1)
         self.load = LoadRecorder(horizon_s)
-        self.registered: dict[int, float] = {}   # RD: device -> registration expiry (s)
-        self.observing: set[int] = set()         # devices whose /Radio_link_status it observes
+        self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
+        self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
 
     def has_release(self, t: float) -> bool:
         return t >= self.release_s
@@ -69,7 +69,7 @@ class Manager:
         self.registered[device] = t + lifetime_s
 
     def is_registered(self, device: int, t: float) -> bool:
-        return self.registered.get(device, -math.inf) > t
+        return bool(self.registered[device] > t)
 
     def serve(self):
         """Process: one message through the FIFO server (packet fidelity)."""

@@ -26,13 +26,17 @@ Semantics:
 
 Times that arrive out of order never shorten a life: a refresh keeps the latest time.
 
-Memory (10^5 to 10^6 devices): state lives in three flat dicts keyed by tuples, no
-per-device objects. Expired entries are not swept on their own (a device that opens a new
-filter entry prunes its expired ones); `forget` removes every entry of a device.
+Memory (10^5 to 10^6 devices): a simulation has a handful of distinct remote endpoints
+(manager, gateway, broker), so state lives in arrays: per protocol, the last refresh of
+every device's mapping, and a column per distinct filter key for the filter entries
+(-inf where never opened). That is 8 bytes per device and protocol, plus 8 per device,
+protocol and remote, however many packets pass; arrays grow as device ids appear.
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from simulation.errors import ScenarioError
 
@@ -50,7 +54,7 @@ class Nat:
     """
 
     def __init__(self, udp_timeout_s: float, tcp_timeout_s: float, filtering: str,
-                 inbound_refresh: bool, enabled: bool = True):
+                 inbound_refresh: bool, enabled: bool = True, devices: int = 0):
         if filtering not in FILTERING:
             raise ScenarioError(f"nat filtering {filtering!r} is unknown; "
                                 f"expected one of {', '.join(FILTERING)}")
@@ -64,15 +68,14 @@ class Nat:
         self.enabled = bool(enabled)
         self.dropped = 0
         self._timeout = {"udp": float(udp_timeout_s), "tcp": float(tcp_timeout_s)}
-        # (device, proto) -> time of the last refresh of the mapping.
-        self._mappings: dict[tuple[int, str], float] = {}
-        # (device, proto, key) -> time of the last refresh of the filter entry, where key
-        # is the address or the (address, port) of the remote; unused when filtering is
-        # endpoint-independent.
-        self._filters: dict[tuple, float] = {}
-        # (device, proto) -> filter keys of that mapping, so that pruning and `forget`
-        # touch only the device's own entries.
-        self._keys: dict[tuple[int, str], tuple] = {}
+        # proto -> last refresh of each device's mapping (index = device id).
+        self._mappings = {proto: np.full(0, -math.inf) for proto in PROTOS}
+        # proto -> last refresh of each (device, filter key) entry; columns per key, where
+        # a key is the address or the (address, port) of a remote.
+        self._filters = {proto: np.full((0, 0), -math.inf) for proto in PROTOS}
+        self._columns: dict = {}
+        if devices > 0:
+            self._grow(devices - 1, None)   # size for the fleet at once
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -82,38 +85,44 @@ class Nat:
         except KeyError:
             raise ScenarioError(f"nat proto {proto!r} is unknown; expected udp or tcp") from None
 
-    def _key(self, remote: tuple[str, int]):
-        """Filter key of `remote`, or None under endpoint-independent filtering."""
-        if self.filtering == "address-dependent":
-            return remote[0]
-        if self.filtering == "address-port-dependent":
-            return tuple(remote)
-        return None
+    def _column(self, remote: tuple[str, int], create: bool) -> int | None:
+        """Filter column of `remote` (None under endpoint-independent filtering, -1 for a
+        key never seen when not creating)."""
+        if self.filtering == "endpoint-independent":
+            return None
+        key = remote[0] if self.filtering == "address-dependent" else tuple(remote)
+        col = self._columns.get(key)
+        if col is None:
+            if not create:
+                return -1
+            col = self._columns[key] = len(self._columns)
+        return col
+
+    def _grow(self, device: int, col: int | None) -> None:
+        n = len(self._mappings["udp"])
+        cols = self._filters["udp"].shape[1]
+        need_n = max(n, device + 1)
+        need_c = max(cols, (col + 1) if col is not None else 0)
+        if need_n == n and need_c == cols:
+            return
+        new_n = max(need_n, 2 * n) if need_n > n else n
+        for proto in PROTOS:
+            m = np.full(new_n, -math.inf)
+            m[:n] = self._mappings[proto]
+            self._mappings[proto] = m
+            f = np.full((new_n, need_c), -math.inf)
+            f[:n, :cols] = self._filters[proto]
+            self._filters[proto] = f
 
     def _refresh(self, device: int, remote: tuple[str, int], t: float, proto: str) -> None:
         """Refresh the mapping of (device, proto) and the filter entry of `remote` to t."""
-        mkey = (device, proto)
-        self._mappings[mkey] = max(t, self._mappings.get(mkey, t))
-        key = self._key(remote)
-        if key is None:
-            return
-        fkey = (device, proto, key)
-        old = self._filters.get(fkey)
-        if old is not None:
-            self._filters[fkey] = max(t, old)
-            return
-        # A new filter entry: prune the device's expired ones first, so a device that
-        # talks to many remotes keeps only the live ones.
-        timeout = self._timeout[proto]
-        live = []
-        for k in self._keys.get(mkey, ()):
-            if t - self._filters[(device, proto, k)] < timeout:
-                live.append(k)
-            else:
-                del self._filters[(device, proto, k)]
-        live.append(key)
-        self._keys[mkey] = tuple(live)
-        self._filters[fkey] = t
+        col = self._column(remote, create=True)
+        self._grow(device, col)
+        m = self._mappings[proto]
+        m[device] = max(m[device], t)
+        if col is not None:
+            f = self._filters[proto]
+            f[device, col] = max(f[device, col], t)
 
     # -- API --------------------------------------------------------------------------
 
@@ -127,21 +136,22 @@ class Nat:
     def expires_at(self, device: int, remote: tuple[str, int], proto: str = "udp") -> float:
         """Time from which an inbound packet from remote is no longer admitted.
 
-        -inf if the mapping (or, when filtering, the entry for remote) was never opened or
-        has been pruned after it expired; +inf when the NAT is disabled. An inbound at t is admitted iff t < expires_at.
+        -inf if the mapping (or, when filtering, the entry for remote) was never opened;
+        +inf when the NAT is disabled. An inbound at t is admitted iff t < expires_at.
         """
         timeout = self._timeout_of(proto)
         if not self.enabled:
             return math.inf
-        last = self._mappings.get((device, proto))
-        if last is None:
+        m = self._mappings[proto]
+        if device >= len(m) or m[device] == -math.inf:
             return -math.inf
-        key = self._key(remote)
-        if key is not None:
-            entry = self._filters.get((device, proto, key))
-            if entry is None:
+        last = float(m[device])
+        col = self._column(remote, create=False)
+        if col is not None:
+            f = self._filters[proto]
+            if col < 0 or col >= f.shape[1]:
                 return -math.inf
-            last = min(last, entry)  # the entry is never newer than its mapping
+            last = min(last, float(f[device, col]))  # never newer than its mapping
         return last + timeout
 
     def admits(self, device: int, remote: tuple[str, int], t: float, proto: str = "udp") -> bool:
@@ -162,11 +172,12 @@ class Nat:
     def forget(self, device: int) -> None:
         """Drop every state of a device (mappings and filter entries of both protocols)."""
         for proto in PROTOS:
-            mkey = (device, proto)
-            self._mappings.pop(mkey, None)
-            for k in self._keys.pop(mkey, ()):
-                self._filters.pop((device, proto, k), None)
+            if device < len(self._mappings[proto]):
+                self._mappings[proto][device] = -math.inf
+                self._filters[proto][device, :] = -math.inf
 
     def __len__(self) -> int:
-        """Number of state entries held (mappings plus filter entries), for memory checks."""
-        return len(self._mappings) + len(self._filters)
+        """Number of state entries ever opened and not forgotten (mappings plus filter
+        entries), for memory checks."""
+        return int(sum(np.isfinite(self._mappings[p]).sum() + np.isfinite(self._filters[p]).sum()
+                       for p in PROTOS))
