@@ -4,7 +4,7 @@ Runs the built-in `large-fleet` scenario (device-initiated, NB-IoT CE0, 100 KiB 
 hourly wake-ups, release at 3600 s, horizon 14400 s) at several fleet sizes, 100 devices
 per cell, and reports events per second, wall time, peak memory and memory per device.
 
-Each size runs in a fresh subprocess (`--one N --json`) so that its peak RSS is its own.
+Each size runs in a fresh subprocess (`--one N --json`), so that its memory is its own.
 
     python benchmarks/bench_campaign.py                       # 1000,10000,100000
     python benchmarks/bench_campaign.py --sizes 1000,3000 --out /tmp/bench.json
@@ -30,27 +30,14 @@ DEFAULT_OUT = "results/benchmarks/campaign.json"
 
 # Summary fields copied into each row, besides the measured ones.
 SUMMARY_FIELDS = ("fleet_size", "events", "wall_s", "updated_fraction", "ttu_p50_s",
-                  "ttu_p95_s", "energy_per_device_j", "strategy", "fidelity", "seed")
+                  "ttu_p95_s", "energy_per_device_j", "strategy", "fidelity", "seed",
+                  "workers", "memory_per_device_bytes", "peak_rss_mib", "cell_peak_stretch")
 
 
-def _maxrss_bytes() -> int:
-    import resource
-
-    # ru_maxrss is in KiB on Linux (bytes on macOS).
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return rss if sys.platform == "darwin" else rss * 1024
-
-
-def run_one(n: int, fidelity: str, seed: int) -> dict:
+def run_one(n: int, fidelity: str, seed: int, workers: int | None) -> dict:
     """Simulate one fleet size in this process and measure it (no output in here)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    import numpy  # noqa: F401  (imported before the baseline so it is not counted per device)
-    import pandas  # noqa: F401
-    import pyarrow  # noqa: F401
-
-    import simulation.engine  # noqa: F401  (run() imports these lazily; count them in the
-    import simulation.results  # noqa: F401  baseline, not in the per-device increment)
     from simulation import load_scenario, run
 
     scenario = load_scenario(SCENARIO, {
@@ -59,26 +46,24 @@ def run_one(n: int, fidelity: str, seed: int) -> dict:
         "sim.fidelity": fidelity,
         "sim.seed": seed,
     })
-    baseline = _maxrss_bytes()
-    result = run(scenario)
-    peak = _maxrss_bytes()
+    # The simulation measures its memory in each process it runs in (one, or one per
+    # worker): resident memory before its world is built and at the peak of the run;
+    # `memory_per_device_bytes` is the largest increment per device simulated.
+    result = run(scenario, workers=workers)
 
     s = result.summary
     row = {k: s.get(k) for k in SUMMARY_FIELDS}
     row["devices"] = n
     row["cells"] = scenario.fleet.cells
     row["events_per_s"] = s["events"] / s["wall_s"] if s["wall_s"] > 0 else None
-    row["baseline_rss_bytes"] = baseline
-    row["peak_rss_bytes"] = peak
-    row["peak_rss_mib"] = peak / 2**20
-    row["rss_increment_bytes"] = peak - baseline
-    row["rss_increment_per_device_bytes"] = (peak - baseline) / n
     return row
 
 
-def run_subprocess(n: int, fidelity: str, seed: int) -> dict:
+def run_subprocess(n: int, fidelity: str, seed: int, workers: int | None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--json",
            "--fidelity", fidelity, "--seed", str(seed)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -98,17 +83,18 @@ def _fmt(v, spec: str) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ["devices", "events", "wall s", "events/s", "peak RSS MiB",
-            "RSS incr. B/device", "updated fraction", "p50 TTU s", "process wall s"]
+    head = ["devices", "processes", "events", "wall s", "events/s", "peak RSS MiB",
+            "memory B/device", "updated fraction", "p50 TTU s", "process wall s"]
     out = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for r in rows:
         cells = [
             f"{r['devices']:,}",
+            f"{r['workers']}",
             f"{r['events']:,}",
             _fmt(r["wall_s"], ".2f"),
             _fmt(r["events_per_s"], ",.0f"),
             _fmt(r["peak_rss_mib"], ".1f"),
-            _fmt(r["rss_increment_per_device_bytes"], ",.0f"),
+            _fmt(r["memory_per_device_bytes"], ",.0f"),
             _fmt(r["updated_fraction"], ".4f"),
             _fmt(r["ttu_p50_s"], ".1f"),
             _fmt(r.get("process_wall_s"), ".2f"),
@@ -154,12 +140,15 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"JSON results file (default {DEFAULT_OUT}; parent dirs created)")
     ap.add_argument("--fidelity", default="flow", help="sim.fidelity: flow or packet (default flow)")
     ap.add_argument("--seed", type=int, default=1, help="sim.seed (default 1)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="processes per run (default: the simulator's choice, one per core "
+                         "from 20,000 devices)")
     ap.add_argument("--one", type=int, metavar="N", help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.one is not None:  # child: one size, one JSON line on stdout
-        row = run_one(args.one, args.fidelity, args.seed)
+        row = run_one(args.one, args.fidelity, args.seed, args.workers)
         if args.json:
             print(json.dumps(row))
         else:
@@ -171,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for n in args.sizes:
         print(f"bench_campaign: {n:,} devices ...", file=sys.stderr, flush=True)
-        row = run_subprocess(n, args.fidelity, args.seed)
+        row = run_subprocess(n, args.fidelity, args.seed, args.workers)
         rows.append(row)
         print(f"bench_campaign: {n:,} devices done in {row['process_wall_s']:.1f} s "
               f"(sim {row['wall_s']:.1f} s)", file=sys.stderr, flush=True)
@@ -189,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         "devices_per_cell": DEVICES_PER_CELL,
         "fidelity": args.fidelity,
         "seed": args.seed,
+        "workers": args.workers,
         "started": started,
         "machine": info,
         "rows": rows,
