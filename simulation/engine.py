@@ -97,7 +97,7 @@ class World:
         k = 0
         while True:
             base = k * interval
-            for t_phase, i in zip(ordered, order):
+            for t_phase, i in zip(ordered, order, strict=True):
                 t = base + t_phase
                 if t >= self.horizon_s:
                     return
@@ -458,7 +458,8 @@ def _run_processes(scenario, trace_devices, progress, workers):
                         progress(min(clocks))
                     dead = [p for p in procs if p.exitcode not in (None, 0)]
                     if dead:
-                        raise RuntimeError(f"a simulation process died (exit {dead[0].exitcode})")
+                        raise RuntimeError(f"a simulation process died (exit "
+                                           f"{dead[0].exitcode})") from None
             if error:
                 raise RuntimeError(f"simulation process {slot} failed:\n{error}")
             parts[slot] = part

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import closed_form
 
 from simulation import run
 from simulation.scenario import load_scenario
@@ -67,3 +66,15 @@ def test_flow_and_packet_fidelity_agree_below_saturation(per_cell, strategy):
         assert abs(f - p) <= max(rel * abs(p), 4 * se), (col, f, p)
     assert flow["retransmissions"].mean() == pytest.approx(
         packet["retransmissions"].mean(), rel=0.15)
+
+
+def test_devices_table_does_not_depend_on_the_number_of_processes():
+    """Flow-fidelity runs split by cells over processes: cells do not interact, every draw
+    belongs to one device, so the table is the same for 1, 2 or 3 processes."""
+    sc = baseline(**{"fleet.size": 90, "fleet.cells": 9})
+    one = run(sc, workers=1)
+    for workers in (2, 3):
+        other = run(sc, workers=workers)
+        assert other.summary["workers"] == workers
+        pd.testing.assert_frame_equal(one.devices, other.devices)
+        pd.testing.assert_frame_equal(one.manager, other.manager, rtol=1e-9)

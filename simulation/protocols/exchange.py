@@ -27,7 +27,7 @@ matter far from the defaults, are stated where they are made.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 

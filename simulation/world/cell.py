@@ -145,7 +145,7 @@ class Cell:
         for idx in np.flatnonzero(finished):
             self._done[idx].succeed(now - self._t0[idx])
         keep = ~finished
-        self._done = [d for d, kept in zip(self._done, keep) if kept]
+        self._done = [d for d, kept in zip(self._done, keep, strict=True) if kept]
         for name in ("_lat", "_path", "_air", "_progress", "_t0"):
             setattr(self, name, getattr(self, name)[keep])
         self._reschedule()
