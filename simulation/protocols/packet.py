@@ -75,87 +75,73 @@ def _lost(session, rng) -> bool:
 
 def _device_first(session, spec, b, a, blk, out, rng):
     """Device -> manager request, manager -> device response."""
-    w, env, i = session.world, session.world.env, session.device
-    link = w.ctx.link
     req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
-    rtt = float(link.sample_rtt(rng))
-    s_up = link.up_s(req)
-    w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
-    out.bytes_up += req
-    out.msgs_up += 1
-    lost = _lost(session, rng)
-    session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
-    yield env.timeout(s_up)
-    if lost:
+    rtt = float(session.world.ctx.link.sample_rtt(rng))
+    if not (yield from _up(session, spec, b, a, blk, out, rng, req, rtt, request=True)):
         return
-    yield env.timeout(rtt / 2)
-    w.nat.outbound(i, MANAGER, env.now)
-    blk.last_refresh = env.now
-    if math.isnan(blk.first_delivery):
-        blk.first_delivery = env.now
-    w.manager.load.add(env.now, msgs_in=1)
-    yield from w.manager.serve()
     if blk.delivered is not None and not blk.delivered.triggered:
         blk.out.first_delivery_s = blk.first_delivery - blk.start
         blk.delivered.succeed(blk.out)
-    w.manager.load.add(env.now, msgs_out=1, bytes_out=resp)
-    if math.isnan(blk.first_downlink):
-        blk.first_downlink = env.now
-    if not w.nat.inbound(i, MANAGER, env.now):
-        out.nat_drops += 1
-        blk.nat_drop = True
-        session.trace(env.now, "down", spec, b, a, "dropped")
-        return
-    yield env.timeout(rtt / 2)
-    if not (yield from _reach(session, blk, rng)):
-        return
-    yield from _downlink(session, resp, out)
-    lost = _lost(session, rng)
-    session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
-    if not lost and not blk.done.triggered:
-        blk.done.succeed()
+    if (yield from _down(session, spec, b, a, blk, out, rng, resp, rtt)):
+        if not blk.done.triggered:
+            blk.done.succeed()
 
 
 def _peer_first(session, spec, b, a, blk, out, rng):
     """Manager -> device request, device -> manager response."""
-    w, env, i = session.world, session.world.env, session.device
-    link = w.ctx.link
     req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
-    rtt = float(link.sample_rtt(rng))
-    w.manager.load.add(env.now, msgs_out=1, bytes_out=req)
+    rtt = float(session.world.ctx.link.sample_rtt(rng))
+    if not (yield from _down(session, spec, b, a, blk, out, rng, req, rtt)):
+        return
+    if math.isnan(blk.first_delivery):
+        blk.first_delivery = session.world.env.now
+    if (yield from _up(session, spec, b, a, blk, out, rng, resp, rtt, request=False)):
+        if not blk.done.triggered:
+            blk.done.succeed()
+
+
+def _up(session, spec, b, a, blk, out, rng, nbytes, rtt, request):
+    """A device packet: transmitted, lost on the radio or carried rtt/2 to the manager,
+    refreshing the NAT binding on the way, then served. True if the manager handled it."""
+    w, env, i = session.world, session.world.env, session.device
+    s_up = w.ctx.link.up_s(nbytes)
+    w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
+    out.bytes_up += nbytes
+    out.msgs_up += 1
+    lost = _lost(session, rng)
+    session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
+    yield env.timeout(s_up)
+    if lost:
+        return False
+    yield env.timeout(rtt / 2)
+    w.nat.outbound(i, MANAGER, env.now)
+    blk.last_refresh = env.now
+    if request and math.isnan(blk.first_delivery):
+        blk.first_delivery = env.now
+    w.manager.load.add(env.now, msgs_in=1)
+    yield from w.manager.serve()
+    return True
+
+
+def _down(session, spec, b, a, blk, out, rng, nbytes, rtt):
+    """A manager packet: through the NAT (or dropped), rtt/2, paging if the device is idle,
+    the cell's downlink, then lost on the radio or received. True if received."""
+    w, env, i = session.world, session.world.env, session.device
+    w.manager.load.add(env.now, msgs_out=1, bytes_out=nbytes)
     if math.isnan(blk.first_downlink):
         blk.first_downlink = env.now
     if not w.nat.inbound(i, MANAGER, env.now):
         out.nat_drops += 1
         blk.nat_drop = True
         session.trace(env.now, "down", spec, b, a, "dropped")
-        return
+        return False
     yield env.timeout(rtt / 2)
     if not (yield from _reach(session, blk, rng)):
-        return
-    yield from _downlink(session, req, out)
+        return False
+    yield from _downlink(session, nbytes, out)
     lost = _lost(session, rng)
     session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
-    if lost:
-        return
-    if math.isnan(blk.first_delivery):
-        blk.first_delivery = env.now
-    s_up = link.up_s(resp)
-    w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
-    out.bytes_up += resp
-    out.msgs_up += 1
-    lost = _lost(session, rng)
-    session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
-    yield env.timeout(s_up)
-    if lost:
-        return
-    yield env.timeout(rtt / 2)
-    w.nat.outbound(i, MANAGER, env.now)
-    blk.last_refresh = env.now
-    w.manager.load.add(env.now, msgs_in=1)
-    yield from w.manager.serve()
-    if not blk.done.triggered:
-        blk.done.succeed()
+    return not lost
 
 
 def _reach(session, blk, rng):
