@@ -1,10 +1,12 @@
 """One run: the world (fleet, radios, cells, NAT, manager), device wake-ups and sessions.
 
-A device costs nothing while it sleeps: its next wake-up is one timeout in the event queue,
-whose callback starts a short-lived session process; the session runs the strategy's
-wake-up logic, then schedules the next wake-up. Every exchange of a session goes through
-`Session.exchange`, which runs it at packet or flow fidelity (`sim.fidelity`) and books
-its bytes, energy, NAT refreshes, manager load and trace lines.
+A device costs nothing while it sleeps: one process walks through every device's wake-ups
+in time order (one timeout each) and starts a short-lived session process at each; the
+session runs the strategy's wake-up logic. Every exchange of a session goes through
+`Session.exchange` (or, for an image transfer that ends the session,
+`Session.end_with_transfer`), which runs it at packet or flow fidelity (`sim.fidelity`) and
+books its bytes, energy, NAT refreshes, manager load and trace lines. Flow-fidelity runs
+can be split by cells over processes (`run(workers=...)`).
 """
 from __future__ import annotations
 
@@ -36,7 +38,7 @@ from simulation.world.radio import Radios
 
 
 #: blocks of an image transfer computed at once in flow fidelity (then the cell's state is
-#: looked at again): 100 blocks of 256 B take about 3 min on NB-IoT CE0.
+#: looked at again): 200 blocks of 256 B take about 6 min on an idle NB-IoT CE0 cell.
 BULK_CHUNK_BLOCKS = 200
 
 
@@ -159,10 +161,10 @@ class Session:
     """One wake-up of one device: its clock, random stream, exchanges and trace.
 
     In flow fidelity a session keeps its own clock, ahead of the simulation's: exchanges
-    that nothing else can interfere with are computed one after the other without events,
-    and the session waits for the simulation (`sync`) only before it uses something shared,
-    the cell. Everything a session changes (NAT binding, radio energy, manager load) is
-    stamped with the session's time, so the result is the same as stepping through it.
+    that nothing else can interfere with are computed one after the other without events;
+    only an image transfer, which shares its cell, waits for the simulation to catch up.
+    Everything a session changes (NAT binding, radio energy, manager load) is stamped with
+    the session's time, so the result is the same as stepping through it.
     """
 
     __slots__ = ("world", "device", "device_id", "wake", "traced", "clock", "_exchanges",
@@ -192,12 +194,6 @@ class Session:
         """A fresh CoAP token (deterministic: from device, wake-up and a counter)."""
         self._tokens += 1
         return (self.device_id * 7919 + self.wake * 131 + self._tokens * 17) & 0xffff
-
-    def sync(self):
-        """Let the simulation catch up with the session's clock (flow fidelity)."""
-        env = self.world.env
-        if self.clock > env.now:
-            yield env.timeout(self.clock - env.now)
 
     def connect(self):
         """Set up the RRC connection if the device is not connected."""
