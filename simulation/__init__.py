@@ -20,4 +20,12 @@ def run(scenario, trace_devices: int = 0, progress=None, workers=None):
     return _run(scenario, trace_devices, progress, workers)
 
 
-__all__ = ["Scenario", "ScenarioError", "load_scenario", "run", "__version__"]
+def sweep(experiment, out=None, *, workers=None, dask=None, progress=None):
+    """Run or finish a parameter sweep; returns its tables (runs, summary, manifest).
+    See simulation.sweep.runner."""
+    from simulation.sweep import sweep as _sweep
+
+    return _sweep(experiment, out, workers=workers, dask=dask, progress=progress)
+
+
+__all__ = ["Scenario", "ScenarioError", "load_scenario", "run", "sweep", "__version__"]

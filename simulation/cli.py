@@ -29,6 +29,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "core from 20,000 devices); the results do not depend on it")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    sw = sub.add_parser("sweep", help="a parameter sweep with replications (resumable)")
+    sw.add_argument("experiment", help="an experiment TOML file (see experiments/)")
+    sw.add_argument("--workers", type=int, metavar="N",
+                    help="local processes (default: every core)")
+    sw.add_argument("--dask", metavar="ADDRESS",
+                    help="a dask.distributed scheduler address, or 'local' for a LocalCluster")
+    sw.add_argument("--out", type=Path, help="output folder (default results/<name>)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
     sub.add_parser("scenarios", help="list the built-in scenarios")
     sub.add_parser("keys", help="print the scenario keys as a Markdown table")
     return p
@@ -70,6 +79,25 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from simulation.sweep import load_experiment, sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError(f"--workers {args.workers} is not allowed: expected N >= 1")
+    experiment = load_experiment(args.experiment)
+    result = sweep(experiment, args.out, workers=args.workers, dask=args.dask,
+                   progress=False if args.quiet else None)
+    m = result.manifest
+    print(f"{m['name']}: {m['runs']} runs ({m['computed']} computed, {len(m['reused'])} "
+          f"reused, {len(m['failed'])} failed) -> {result.out}")
+    if result.failed:
+        first = next(iter(m["failed"].values()))
+        print(f"iotsu-sim: {result.failed} runs failed, e.g. {first}; see "
+              f"{result.out / 'failed'}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_scenarios(_args) -> int:
     from simulation.scenario import builtin_scenarios
 
@@ -96,7 +124,8 @@ def cmd_keys(_args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"run": cmd_run, "scenarios": cmd_scenarios, "keys": cmd_keys}[args.command]
+    handler = {"run": cmd_run, "sweep": cmd_sweep, "scenarios": cmd_scenarios,
+               "keys": cmd_keys}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:

@@ -1,0 +1,157 @@
+"""Experiments: a scenario, fixed overrides, a grid of values and replications (TOML).
+
+The format is that of ../shared/interface.md ("Experiments"). Everything is checked when
+the experiment is loaded, before anything runs or is written: unknown keys, empty or
+non-list grid values, replications below 1, an unknown scenario, and every grid point's
+scenario (so a bad value in one point is refused up front).
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from simulation import __version__
+from simulation.errors import ScenarioError
+from simulation.scenario import Scenario, load_scenario
+from simulation.scenario.schema import field_of, validate_value
+
+EXPERIMENT_KEYS = {"name", "scenario", "replications", "seed", "set", "grid"}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a sweep: a grid point, a replication and the seed derived from both."""
+
+    point: tuple[tuple[str, Any], ...]
+    replication: int
+    seed: int
+    scenario: Scenario
+
+    @property
+    def run_id(self) -> str:
+        """Identity of the run's result: its fully resolved scenario (seed included) and the
+        package version. A rerun reuses a stored result only under the same identity."""
+        text = json.dumps([self.scenario.to_dict(), __version__], sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    scenario: str
+    replications: int
+    seed: int
+    set: dict[str, Any] = field(default_factory=dict)
+    grid: dict[str, list] = field(default_factory=dict)
+    source: dict = field(default_factory=dict)   # the experiment as given
+
+    def points(self) -> list[tuple[tuple[str, Any], ...]]:
+        """Every combination of grid values, in the file's order of keys and values."""
+        keys = list(self.grid)
+        return [tuple(zip(keys, values, strict=True))
+                for values in itertools.product(*(self.grid[k] for k in keys))]
+
+    def runs(self) -> list[Run]:
+        """Every run: points x replications, each with its own derived seed."""
+        out = []
+        for point in self.points():
+            for r in range(self.replications):
+                seed = run_seed(self.seed, point, r)
+                sets = {**self.set, **dict(point), "sim.seed": seed}
+                out.append(Run(point, r, seed, load_scenario(self.scenario, sets)))
+        return out
+
+
+def run_seed(experiment_seed: int, point, replication: int) -> int:
+    """A run's seed from the experiment's seed, the point's own values (not its position in
+    the grid) and the replication: adding a grid value or a replication leaves the seeds,
+    and so the results, of the existing runs unchanged."""
+    text = json.dumps([experiment_seed, sorted(point), replication], sort_keys=True)
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
+
+
+def _check_value(key: str, value: Any, where: str) -> Any:
+    try:
+        field_of(key)
+        return validate_value(key, value)
+    except ScenarioError as e:
+        raise ScenarioError(f"{where}: {e}") from None
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """Read and check an experiment TOML file; raises ScenarioError with one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"experiment {str(path)!r} is not a file")
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ScenarioError(f"{path}: malformed TOML: {e}") from None
+    if set(doc) != {"experiment"}:
+        extra = sorted(set(doc) - {"experiment"}) or ["(no [experiment] table)"]
+        raise ScenarioError(f"{path}: expected only an [experiment] table, found "
+                            f"{', '.join(extra)}")
+    exp = doc["experiment"]
+    unknown = sorted(set(exp) - EXPERIMENT_KEYS)
+    if unknown:
+        raise ScenarioError(f"{path}: unknown experiment key {unknown[0]!r}; known keys: "
+                            f"{', '.join(sorted(EXPERIMENT_KEYS))}")
+    name = exp.get("name", path.stem)
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ScenarioError(f"{path}: experiment.name = {name!r} must be a non-empty name "
+                            "without '/'")
+    scenario = exp.get("scenario", "baseline")
+    if not isinstance(scenario, str):
+        raise ScenarioError(f"{path}: experiment.scenario = {scenario!r} must be a built-in "
+                            "name or a path")
+    candidate = path.parent / scenario
+    if candidate.is_file():
+        scenario = str(candidate)          # a path relative to the experiment file
+    base = load_scenario(scenario)         # refuses an unknown scenario
+    replications = exp.get("replications", 1)
+    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
+        raise ScenarioError(f"{path}: experiment.replications = {replications!r} is not "
+                            "allowed: expected an integer >= 1")
+    seed = exp.get("seed", base.sim.seed)
+    seed = _check_value("sim.seed", seed, f"{path}: experiment.seed")
+    sets = exp.get("set", {})
+    grid = exp.get("grid", {})
+    for label, table in (("set", sets), ("grid", grid)):
+        if not isinstance(table, dict):
+            raise ScenarioError(f"{path}: experiment.{label} must be a table of dotted keys")
+    sets = {k: _check_value(k, v, f"{path}: experiment.set") for k, v in sets.items()}
+    checked_grid = {}
+    for k, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ScenarioError(f"{path}: experiment.grid {k!r} = {values!r} is not allowed: "
+                                "expected a non-empty list of values")
+        checked = [_check_value(k, v, f"{path}: experiment.grid") for v in values]
+        if len(set(map(repr, checked))) != len(checked):
+            raise ScenarioError(f"{path}: experiment.grid {k!r} repeats a value: {values!r}")
+        checked_grid[k] = checked
+    overlap = sorted(set(sets) & set(checked_grid))
+    if overlap:
+        raise ScenarioError(f"{path}: {overlap[0]!r} is both in experiment.set and "
+                            "experiment.grid")
+    experiment = Experiment(name=name, scenario=scenario, replications=replications,
+                            seed=seed, set=sets, grid=checked_grid, source=doc)
+    _check_points(experiment, path)
+    return experiment
+
+
+def _check_points(experiment: Experiment, path: Path) -> None:
+    """Every point must give a scenario this version can simulate."""
+    from simulation.strategies import check_supported
+
+    for point in experiment.points():
+        try:
+            scenario = load_scenario(experiment.scenario, {**experiment.set, **dict(point)})
+            check_supported(scenario)
+        except ScenarioError as e:
+            where = ", ".join(f"{k}={v}" for k, v in point) or "the experiment"
+            raise ScenarioError(f"{path}: at {where}: {e}") from None
