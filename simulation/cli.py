@@ -132,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"iotsu-sim: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("iotsu-sim: interrupted; nothing was written", file=sys.stderr)
+        what = ("finished runs are stored; run the same command again to continue"
+                if args.command == "sweep" else "nothing was written")
+        print(f"iotsu-sim: interrupted; {what}", file=sys.stderr)
         return 130
 
 
