@@ -167,14 +167,14 @@ class Session:
     the session's time, so the result is the same as stepping through it.
     """
 
-    __slots__ = ("world", "device", "device_id", "wake", "traced", "clock", "_exchanges",
-                 "_tokens", "transferring")
+    __slots__ = ("world", "device", "device_id", "wake", "traced", "start", "clock",
+                 "_exchanges", "_tokens", "transferring")
 
     def __init__(self, world: World, device: int, wake: int):
         self.world, self.device, self.wake = world, device, wake
         self.device_id = int(world.fleet.ids[device])   # identity: draws, tokens, trace
         self.traced = world.tracer.wants(self.device_id)
-        self.clock = world.env.now
+        self.start = self.clock = world.env.now     # the wake-up time
         self._exchanges = 0
         self._tokens = 0
         self.transferring = False

@@ -39,3 +39,23 @@ def test_poisson_wakeups_meet_the_release_after_a_whole_interval():
     assert abs(delay.mean() - interval) < 4 * se
     # and its coefficient of variation is that of an exponential
     assert abs(np.std(delay) / np.mean(delay) - 1.0) < 0.1
+
+
+def test_device_polling_polls_at_every_wakeup_when_the_period_equals_the_interval():
+    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": 600.0,
+                        "device__wake_interval_s": 600.0, "fleet__size": 50,
+                        "fleet__cells": 50, "sim__fidelity": "flow",
+                        "update__release_s": 1e9, "sim__horizon_s": 6000.0})
+    res = run(sc)
+    assert res.summary["polls_sent"] == res.devices["wakeups"].sum()
+
+
+def test_device_polling_skips_wakeups_within_the_polling_period():
+    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": 1800.0,
+                        "device__wake_interval_s": 600.0, "fleet__size": 50,
+                        "fleet__cells": 50, "sim__fidelity": "flow",
+                        "update__release_s": 1e9, "sim__horizon_s": 6000.0})
+    res = run(sc)
+    # wake-ups k = 0, 3, 6, 9 of each device poll: ceil(wakeups / 3)
+    expected = ((res.devices["wakeups"] + 2) // 3).sum()
+    assert res.summary["polls_sent"] == expected

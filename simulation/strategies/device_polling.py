@@ -1,7 +1,7 @@
 """device-polling: the device asks the manager at its wake-ups (hawkBit, Mender, LwM2M pull).
 
-At a wake-up, after its report, a device whose last poll is at least
-`strategy.poll_interval_s` old asks for the current version:
+At a wake-up, after its report, a device that last polled at a wake-up at least
+`strategy.poll_interval_s` earlier asks for the current version:
 
     D-->M: CoAP GET /fw/version
     D<--M: 2.05 Content, payload: <version>
@@ -36,9 +36,11 @@ class DevicePolling(Strategy):
         w, i = self.world, session.device
         yield from session.connect()
         yield from self.send_report(session)
-        if session.now - self.last_poll[i] < self.poll_interval_s:
+        # polling periods are counted between wake-ups (a microsecond of slack absorbs
+        # the rounding of periodic wake-up times)
+        if session.start - self.last_poll[i] < self.poll_interval_s - 1e-6:
             return
-        self.last_poll[i] = session.now
+        self.last_poll[i] = session.start
         w.polls_sent += 1
         new = w.manager.has_release(session.now)
         out = yield from session.exchange(messages.version_check(
