@@ -35,45 +35,58 @@ def _tok(token: int) -> str:
     return f"0x{token & 0xffff:04x}"
 
 
-RD_LINKS = ("</Radio_link_status>;obs", "</sw>", "</report>")
-
-
-def _rd_text(device, token, _block):
+def _rd_text(device, token, links, _block):
     query = f"ep=dev{device}&lt={RD_LIFETIME_S}"
-    return (f"CoAP POST /rd?{query}, Token: {_tok(token)}, payload: {','.join(RD_LINKS)}",
+    return (f"CoAP POST /rd?{query}, Token: {_tok(token)}, payload: {','.join(links)}",
             f"2.01 Created, Token: {_tok(token)}, Location-Path: /rd/{device:x}")
 
 
-def rd_register(device: int, token: int) -> ExchangeSpec:
-    """D-->M POST /rd?ep=..&lt=.. with the device's links (RFC 9176 §5), 2.01 Created."""
+def rd_register(device: int, token: int, links: tuple[str, ...]) -> ExchangeSpec:
+    """D-->M POST /rd?ep=..&lt=.. with the device's links (RFC 9176 §5, RFC 6690 link
+    format), 2.01 Created."""
     query = (f"ep=dev{device}", f"lt={RD_LIFETIME_S}")
-    req = coap.post("/rd", coap.link_format_bytes(list(RD_LINKS)), queries=query,
+    req = coap.post("/rd", coap.link_format_bytes(list(links)), queries=query,
                     content_format=coap.CF_LINK_FORMAT)
     resp = coap.response("2.01", 0, location_path=("rd", f"{device:x}"))
-    return _one(DEVICE, req, resp, _rd_text, device, token, name="rd-register")
+    return _one(DEVICE, req, resp, _rd_text, device, token, links, name="rd-register")
 
 
-def _observe_text(token, _block):
-    return (f"CoAP GET /Radio_link_status, Token: 0x{token & 0xff:02x}, Observe: 0",
-            f"2.05 Content, Token: 0x{token & 0xff:02x}, payload: 1")
+def _observe_text(path, token, payload, _block):
+    return (f"CoAP GET {path}, Token: 0x{token & 0xff:02x}, Observe: 0",
+            f"2.05 Content, Token: 0x{token & 0xff:02x}, payload: {payload}")
+
+
+def observe(path: str, token: int, payload_len: int = 1, payload: str = "1") -> ExchangeSpec:
+    """D<--M GET path, Observe: 0; D-->M 2.05 Content with the current state (RFC 7641):
+    the manager's observation of /Radio_link_status (draft section 4) or of an application
+    resource (section 5)."""
+    req = coap.get(path, observe=0, token_len=1)
+    resp = coap.response("2.05", payload_len, observe=1, content_format=coap.CF_TEXT_PLAIN,
+                         token_len=1)
+    return _one(PEER, req, resp, _observe_text, path, token, payload, name="observe")
 
 
 def observe_link_status(token: int) -> ExchangeSpec:
     """D<--M GET /Radio_link_status, Observe: 0; D-->M 2.05 Content, payload 1 (draft §4)."""
-    req = coap.get("/Radio_link_status", observe=0, token_len=1)
-    resp = coap.response("2.05", 1, observe=1, content_format=coap.CF_TEXT_PLAIN, token_len=1)
-    return _one(PEER, req, resp, _observe_text, token, name="observe")
+    return observe("/Radio_link_status", token)
 
 
-def _notify_text(token, seq, _block):
-    return (f"2.05 Content, Token: 0x{token & 0xff:02x}, Observe: {seq}, payload: 1", "ACK")
+def _notify_text(token, seq, payload, _block):
+    return (f"2.05 Content, Token: 0x{token & 0xff:02x}, Observe: {seq}, payload: {payload}",
+            "ACK")
+
+
+def notify(token: int, seq: int, payload_len: int = 1, payload: str = "1") -> ExchangeSpec:
+    """D-->M 2.05 Content (CON notification of an observed resource), D<--M empty ACK."""
+    req = coap.response("2.05", payload_len, observe=seq, content_format=coap.CF_TEXT_PLAIN,
+                        token_len=1, mtype="CON")
+    return _one(DEVICE, req, coap.empty_ack(), _notify_text, token, seq, payload,
+                name="notify")
 
 
 def notify_link_status(token: int, seq: int) -> ExchangeSpec:
-    """D-->M 2.05 Content (CON notification, payload 1: radio on), D<--M empty ACK."""
-    req = coap.response("2.05", 1, observe=seq, content_format=coap.CF_TEXT_PLAIN,
-                        token_len=1, mtype="CON")
-    return _one(DEVICE, req, coap.empty_ack(), _notify_text, token, seq, name="notify")
+    """D-->M 2.05 Content, payload 1 (radio on): the wake-up notification of draft §4."""
+    return notify(token, seq)
 
 
 def _report_text(report_bytes, token, _block):
