@@ -151,10 +151,10 @@ class World:
                 progress(env.now)
         env._now = horizon  # the run stops at the horizon, wherever the last event was
 
-    def complete_image(self, i: int, t: float) -> None:
-        """The device holds the whole image at t; it counts as updated after install."""
+    def complete_image(self, i: int, t: float, install_s: float) -> None:
+        """The device holds the whole update at t; it counts as updated after install."""
         self.fleet.t_download_end_s[i] = t
-        self.fleet.t_updated_s[i] = t + self.scenario.device.install_s
+        self.fleet.t_updated_s[i] = t + install_s
 
 
 class Session:

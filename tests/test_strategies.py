@@ -55,3 +55,45 @@ def test_manager_initiated_sends_fewer_uplink_bytes_for_the_same_reports():
     assert mi["bytes_up"].sum() < di["bytes_up"].sum()
     assert mi["msgs_up"].sum() < di["msgs_up"].sum()
     assert mi["energy_j"].sum() < di["energy_j"].sum()
+
+
+FLOWS["discovery"] = [r"D-->M: CoAP GET /fw, Token: 0x[0-9a-f]{4}",
+                      r'D<--M: 2\.05 Content, Token: 0x[0-9a-f]{4}, payload: </fw/app>;rt="fw";'
+                      r'v="1\.0\.0",</fw/delta/2\.0\.0>;rt="fw-delta";sz=4096',
+                      r"D-->M: CoAP GET /fw/delta/2\.0\.0, Token: 0x[0-9a-f]{4}, Block2: 0/0/256"]
+
+
+def test_discovery_trace_shows_the_drafts_flow():
+    res = run(small("discovery", **{"update.delta_ratio": 0.5}), trace_devices=2)
+    lines = res.trace.splitlines()
+    for pattern in FLOWS["discovery"]:
+        assert any(re.search(pattern, ln) for ln in lines), pattern
+
+
+def test_discovery_downlink_bytes_scale_with_the_delta_ratio():
+    """On a loss-free link the update's downlink bytes are the Block2 responses of
+    delta_ratio x image: payload plus a fixed header per block, so proportional to it."""
+    sets = {"link.preset": "fixed", "nat.enabled": False, "update.image_bytes": 51200,
+            "strategy.poll_interval_s": 0.0}
+    base = run(small("discovery", **sets, **{"update.release_s": 1e9})).devices
+    extra = {}
+    for ratio in (0.1, 0.3, 1.0):
+        d = run(small("discovery", **sets, **{"update.delta_ratio": ratio})).devices
+        assert d["updated"].all()
+        extra[ratio] = (d["bytes_down"] - base["bytes_down"]).mean() / (ratio * 51200)
+    assert extra[0.1] == pytest.approx(extra[1.0], rel=0.03)
+    assert extra[0.3] == pytest.approx(extra[1.0], rel=0.03)
+    assert 1.0 < extra[1.0] < 1.25          # the payload plus CoAP/UDP/IP headers
+
+
+def test_partial_updates_need_no_install_and_full_images_do():
+    sets = {"device.install_s": 500.0, "strategy.poll_interval_s": 0.0}
+    part = run(small("discovery", **sets, **{"update.delta_ratio": 0.2})).devices
+    full = run(small("discovery", **sets, **{"update.delta_ratio": 1.0})).devices
+    assert part["updated"].all() and full["updated"].all()
+    # from the read of /fw to running the update: the download's start delay (one request
+    # and a half RTT), the download, then the installation for a full image only
+    gap_part = part["t_updated_s"] - (part["t_first_contact_s"] + part["download_s"])
+    gap_full = full["t_updated_s"] - (full["t_first_contact_s"] + full["download_s"])
+    assert (gap_part < 20).all()
+    assert ((gap_full > 500) & (gap_full < 520)).all()

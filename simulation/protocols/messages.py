@@ -113,6 +113,20 @@ def version_check(token: int, version: str) -> ExchangeSpec:
     return _one(DEVICE, req, resp, _version_text, token, version, name="version")
 
 
+def _discover_text(token, links, _block):
+    return (f"CoAP GET /fw, Token: {_tok(token)}",
+            f"2.05 Content, Token: {_tok(token)}, payload: {','.join(links)}")
+
+
+def discover(token: int, links: tuple[str, ...]) -> ExchangeSpec:
+    """D-->M GET /fw; D<--M 2.05 Content in CoRE link format (RFC 6690): the single entry
+    point of runtime discovery (draft section 8)."""
+    req = coap.get("/fw", accept=coap.CF_LINK_FORMAT)
+    resp = coap.response("2.05", coap.link_format_bytes(list(links)),
+                         content_format=coap.CF_LINK_FORMAT)
+    return _one(DEVICE, req, resp, _discover_text, token, links, name="discover")
+
+
 @lru_cache(maxsize=64)
 def _block2_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
     szx, n = coap.szx_for(block), coap.block_count(total, block)

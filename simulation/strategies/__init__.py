@@ -4,9 +4,11 @@ from __future__ import annotations
 from simulation.errors import ScenarioError
 from simulation.strategies.device_initiated import DeviceInitiated
 from simulation.strategies.device_polling import DevicePolling
+from simulation.strategies.discovery import Discovery
 from simulation.strategies.manager_initiated import ManagerInitiated
 
-IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, ManagerInitiated)}
+IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, ManagerInitiated,
+                                         Discovery)}
 
 
 def check_supported(scenario) -> None:

@@ -48,4 +48,8 @@ class Strategy(ABC):
             fleet.t_download_start_s[i] = out.start_s + out.first_downlink_s
         fleet.blocks_done[i] += out.blocks_done
         if out.completed:
-            w.complete_image(i, out.start_s + out.duration_s)
+            w.complete_image(i, out.start_s + out.duration_s, self.install_s(i))
+
+    def install_s(self, i: int) -> float:
+        """Time from a complete download to the device running the update (s)."""
+        return self.world.scenario.device.install_s
