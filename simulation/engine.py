@@ -150,6 +150,7 @@ class World:
             if progress is not None and self.events % report_every == 0:
                 progress(env.now)
         env._now = horizon  # the run stops at the horizon, wherever the last event was
+        self.strategy.finish()
 
     def complete_image(self, i: int, t: float, install_s: float) -> None:
         """The device holds the whole update at t; it counts as updated after install."""
@@ -167,14 +168,14 @@ class Session:
     the session's time, so the result is the same as stepping through it.
     """
 
-    __slots__ = ("world", "device", "device_id", "wake", "traced", "start", "clock",
-                 "_exchanges", "_tokens", "transferring")
+    __slots__ = ("world", "device", "device_id", "wake", "stream", "traced", "start",
+                 "clock", "_exchanges", "_tokens", "transferring")
 
-    def __init__(self, world: World, device: int, wake: int):
-        self.world, self.device, self.wake = world, device, wake
+    def __init__(self, world: World, device: int, wake: int, stream: str = "session"):
+        self.world, self.device, self.wake, self.stream = world, device, wake, stream
         self.device_id = int(world.fleet.ids[device])   # identity: draws, tokens, trace
         self.traced = world.tracer.wants(self.device_id)
-        self.start = self.clock = world.env.now     # the wake-up time
+        self.start = self.clock = world.env.now     # the wake-up (or the manager's poll)
         self._exchanges = 0
         self._tokens = 0
         self.transferring = False
@@ -187,7 +188,7 @@ class Session:
         """The random stream of the session's next exchange (or chunk): a function of
         device, wake-up and exchange number only, and not kept while the device waits."""
         self._exchanges += 1
-        return self.world.streams.generator("session", self.device_id, self.wake,
+        return self.world.streams.generator(self.stream, self.device_id, self.wake,
                                             self._exchanges)
 
     def token(self) -> int:

@@ -97,3 +97,49 @@ def test_partial_updates_need_no_install_and_full_images_do():
     gap_full = full["t_updated_s"] - (full["t_first_contact_s"] + full["download_s"])
     assert (gap_part < 20).all()
     assert ((gap_full > 500) & (gap_full < 520)).all()
+
+
+@pytest.mark.parametrize("nat_timeout", [15.0, 60.0])
+def test_share_of_manager_polls_answered_is_the_open_window_over_the_wake_interval(
+        nat_timeout):
+    """A poll gets through while the device is reachable (I + A after its last packet) and
+    its binding admits the manager (T after the report reached the NAT): the share of
+    polls answered is about min(I + A, T) / wake interval (polls rarer than the window, at a
+    period incommensurate with the wake-ups)."""
+    from simulation.protocols import messages
+    sc = load_scenario("closed-form", {
+        "strategy.name": "manager-polling", "strategy.poll_interval_s": 170.0,
+        "device.wake_interval_s": 600.0, "device.inactivity_s": 20.0,
+        "device.active_timer_s": 8.0, "nat.enabled": True, "nat.udp_timeout_s": nat_timeout,
+        "fleet.size": 400, "fleet.cells": 400, "sim.fidelity": "flow",
+        "update.release_s": 1e9, "sim.horizon_s": 60000.0})
+    res = run(sc)
+    s = res.summary
+    report = messages.report(sc.device.report_bytes, 1)
+    s_resp = 8 * report.resp_bytes[0] / sc.link.downlink_bps
+    # the report reaches the NAT half an RTT and its answer's serialization before the
+    # device's last packet; a poll must reach the device half an RTT after it is sent
+    window = min(nat_timeout - 0.5 - s_resp, 20.0 + 8.0 - 0.5)
+    share = s["polls_answered"] / s["polls_sent"]
+    assert share == pytest.approx(window / 600.0, rel=0.08)
+    assert s["failed_nat"] + s["failed_unreachable"] == s["polls_sent"] - s["polls_answered"]
+
+
+def test_manager_polling_costs_the_manager_every_copy_of_every_failed_poll():
+    sc = small("manager-polling", **{"strategy.poll_interval_s": 300.0,
+                                     "update.release_s": 1e9})
+    s = run(sc).summary
+    failed = s["polls_sent"] - s["polls_answered"]
+    assert s["manager_msgs_out"] >= failed * (sc.coap.max_retransmit + 1)
+    assert s["nat_drops"] <= s["failed_nat"] * (sc.coap.max_retransmit + 1)
+    assert s["nat_drops"] >= (s["failed_nat"] - s["polls_answered"]) * 1
+
+
+def test_manager_polling_trace_shows_polls_dropped_and_answered():
+    res = run(small("manager-polling", **{"strategy.poll_interval_s": 60.0,
+                                          "fleet.size": 10}), trace_devices=3)
+    lines = res.trace.splitlines()
+    assert any("D<--M: CoAP GET /fw/state" in ln and "[dropped by NAT]" in ln for ln in lines)
+    assert any(re.search(r"D-->M: 2\.05 Content, Token: 0x[0-9a-f]{4}, payload: 0", ln)
+               for ln in lines)
+    assert any("D<--M: CoAP POST /sw" in ln for ln in lines)

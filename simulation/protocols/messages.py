@@ -113,6 +113,19 @@ def version_check(token: int, version: str) -> ExchangeSpec:
     return _one(DEVICE, req, resp, _version_text, token, version, name="version")
 
 
+def _poll_text(token, _block):
+    return (f"CoAP GET /fw/state, Token: {_tok(token)}",
+            f"2.05 Content, Token: {_tok(token)}, payload: 0")
+
+
+def poll(token: int) -> ExchangeSpec:
+    """D<--M GET /fw/state; D-->M 2.05 Content with the update state (one byte, as LwM2M
+    Firmware Update State): the manager's poll of draft section 3."""
+    req = coap.get("/fw/state")
+    resp = coap.response("2.05", 1, content_format=coap.CF_TEXT_PLAIN)
+    return _one(PEER, req, resp, _poll_text, token, name="poll")
+
+
 def _discover_text(token, links, _block):
     return (f"CoAP GET /fw, Token: {_tok(token)}",
             f"2.05 Content, Token: {_tok(token)}, payload: {','.join(links)}")

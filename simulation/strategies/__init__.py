@@ -6,9 +6,10 @@ from simulation.strategies.device_initiated import DeviceInitiated
 from simulation.strategies.device_polling import DevicePolling
 from simulation.strategies.discovery import Discovery
 from simulation.strategies.manager_initiated import ManagerInitiated
+from simulation.strategies.manager_polling import ManagerPolling
 
 IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, ManagerInitiated,
-                                         Discovery)}
+                                         Discovery, ManagerPolling)}
 
 
 def check_supported(scenario) -> None:

@@ -26,6 +26,9 @@ class Strategy(ABC):
     def on_wake(self, session):
         """Process body run at each wake-up of `session.device`."""
 
+    def finish(self) -> None:
+        """Called once at the horizon: book what the strategy counts lazily."""
+
     def updated_or_installing(self, i: int) -> bool:
         return not math.isnan(self.world.fleet.t_updated_s[i])
 
