@@ -1,6 +1,6 @@
 """Tests for simulation.protocols.tcp against scapy's TCP/IP encoder, RFC formulas and calibration."""
 
-import math
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -129,18 +129,22 @@ def test_slow_start_rounds(n, kwargs, expected):
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(0, 5000), iw=st.integers(1, 10), ssthresh=st.integers(1, 200), rwnd=st.integers(1, 64))
+@given(
+    n=st.integers(0, 5000), iw=st.integers(1, 10), ssthresh=st.integers(1, 200), rwnd=st.integers(1, 64)
+)
 def test_slow_start_rounds_properties(n, iw, ssthresh, rwnd):
     rounds = tcp.slow_start_rounds(n, iw, ssthresh, rwnd)
     assert sum(rounds) == n
     assert all(1 <= r <= rwnd for r in rounds)
     assert not rounds or rounds[0] == min(iw, rwnd, n)
     full = rounds[:-1]
-    assert all(b >= a for a, b in zip(full, full[1:]))  # windows never shrink without loss
-    assert all(b <= 2 * a for a, b in zip(rounds, rounds[1:]))  # at most doubling per RTT
+    assert all(b >= a for a, b in pairwise(full))  # windows never shrink without loss
+    assert all(b <= 2 * a for a, b in pairwise(rounds))  # at most doubling per RTT
 
 
-@pytest.mark.parametrize("n, delayed, acks", [(0, True, 0), (1, True, 1), (10, True, 5), (11, True, 6), (11, False, 11)])
+@pytest.mark.parametrize(
+    "n, delayed, acks", [(0, True, 0), (1, True, 1), (10, True, 5), (11, True, 6), (11, False, 11)]
+)
 def test_ack_count_rfc1122(n, delayed, acks):
     assert tcp.ack_count(n, delayed) == acks
 
@@ -155,7 +159,9 @@ def test_transfer_time_closed_form():
     assert tcp.transfer_time_s(537, 0.5, 8000) == pytest.approx(0.5 + (576 + 41) * 8 / 8000)
     assert tcp.transfer_time_s(0, 1.0, 8000) == 0.0
     # timestamps: 12 B more per segment
-    assert tcp.transfer_time_s(5360, 1.0, 8000, options_bytes=12) == pytest.approx(1 + 10 * 588 * 8 / 8000)
+    assert tcp.transfer_time_s(5360, 1.0, 8000, options_bytes=12) == pytest.approx(
+        1 + 10 * 588 * 8 / 8000
+    )
 
 
 def test_ack_clocked_transfer_time():
@@ -180,7 +186,9 @@ def test_ack_clocking_never_slower_and_equal_on_an_infinitely_fast_link(payload,
     assert clocked <= naive + 1e-9
     rounds = len(tcp.slow_start_rounds(tcp.segments(payload, mss), tcp.initial_window_segments(mss)))
     assert tcp.transfer_time_s(payload, rtt, 1e15, mss) == pytest.approx(rounds * rtt, abs=1e-6)
-    assert tcp.ack_clocked_transfer_time_s(payload, rtt, 1e15, mss) == pytest.approx(rounds * rtt, abs=1e-6)
+    assert tcp.ack_clocked_transfer_time_s(payload, rtt, 1e15, mss) == pytest.approx(
+        rounds * rtt, abs=1e-6
+    )
 
 
 def test_rto_first_sample_rfc6298_2_2():

@@ -148,7 +148,20 @@ def _dtls13_hello_retry_request(cookie_bytes: int) -> int:
     13 B record + 12 B handshake header + legacy_version 2 + random 32 + session_id echo 1
     + cipher suite 2 + compression 1 + extensions length 2 + supported_versions 6
     + cookie extension (4 + 2 + cookie)."""
-    return DTLS12_RECORD_HEADER_BYTES + HANDSHAKE_HEADER_BYTES + 2 + RANDOM_BYTES + 1 + 2 + 1 + 2 + 6 + 4 + 2 + cookie_bytes
+    return (
+        DTLS12_RECORD_HEADER_BYTES
+        + HANDSHAKE_HEADER_BYTES
+        + 2
+        + RANDOM_BYTES
+        + 1
+        + 2
+        + 1
+        + 2
+        + 6
+        + 4
+        + 2
+        + cookie_bytes
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -183,7 +196,9 @@ def _extensions_block(*extensions: int) -> int:
     return 2 + sum(extensions) if extensions else 0
 
 
-def _dtls12_client_hello(extensions: tuple[int, ...], session_id_bytes: int = 0, cookie_bytes: int = 0) -> int:
+def _dtls12_client_hello(
+    extensions: tuple[int, ...], session_id_bytes: int = 0, cookie_bytes: int = 0
+) -> int:
     """ClientHello record: 13 + 12 + version 2 + random 32 + session_id<0..32>
     + cookie<0..2^8-1> + one suite (2 + 2) + null compression (1 + 1) + extensions
     (RFC 6347 section 4.2.1)."""
@@ -191,10 +206,21 @@ def _dtls12_client_hello(extensions: tuple[int, ...], session_id_bytes: int = 0,
     return DTLS12_RECORD_HEADER_BYTES + HANDSHAKE_HEADER_BYTES + body + _extensions_block(*extensions)
 
 
-def _dtls12_server_hello(extensions: tuple[int, ...], session_id_bytes: int = DTLS12_SESSION_ID_BYTES) -> int:
+def _dtls12_server_hello(
+    extensions: tuple[int, ...], session_id_bytes: int = DTLS12_SESSION_ID_BYTES
+) -> int:
     """ServerHello message (no record header): 12 + version 2 + random 32 + session_id
     + suite 2 + compression 1 + extensions (RFC 5246 section 7.4.1.3)."""
-    return HANDSHAKE_HEADER_BYTES + 2 + RANDOM_BYTES + 1 + session_id_bytes + 2 + 1 + _extensions_block(*extensions)
+    return (
+        HANDSHAKE_HEADER_BYTES
+        + 2
+        + RANDOM_BYTES
+        + 1
+        + session_id_bytes
+        + 2
+        + 1
+        + _extensions_block(*extensions)
+    )
 
 
 def hello_verify_request_bytes(cookie_bytes: int = COOKIE_BYTES) -> int:
@@ -234,11 +260,17 @@ def _dtls12_full(auth: str, cid_bytes: int, psk_identity_bytes: int) -> list[tup
         server_exts = (_ext(1), _ext(1)) + cid_ext  # one selected type each (RFC 7250 section 3)
         certificate = HANDSHAKE_HEADER_BYTES + 3 + RPK_SPKI_BYTES  # RFC 7250 section 3
         signature = 2 + 2 + ECDSA_DER_SIGNATURE_BYTES  # SignatureAndHashAlgorithm + sig<0..2^16-1>
-        server_key_exchange = HANDSHAKE_HEADER_BYTES + 1 + 2 + 1 + P256_POINT_BYTES + signature  # RFC 8422 5.4
+        server_key_exchange = (
+            HANDSHAKE_HEADER_BYTES + 1 + 2 + 1 + P256_POINT_BYTES + signature
+        )  # RFC 8422 5.4
         certificate_request = HANDSHAKE_HEADER_BYTES + (1 + 1) + (2 + 2) + 2  # RFC 5246 section 7.4.4
         server = (
-            DTLS12_RECORD_HEADER_BYTES + _dtls12_server_hello(server_exts) + certificate
-            + server_key_exchange + certificate_request + HANDSHAKE_HEADER_BYTES
+            DTLS12_RECORD_HEADER_BYTES
+            + _dtls12_server_hello(server_exts)
+            + certificate
+            + server_key_exchange
+            + certificate_request
+            + HANDSHAKE_HEADER_BYTES
         )
         client_key_exchange = HANDSHAKE_HEADER_BYTES + 1 + P256_POINT_BYTES  # RFC 8422 section 5.7
         certificate_verify = HANDSHAKE_HEADER_BYTES + signature  # RFC 5246 section 7.4.8
@@ -303,7 +335,11 @@ def handshake_model(
         if key == "rpk_ecdhe":
             source += "; uncompressed RPKs (+32 B in flights #2, #3), derived"
         published = _DTLS13_PUBLISHED_TOTALS_CID.get(key) if cid else None
-        retry = ("HelloRetryRequest(cookie)", _dtls13_hello_retry_request(cookie_bytes), _ext(2 + cookie_bytes))
+        retry = (
+            "HelloRetryRequest(cookie)",
+            _dtls13_hello_retry_request(cookie_bytes),
+            _ext(2 + cookie_bytes),
+        )
     else:
         if psk_identity_bytes < 0:
             raise ValueError("psk_identity_bytes must be >= 0")
@@ -382,7 +418,9 @@ def flight_timeouts(
     return tuple(min(initial_s * 2**i, max_s) for i in range(n))
 
 
-def flight_wait_s(transmissions: int, initial_s: float = INITIAL_TIMEOUT_S, max_s: float = MAX_TIMEOUT_S) -> float:
+def flight_wait_s(
+    transmissions: int, initial_s: float = INITIAL_TIMEOUT_S, max_s: float = MAX_TIMEOUT_S
+) -> float:
     """Time in s from the first transmission of a flight until the timer of transmission
     number `transmissions` expires with no answer (sum of `flight_timeouts`)."""
     return sum(flight_timeouts(transmissions, initial_s, max_s))

@@ -166,7 +166,8 @@ def range_requests(total_bytes: int, chunk_bytes: int) -> tuple[tuple[int, int],
     if total_bytes <= 0 or chunk_bytes <= 0:
         raise ValueError("total_bytes and chunk_bytes must be > 0")
     return tuple(
-        (first, min(first + chunk_bytes, total_bytes) - 1) for first in range(0, total_bytes, chunk_bytes)
+        (first, min(first + chunk_bytes, total_bytes) - 1)
+        for first in range(0, total_bytes, chunk_bytes)
     )
 
 

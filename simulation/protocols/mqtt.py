@@ -138,7 +138,8 @@ def connect(
     """CONNECT ([MQTT] section 3.1): fixed header, protocol name "MQTT", level 4, flags,
     keep alive (s), then client id, will topic/message, user name, password.
 
-    12 B + client id without will or credentials.
+    2 B fixed header + 10 B variable header + 2 B + client id without will or
+    credentials (while the remaining length stays below 128).
     """
     if not 0 <= keepalive_s <= MAX_KEEPALIVE_S:
         raise ValueError(f"keepalive_s must be in 0..{MAX_KEEPALIVE_S}, got {keepalive_s}")
@@ -166,7 +167,9 @@ def connack(session_present: bool = False, return_code: int = 0) -> bytes:
     if not 0 <= return_code <= 5:
         raise ValueError(f"return_code must be in 0..5, got {return_code}")
     if session_present and return_code:
-        raise ValueError("session_present must be 0 with a non-zero return code ([MQTT] section 3.2.2.2)")
+        raise ValueError(
+            "session_present must be 0 with a non-zero return code ([MQTT] section 3.2.2.2)"
+        )
     return _packet(CONNACK, 0, bytes([1 if session_present else 0, return_code]))
 
 
@@ -185,7 +188,9 @@ def publish(
     if qos == 0 and (packet_id is not None or dup):
         raise ValueError("QoS 0 PUBLISH has no packet id and DUP 0 ([MQTT] sections 3.3.1.1, 3.3.2.2)")
     if not topic or any(c in topic for c in "+#"):
-        raise ValueError("PUBLISH topic names are non-empty, without wildcards ([MQTT] sections 3.3.2.1, 4.7.3)")
+        raise ValueError(
+            "PUBLISH topic names are non-empty, without wildcards ([MQTT] sections 3.3.2.1, 4.7.3)"
+        )
     body = _string(topic)
     if qos:
         if packet_id is None:
@@ -213,7 +218,9 @@ def subscribe(topic_filter: str, qos: int, packet_id: int) -> bytes:
     """SUBSCRIBE for one topic filter, fixed-header flags 0010 ([MQTT] section 3.8)."""
     if not topic_filter:
         raise ValueError("topic filters are at least one character ([MQTT] section 4.7.3)")
-    return _packet(SUBSCRIBE, 0b0010, _packet_id(packet_id) + _string(topic_filter) + bytes([_qos(qos)]))
+    return _packet(
+        SUBSCRIBE, 0b0010, _packet_id(packet_id) + _string(topic_filter) + bytes([_qos(qos)])
+    )
 
 
 def suback(packet_id: int, granted_qos: int) -> bytes:
@@ -255,7 +262,9 @@ def check_keepalive(keepalive_s: float, nat_tcp_timeout_s: float | None = None) 
         )
 
 
-def reconnect_energy_j(e_tcp_handshake_j: float, e_connect_j: float, e_tls_handshake_j: float = 0.0) -> float:
+def reconnect_energy_j(
+    e_tcp_handshake_j: float, e_connect_j: float, e_tls_handshake_j: float = 0.0
+) -> float:
     """Energy in J of one reconnection: TCP handshake + optional TLS handshake
     + CONNECT/CONNACK (each including the radio wake-up it needs)."""
     if min(e_tcp_handshake_j, e_connect_j, e_tls_handshake_j) < 0:
@@ -263,7 +272,9 @@ def reconnect_energy_j(e_tcp_handshake_j: float, e_connect_j: float, e_tls_hands
     return e_tcp_handshake_j + e_tls_handshake_j + e_connect_j
 
 
-def keepalive_energy_per_interval_j(interval_s: float, keepalive_s: float, e_keepalive_j: float) -> float:
+def keepalive_energy_per_interval_j(
+    interval_s: float, keepalive_s: float, e_keepalive_j: float
+) -> float:
     """Energy in J spent on keep-alives during one wake interval: E_ka * T / K
     (continuous model: one PINGREQ/PINGRESP exchange per keep-alive period K)."""
     check_keepalive(keepalive_s)

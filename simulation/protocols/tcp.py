@@ -280,7 +280,9 @@ def transfer_time_s(
         iw = initial_window_segments(mss)
     n = segments(payload_bytes, mss)
     rounds = slow_start_rounds(n, iw, ssthresh, max_window)
-    return len(rounds) * rtt_s + serialization_s(data_wire_bytes(payload_bytes, mss, options_bytes), rate_bps)
+    return len(rounds) * rtt_s + serialization_s(
+        data_wire_bytes(payload_bytes, mss, options_bytes), rate_bps
+    )
 
 
 def ack_clocked_transfer_time_s(
@@ -379,7 +381,9 @@ def backoff(rto: float, n: int, max_rto_s: float = MAX_RTO_S) -> float:
     return min(rto * 2**n, max_rto_s)
 
 
-def retransmission_times_s(n: int, rto: float = INITIAL_RTO_S, max_rto_s: float = MAX_RTO_S) -> tuple[float, ...]:
+def retransmission_times_s(
+    n: int, rto: float = INITIAL_RTO_S, max_rto_s: float = MAX_RTO_S
+) -> tuple[float, ...]:
     """Times in s after the first transmission at which retransmissions 1..n are
     sent if nothing is ACKed (cumulative sums of `backoff`) (RFC 6298 section 5)."""
     out, t = [], 0.0

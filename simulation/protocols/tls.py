@@ -27,7 +27,9 @@ VERSIONS = ("1.2", "1.3")
 
 # --- Record layer ---
 RECORD_HEADER_BYTES = 5  # RFC 5246 section 6.2.1, RFC 8446 section 5.1
-EXPLICIT_NONCE_BYTES = 8  # TLS 1.2 AEAD explicit nonce: RFC 6655 section 3 (CCM), RFC 5288 section 3 (GCM)
+EXPLICIT_NONCE_BYTES = (
+    8  # TLS 1.2 AEAD explicit nonce: RFC 6655 section 3 (CCM), RFC 5288 section 3 (GCM)
+)
 CCM8_TAG_BYTES = 8  # RFC 6655 section 3 (AES_128_CCM_8)
 GCM_TAG_BYTES = 16  # RFC 5288 section 3
 INNER_CONTENT_TYPE_BYTES = 1  # TLS 1.3 TLSInnerPlaintext.type, RFC 8446 section 5.2 (no padding)
@@ -168,13 +170,10 @@ TLS12_SESSION_ID_BYTES = 32  # (A) assumption: a full-length session ID from the
 PSK_IDENTITY_BYTES = 1  # (A) assumption, as [LWIG] section 2 (1 B key identifiers)
 
 
-def _tls12_client_hello(session_id_bytes: int = 0, extensions_bytes: int = 0) -> int:
-    """ClientHello body: version 2 + random 32 + session_id<0..32> + one cipher suite
-    (2 + 2) + null compression (1 + 1) [+ extensions] (RFC 5246 section 7.4.1.2)."""
-    body = 2 + RANDOM_BYTES + 1 + session_id_bytes + 2 + 2 + 1 + 1
-    if extensions_bytes:
-        body += 2 + extensions_bytes
-    return HANDSHAKE_HEADER_BYTES + body
+def _tls12_client_hello(session_id_bytes: int = 0) -> int:
+    """ClientHello message: 4 B header + version 2 + random 32 + session_id<0..32> + one
+    cipher suite (2 + 2) + null compression (1 + 1), no extensions (RFC 5246 section 7.4.1.2)."""
+    return HANDSHAKE_HEADER_BYTES + 2 + RANDOM_BYTES + 1 + session_id_bytes + 2 + 2 + 1 + 1
 
 
 def _tls12_server_hello(session_id_bytes: int = TLS12_SESSION_ID_BYTES) -> int:
@@ -196,8 +195,16 @@ def tls12_psk_flights(psk_identity_bytes: int = PSK_IDENTITY_BYTES) -> tuple[Fli
     finished = _tls12_finished_record()
     return _flights(
         ("ClientHello", C2S, RECORD_HEADER_BYTES + _tls12_client_hello()),
-        ("ServerHello, ServerHelloDone", S2C, RECORD_HEADER_BYTES + _tls12_server_hello() + server_hello_done),
-        ("ClientKeyExchange, CCS, Finished", C2S, RECORD_HEADER_BYTES + client_key_exchange + CCS_RECORD_BYTES + finished),
+        (
+            "ServerHello, ServerHelloDone",
+            S2C,
+            RECORD_HEADER_BYTES + _tls12_server_hello() + server_hello_done,
+        ),
+        (
+            "ClientKeyExchange, CCS, Finished",
+            C2S,
+            RECORD_HEADER_BYTES + client_key_exchange + CCS_RECORD_BYTES + finished,
+        ),
         ("CCS, Finished", S2C, CCS_RECORD_BYTES + finished),
     )
 
@@ -208,7 +215,11 @@ def tls12_resumption_flights(session_id_bytes: int = TLS12_SESSION_ID_BYTES) -> 
     finished = _tls12_finished_record()
     return _flights(
         ("ClientHello(session_id)", C2S, RECORD_HEADER_BYTES + _tls12_client_hello(session_id_bytes)),
-        ("ServerHello, CCS, Finished", S2C, RECORD_HEADER_BYTES + _tls12_server_hello(session_id_bytes) + CCS_RECORD_BYTES + finished),
+        (
+            "ServerHello, CCS, Finished",
+            S2C,
+            RECORD_HEADER_BYTES + _tls12_server_hello(session_id_bytes) + CCS_RECORD_BYTES + finished,
+        ),
         ("CCS, Finished", C2S, CCS_RECORD_BYTES + finished),
     )
 
@@ -217,7 +228,9 @@ def tls12_resumption_flights(session_id_bytes: int = TLS12_SESSION_ID_BYTES) -> 
 # cloud MQTT broker": about 6.5 kB (Pushy support article) to about 10 kB (AWS IoT with
 # a certificate chain, Nordic webinar 2020)). Only the totals are published; the split:
 # (A) assumptions: ClientHello 200 B (SNI, a few suites, groups and signature
-# algorithms); the client's device certificate 600 B (one certificate, no chain);
+# algorithms); the 6.5 kB case authenticates the server only (Pushy devices use a
+# token), the 10 kB case is mutual (AWS IoT requires a client certificate); the
+# client's device certificate 600 B (one certificate, no chain);
 # ECDSA P-256 signatures 72 B (DER); AES-GCM (16 B tag) records; no
 # NewSessionTicket. The small flights are built from those; the server's flight
 # (certificate chain) is the published total minus the rest.
@@ -236,7 +249,14 @@ def _x509_client_flight(version: str, mutual: bool) -> int:
         cke = HANDSHAKE_HEADER_BYTES + 1 + 65  # ECPoint, uncompressed P-256
         cert = HANDSHAKE_HEADER_BYTES + 3 + 3 + CLIENT_CERTIFICATE_BYTES
         hs = cke + ((cert + sig) if mutual else 0)
-        return RECORD_HEADER_BYTES + hs + CCS_RECORD_BYTES + HANDSHAKE_HEADER_BYTES + VERIFY_DATA_BYTES_TLS12 + record_overhead("1.2", GCM_TAG_BYTES)
+        return (
+            RECORD_HEADER_BYTES
+            + hs
+            + CCS_RECORD_BYTES
+            + HANDSHAKE_HEADER_BYTES
+            + VERIFY_DATA_BYTES_TLS12
+            + record_overhead("1.2", GCM_TAG_BYTES)
+        )
     finished = HANDSHAKE_HEADER_BYTES + 32  # SHA-256 verify_data, RFC 8446 section 4.4.4
     cert = HANDSHAKE_HEADER_BYTES + 1 + 3 + 3 + CLIENT_CERTIFICATE_BYTES + 2  # RFC 8446 section 4.4.2
     hs = finished + ((cert + sig) if mutual else 0)
@@ -249,7 +269,16 @@ def x509_flights(version: str, total_bytes: int, mutual: bool) -> tuple[Flight, 
     section 2). The server flight is the remainder after the assumed small flights."""
     _check_version(version)
     client_last = _x509_client_flight(version, mutual)
-    server_last = (CCS_RECORD_BYTES + HANDSHAKE_HEADER_BYTES + VERIFY_DATA_BYTES_TLS12 + record_overhead("1.2", GCM_TAG_BYTES)) if version == "1.2" else 0
+    server_last = (
+        (
+            CCS_RECORD_BYTES
+            + HANDSHAKE_HEADER_BYTES
+            + VERIFY_DATA_BYTES_TLS12
+            + record_overhead("1.2", GCM_TAG_BYTES)
+        )
+        if version == "1.2"
+        else 0
+    )
     server_main = total_bytes - CLIENT_HELLO_X509_BYTES - client_last - server_last
     if server_main <= 0:
         raise ValueError(f"total_bytes {total_bytes} too small for the assumed client flights")
@@ -257,7 +286,7 @@ def x509_flights(version: str, total_bytes: int, mutual: bool) -> tuple[Flight, 
         return _flights(
             ("ClientHello", C2S, CLIENT_HELLO_X509_BYTES),
             ("ServerHello..ServerHelloDone (certificate chain)", S2C, server_main),
-            ("ClientKeyExchange..Finished", C2S, client_last),
+            ("Certificate..Finished" if mutual else "ClientKeyExchange..Finished", C2S, client_last),
             ("CCS, Finished", S2C, server_last),
         )
     return _flights(
@@ -275,13 +304,61 @@ HANDSHAKES: dict[tuple[str, str], Handshake] = {
     ("1.3", "rpk_ecdhe"): Handshake("TLS", "1.3", "rpk_ecdhe", _TLS13_RPK_ECDHE, 1, _LWIG, 645),
     # (A) assumption: resumption = the [LWIG] PSK handshake (1 B ticket identity; real
     # tickets are larger). RFC 8446 section 2.2: PSK resumption takes 1 RTT (0-RTT not modelled).
-    ("1.3", "resumption"): Handshake("TLS", "1.3", "resumption", _TLS13_PSK, 1, _LWIG + "; (A) ticket = 1 B identity", 280),
-    ("1.3", "x509_low"): Handshake("TLS", "1.3", "x509_low", x509_flights("1.3", X509_LOW_TOTAL_BYTES, mutual=False), 1, _CERT_SRC + " (Pushy)", X509_LOW_TOTAL_BYTES),
-    ("1.3", "x509_high"): Handshake("TLS", "1.3", "x509_high", x509_flights("1.3", X509_HIGH_TOTAL_BYTES, mutual=True), 1, _CERT_SRC + " (AWS IoT, Nordic)", X509_HIGH_TOTAL_BYTES),
-    ("1.2", "psk"): Handshake("TLS", "1.2", "psk", tls12_psk_flights(), 2, "RFC 5246 section 7.3/7.4, RFC 4279; (A) assumptions in tls.py"),
-    ("1.2", "resumption"): Handshake("TLS", "1.2", "resumption", tls12_resumption_flights(), 1, "RFC 5246 section 7.3 Fig. 2; (A) assumptions in tls.py"),
-    ("1.2", "x509_low"): Handshake("TLS", "1.2", "x509_low", x509_flights("1.2", X509_LOW_TOTAL_BYTES, mutual=False), 2, _CERT_SRC + " (Pushy)", X509_LOW_TOTAL_BYTES),
-    ("1.2", "x509_high"): Handshake("TLS", "1.2", "x509_high", x509_flights("1.2", X509_HIGH_TOTAL_BYTES, mutual=True), 2, _CERT_SRC + " (AWS IoT, Nordic)", X509_HIGH_TOTAL_BYTES),
+    ("1.3", "resumption"): Handshake(
+        "TLS", "1.3", "resumption", _TLS13_PSK, 1, _LWIG + "; (A) ticket = 1 B identity", 280
+    ),
+    ("1.3", "x509_low"): Handshake(
+        "TLS",
+        "1.3",
+        "x509_low",
+        x509_flights("1.3", X509_LOW_TOTAL_BYTES, mutual=False),
+        1,
+        _CERT_SRC + " (Pushy)",
+        X509_LOW_TOTAL_BYTES,
+    ),
+    ("1.3", "x509_high"): Handshake(
+        "TLS",
+        "1.3",
+        "x509_high",
+        x509_flights("1.3", X509_HIGH_TOTAL_BYTES, mutual=True),
+        1,
+        _CERT_SRC + " (AWS IoT, Nordic)",
+        X509_HIGH_TOTAL_BYTES,
+    ),
+    ("1.2", "psk"): Handshake(
+        "TLS",
+        "1.2",
+        "psk",
+        tls12_psk_flights(),
+        2,
+        "RFC 5246 section 7.3/7.4, RFC 4279; (A) assumptions in tls.py",
+    ),
+    ("1.2", "resumption"): Handshake(
+        "TLS",
+        "1.2",
+        "resumption",
+        tls12_resumption_flights(),
+        1,
+        "RFC 5246 section 7.3 Fig. 2; (A) assumptions in tls.py",
+    ),
+    ("1.2", "x509_low"): Handshake(
+        "TLS",
+        "1.2",
+        "x509_low",
+        x509_flights("1.2", X509_LOW_TOTAL_BYTES, mutual=False),
+        2,
+        _CERT_SRC + " (Pushy)",
+        X509_LOW_TOTAL_BYTES,
+    ),
+    ("1.2", "x509_high"): Handshake(
+        "TLS",
+        "1.2",
+        "x509_high",
+        x509_flights("1.2", X509_HIGH_TOTAL_BYTES, mutual=True),
+        2,
+        _CERT_SRC + " (AWS IoT, Nordic)",
+        X509_HIGH_TOTAL_BYTES,
+    ),
 }
 
 
