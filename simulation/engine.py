@@ -31,8 +31,7 @@ from simulation.scenario import Scenario
 from simulation.trace import FATES, Tracer
 from simulation.world.cell import Cell
 from simulation.world.fleet import Fleet
-from simulation.world.link import LinkModel
-from simulation.world.manager import ADDRESS as MANAGER, Manager
+from simulation.world.manager import ADDRESS as MANAGER, LoadRecorder, Manager
 from simulation.world.nat import Nat
 from simulation.world.radio import Radios
 
@@ -49,30 +48,38 @@ class World:
         from simulation.strategies import strategy_class
 
         sc = self.scenario = scenario
+        strategy = strategy_class(sc.strategy.name)
         self.env = simpy.Environment()
         self.horizon_s = sc.sim.horizon_s
         self.packet = sc.sim.fidelity == "packet"
         self.streams = Streams(sc.sim.seed)
-        link = LinkModel.from_scenario(sc.link)
+        link = strategy.device_link(sc)
+        behind_nat = sc.nat.enabled and strategy.device_behind_nat
         self.ctx = ExchangeContext(
             link=link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,
             max_retransmit=sc.coap.max_retransmit, service_s=sc.manager.service_s,
-            nat_timeout_s=sc.nat.udp_timeout_s if sc.nat.enabled else math.inf,
+            nat_timeout_s=sc.nat.udp_timeout_s if behind_nat else math.inf,
             inbound_refresh=sc.nat.inbound_refresh, inactivity_s=sc.device.inactivity_s,
             active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s)
-        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, sc.fleet.cells)
+        cells = strategy.cell_count(sc)
+        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, cells)
         n = self.fleet.n
         self.radios = Radios(n, sc.device, sc.power, link.connect_s)
         self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
-                       sc.nat.inbound_refresh, enabled=sc.nat.enabled, devices=n)
+                       sc.nat.inbound_refresh, enabled=behind_nat, devices=n)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)
-        self.cells = [Cell(self.env) for _ in range(sc.fleet.cells)]
+        self.cells = [Cell(self.env) for _ in range(cells)]
+        # the party a device exchanges with: the manager, or (delegated) its gateway,
+        # whose load is not the manager's
+        self.peer_load = (self.manager.load if strategy.peer_is_manager
+                          else LoadRecorder(sc.sim.horizon_s))
+        self.peer_servers: dict[int, object] = {}
         self.tracer = Tracer(trace_devices)
         self.failures = {"nat": 0, "unreachable": 0, "timeout": 0}
         self.polls_sent = self.polls_answered = 0
-        self.strategy = strategy_class(sc.strategy.name)(self)
+        self.strategy = strategy(self)
         self.busy_until = np.full(n, -np.inf)   # end of each device's running session
         self.events = 0
 
@@ -151,6 +158,11 @@ class World:
                 progress(env.now)
         env._now = horizon  # the run stops at the horizon, wherever the last event was
         self.strategy.finish()
+
+    def peer_serve(self, i: int):
+        """Process: a message of device i through its peer's queue (packet fidelity)."""
+        server = self.peer_servers.get(int(self.fleet.cell[i]), self.manager)
+        yield from server.serve()
 
     def complete_image(self, i: int, t: float, install_s: float) -> None:
         """The device holds the whole update at t; it counts as updated after install."""
@@ -272,7 +284,7 @@ class Session:
         w.nat.dropped += out.nat_drops
         if out.msgs_up or out.msgs_down:
             w.radios.busy(i, t, t + duration, tx_s=out.device_tx_s)
-        w.manager.load.spread(t, t + duration, out.manager_in, out.manager_out,
+        w.peer_load.spread(t, t + duration, out.manager_in, out.manager_out,
                               out.manager_bytes_out)
         for (t_block, t_in, direction, b, a, fate) in out.events or ():
             # contention stretches the gaps between blocks, not a block's own timing
@@ -288,7 +300,8 @@ class Session:
         text = req_text if is_request else resp_text
         if is_request and attempt:
             text += f" (retransmission {attempt})"
-        arrow = "D-->M" if direction == "up" else "D<--M"
+        peer = "M" if self.world.strategy.peer_is_manager else "G"
+        arrow = f"D-->{peer}" if direction == "up" else f"D<--{peer}"
         self.world.tracer.add(t, self.device_id, f"{arrow}: {text}{FATES[fate]}")
 
 
@@ -390,8 +403,10 @@ def default_workers(scenario: Scenario) -> int:
 
 def shard_ids(scenario: Scenario, workers: int) -> list[np.ndarray]:
     """Device ids of each process: the devices of cells c with c mod workers = s."""
+    from simulation.strategies import strategy_class
+
     ids = np.arange(scenario.fleet.size)
-    cell = ids % scenario.fleet.cells
+    cell = ids % strategy_class(scenario.strategy.name).cell_count(scenario)
     return [ids[cell % workers == s] for s in range(workers)]
 
 

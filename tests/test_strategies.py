@@ -143,3 +143,35 @@ def test_manager_polling_trace_shows_polls_dropped_and_answered():
     assert any(re.search(r"D-->M: 2\.05 Content, Token: 0x[0-9a-f]{4}, payload: 0", ln)
                for ln in lines)
     assert any("D<--M: CoAP POST /sw" in ln for ln in lines)
+
+
+def delegated(size, per_gateway, fetch="http", **sets):
+    return run(load_scenario("baseline", {
+        "strategy.name": "delegated", "fleet.size": size,
+        "gateway.devices_per_gateway": per_gateway, "gateway.fetch": fetch,
+        "strategy.poll_interval_s": 600.0, "sim.horizon_s": 14400.0, **sets}))
+
+
+@pytest.mark.parametrize("fetch", ["http", "coap-observe"])
+def test_delegated_manager_bytes_scale_with_gateways_not_devices(fetch):
+    """Each gateway fetches the image once: the manager's bytes for the update (with the
+    release minus without it) double with the gateways and do not follow the devices."""
+    def update_bytes(size, per_gateway):
+        with_release = delegated(size, per_gateway, fetch)
+        assert with_release.devices["updated"].all()
+        without = delegated(size, per_gateway, fetch, **{"update.release_s": 1e9})
+        return with_release.summary["manager_bytes_out"] - without.summary["manager_bytes_out"]
+
+    four_small = update_bytes(200, 50)      # 4 gateways, 200 devices
+    four_large = update_bytes(400, 100)     # 4 gateways, 400 devices
+    eight = update_bytes(400, 50)           # 8 gateways
+    assert four_large == pytest.approx(four_small, rel=0.01)
+    assert eight == pytest.approx(2 * four_small, rel=0.01)
+    assert 4 * 102400 < four_small < 4 * 102400 * 1.2
+
+
+def test_delegated_trace_shows_the_gateway_push():
+    res = run(load_scenario("baseline", {"strategy.name": "delegated", "fleet.size": 20,
+                                         "sim.horizon_s": 12000.0}), trace_devices=2)
+    assert any(re.search(r"D<--G: CoAP POST /sw, Token: 0x[0-9a-f]{4}, Block1: 0/1/256", ln)
+               for ln in res.trace.splitlines())

@@ -118,8 +118,8 @@ def _up(session, spec, b, a, blk, out, rng, nbytes, rtt, request):
     blk.last_refresh = env.now
     if request and math.isnan(blk.first_delivery):
         blk.first_delivery = env.now
-    w.manager.load.add(env.now, msgs_in=1)
-    yield from w.manager.serve()
+    w.peer_load.add(env.now, msgs_in=1)
+    yield from w.peer_serve(i)
     return True
 
 
@@ -127,7 +127,7 @@ def _down(session, spec, b, a, blk, out, rng, nbytes, rtt):
     """A manager packet: through the NAT (or dropped), rtt/2, paging if the device is idle,
     the cell's downlink, then lost on the radio or received. True if received."""
     w, env, i = session.world, session.world.env, session.device
-    w.manager.load.add(env.now, msgs_out=1, bytes_out=nbytes)
+    w.peer_load.add(env.now, msgs_out=1, bytes_out=nbytes)
     if math.isnan(blk.first_downlink):
         blk.first_downlink = env.now
     if not w.nat.inbound(i, MANAGER, env.now):

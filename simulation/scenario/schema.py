@@ -158,6 +158,13 @@ class Gateway:
                                    integer=True)
     fetch: str = key("http", "`http` (gateway polls the manager) or `coap-observe` (manager "
                      "notifies the gateway)", choices=("http", "coap-observe"))
+    local_link: str = key("6lowpan", "the devices' hop to their gateway: `6lowpan` (IEEE "
+                          "802.15.4) or `ble` (see LOCAL_PRESETS in simulation/world/link.py)",
+                          choices=("6lowpan", "ble"))
+    backhaul_rtt_s: float = key(0.05, "round trip gateway <-> manager over the always-on "
+                                "backhaul (A)", "s", low=0)
+    backhaul_bps: float = key(10e6, "backhaul rate, not shared (A)", "bit/s", low=0,
+                              low_open=True)
 
 
 TABLES: dict[str, type] = {

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from simulation.errors import ScenarioError
+from simulation.strategies.delegated import Delegated
 from simulation.strategies.device_initiated import DeviceInitiated
 from simulation.strategies.device_polling import DevicePolling
 from simulation.strategies.discovery import Discovery
@@ -9,7 +10,7 @@ from simulation.strategies.manager_initiated import ManagerInitiated
 from simulation.strategies.manager_polling import ManagerPolling
 
 IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, ManagerInitiated,
-                                         Discovery, ManagerPolling)}
+                                         Discovery, ManagerPolling, Delegated)}
 
 
 def check_supported(scenario) -> None:

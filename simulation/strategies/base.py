@@ -5,15 +5,32 @@ import math
 from abc import ABC, abstractmethod
 
 from simulation.protocols import messages
+from simulation.world.link import LinkModel
 
 IMAGE_PATH = "/fw/image"   # Block2 pull resource
 PUSH_PATH = "/sw"          # Block1 push resource (draft section 6)
 
 
 class Strategy(ABC):
-    """Base: a strategy reacts to each wake-up of a device (`on_wake`, a process body)."""
+    """Base: a strategy reacts to each wake-up of a device (`on_wake`, a process body).
+
+    Class attributes say how the devices are connected: by default they talk to the
+    manager over the scenario's link, through the carrier NAT, in `fleet.cells` cells.
+    """
 
     name = ""
+    peer_is_manager = True      # devices exchange with the manager (not a gateway)
+    device_behind_nat = True    # the carrier NAT sits on the devices' path
+
+    @classmethod
+    def device_link(cls, scenario) -> LinkModel:
+        """The link between a device and its peer."""
+        return LinkModel.from_scenario(scenario.link)
+
+    @classmethod
+    def cell_count(cls, scenario) -> int:
+        """How many radio cells share the devices (device i is in cell i mod count)."""
+        return scenario.fleet.cells
 
     def __init__(self, world):
         self.world = world

@@ -71,6 +71,29 @@ PRESETS: dict[str, dict[str, float]] = {
                   connect_s=0.0, rtt_sigma=0.0),
 }
 
+#: local low-power hops between a device and its gateway (the delegated strategy).
+LOCAL_PRESETS: dict[str, dict[str, float]] = {
+    # IEEE 802.15.4 2.4 GHz with 6LoWPAN, one hop to the border router.
+    "6lowpan": dict(
+        rtt_s=0.138,          # P: 138 ms per CoAP block-wise request over 6LoWPAN
+                              #    (zephyrproject-rtos/zephyr#30486)
+        downlink_bps=250_000,  # S: IEEE 802.15.4 O-QPSK PHY rate
+        uplink_bps=250_000,    # S: same channel
+        loss=0.01,            # A
+        connect_s=0.0,        # A: no connection set-up (the device polls its parent)
+        rtt_sigma=0.3,        # A
+    ),
+    # Bluetooth Low Energy, 1M PHY, an established connection.
+    "ble": dict(
+        rtt_s=0.05,           # A: about one 30-50 ms connection interval there and back
+        downlink_bps=1_000_000,  # S: BLE 1M PHY
+        uplink_bps=1_000_000,    # S: BLE 1M PHY
+        loss=0.01,            # A
+        connect_s=0.1,        # A: reconnection on waking
+        rtt_sigma=0.3,        # A
+    ),
+}
+
 #: the link keys a preset supplies (the scenario's link.* other than `preset`).
 LINK_KEYS = ("rtt_s", "uplink_bps", "downlink_bps", "loss", "connect_s")
 
@@ -95,6 +118,12 @@ class LinkModel:
     loss: float
     connect_s: float
     rtt_sigma: float
+
+    @classmethod
+    def local(cls, preset: str) -> "LinkModel":
+        """A local hop (device <-> gateway) from LOCAL_PRESETS."""
+        values = LOCAL_PRESETS[preset]
+        return cls(**{k: float(values[k]) for k in (*LINK_KEYS, "rtt_sigma")})
 
     @classmethod
     def from_scenario(cls, link) -> "LinkModel":

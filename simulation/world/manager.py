@@ -16,11 +16,13 @@ ADDRESS = ("manager.example", 5683)
 
 
 class LoadRecorder:
-    """Messages in / out and bytes out of the manager, binned over simulated time."""
+    """Messages in / out and bytes out of the manager, binned over simulated time from 0 to
+    the horizon; what falls after the horizon is not recorded."""
 
     def __init__(self, horizon_s: float):
+        self.horizon_s = horizon_s
         self.bin_s = max(1.0, math.ceil(horizon_s / MAX_BINS))
-        n = int(math.ceil(horizon_s / self.bin_s)) + 1
+        n = max(1, int(math.ceil(horizon_s / self.bin_s)))
         self.msgs_in = np.zeros(n)
         self.msgs_out = np.zeros(n)
         self.bytes_out = np.zeros(n)
@@ -29,6 +31,8 @@ class LoadRecorder:
         return min(int(t // self.bin_s), len(self.msgs_in) - 1)
 
     def add(self, t: float, msgs_in: float = 0, msgs_out: float = 0, bytes_out: float = 0):
+        if t >= self.horizon_s:
+            return
         b = self._bin(t)
         self.msgs_in[b] += msgs_in
         self.msgs_out[b] += msgs_out
@@ -36,6 +40,12 @@ class LoadRecorder:
 
     def spread(self, t0: float, t1: float, msgs_in: float, msgs_out: float, bytes_out: float):
         """Spread a flow-level exchange's load evenly over [t0, t1]."""
+        if t0 >= self.horizon_s:
+            return
+        if t1 > self.horizon_s:
+            kept = (self.horizon_s - t0) / (t1 - t0)
+            msgs_in, msgs_out, bytes_out = msgs_in * kept, msgs_out * kept, bytes_out * kept
+            t1 = self.horizon_s
         b0, b1 = self._bin(t0), self._bin(t1)
         if b0 == b1:
             self.add(t0, msgs_in, msgs_out, bytes_out)

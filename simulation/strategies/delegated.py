@@ -1,0 +1,87 @@
+"""delegated (draft section 6): a gateway fetches the image once and pushes it to each
+of its devices when they wake.
+
+Devices reach their gateway over a local low-power hop (`gateway.local_link`: 6LoWPAN or
+BLE, shared by the gateway's devices like a cell; no NAT on it) and the gateway reaches the
+manager over an always-on backhaul. The gateway gets the image by HTTP or by a CoAP Observe
+(`gateway.fetch`, see `world/gateway.py`):
+
+    G-->M: HTTP GET /swupdate                        G-->M: COAP GET /swupdate, Observe: 0
+    G<--M: 200 Content, payload: swpackage           G<--M: 2.05 Content, payload: swpackage
+
+caches it, and when one of its devices wakes (its report reaches the gateway, which proxies
+it to the manager) pushes it:
+
+    D<--G: COAP POST /sw, Token: 0xbb, Block1: n/1/256, payload: 256 B
+
+The manager's image traffic then scales with the gateways, not the devices. The gateway
+holds the devices' credentials as a CoAP proxy; with security (issue 3) each hop will have
+its own session. First contact is the first pushed block reaching the device. The trace
+shows the device's exchanges with its gateway (`D<--G`); the backhaul's are in the
+manager's load.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulation.protocols import messages
+from simulation.strategies.base import PUSH_PATH, Strategy
+from simulation.world.gateway import Gateway, fetch_plan
+from simulation.world.link import LinkModel
+
+
+class Delegated(Strategy):
+    name = "delegated"
+    peer_is_manager = False
+    device_behind_nat = False
+
+    @classmethod
+    def device_link(cls, scenario) -> LinkModel:
+        return LinkModel.local(scenario.gateway.local_link)
+
+    @classmethod
+    def cell_count(cls, scenario) -> int:
+        """One gateway per `gateway.devices_per_gateway` devices; its local channel is
+        shared by its devices (device i belongs to gateway i mod count)."""
+        return math.ceil(scenario.fleet.size / scenario.gateway.devices_per_gateway)
+
+    def __init__(self, world):
+        super().__init__(world)
+        sc = world.scenario
+        gw = sc.gateway
+        self.ready_s = np.full(len(world.cells), math.inf)
+        gateways = np.unique(world.fleet.cell)       # the gateways of this world's devices
+        phases = world.streams.uniforms("gateway-phase", gateways) * \
+            max(sc.strategy.poll_interval_s, 0.0)
+        load = world.manager.load
+        for g, phase in zip(gateways.tolist(), phases.tolist(), strict=True):
+            plan = fetch_plan(gw.fetch, sc.update.image_bytes, sc.update.release_s,
+                              sc.sim.horizon_s, gw.backhaul_rtt_s, gw.backhaul_bps,
+                              sc.manager.service_s, sc.strategy.poll_interval_s, phase)
+            self.ready_s[g] = plan.ready_s
+            for t, msgs_in, msgs_out, bytes_out in plan.load:
+                load.add(t, msgs_in, msgs_out, bytes_out)
+            world.peer_servers[g] = Gateway(world.env, sc.manager.service_s, plan.ready_s)
+        self.report_out = messages.report(self.report_bytes, 0)
+
+    def on_wake(self, session):
+        w, i = self.world, session.device
+        yield from session.connect()
+        report = yield from self.send_report(session)
+        if not math.isnan(report.first_delivery_s):
+            # the gateway, a CoAP proxy, forwards the report to the manager
+            t = report.start_s + report.first_delivery_s
+            w.manager.load.add(t, msgs_in=1, msgs_out=1,
+                               bytes_out=int(self.report_out.resp_bytes[0]))
+        g = int(w.fleet.cell[i])
+        if session.now < self.ready_s[g] or self.updated_or_installing(i):
+            return
+        self.transfer_image(session, messages.block1_push(
+            PUSH_PATH, self.image_bytes, self.block_bytes, session.token()))
+
+    def transferred(self, session, out) -> None:
+        super().transferred(session, out)
+        if not math.isnan(out.first_delivery_s):
+            self.world.fleet.first_contact(session.device, out.start_s + out.first_delivery_s)
