@@ -15,7 +15,7 @@ IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, Manager
 
 def check_supported(scenario) -> None:
     """Refuse, before anything runs, what this version cannot simulate yet."""
-    strategy_class(scenario.strategy.name)
+    strategy_class(scenario.strategy.name).check(scenario)
     if scenario.security.mode != "none":
         raise ScenarioError(f"security.mode = {scenario.security.mode!r} is not implemented "
                             "yet; available: none")

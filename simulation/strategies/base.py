@@ -4,6 +4,8 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
+import numpy as np
+
 from simulation.protocols import messages
 from simulation.world.link import LinkModel
 
@@ -28,6 +30,10 @@ class Strategy(ABC):
         return LinkModel.from_scenario(scenario.link)
 
     @classmethod
+    def check(cls, scenario) -> None:
+        """Refuse (ScenarioError) a scenario this strategy cannot simulate."""
+
+    @classmethod
     def cell_count(cls, scenario) -> int:
         """How many radio cells share the devices (device i is in cell i mod count)."""
         return scenario.fleet.cells
@@ -38,6 +44,8 @@ class Strategy(ABC):
         self.image_bytes = sc.update.image_bytes
         self.block_bytes = sc.coap.block_bytes
         self.report_bytes = sc.device.report_bytes
+        self.poll_interval_s = sc.strategy.poll_interval_s
+        self.last_poll = np.full(world.fleet.n, -np.inf)   # wake-up of the last poll
 
     @abstractmethod
     def on_wake(self, session):
@@ -45,6 +53,27 @@ class Strategy(ABC):
 
     def finish(self) -> None:
         """Called once at the horizon: book what the strategy counts lazily."""
+
+    def poll_due(self, session) -> bool:
+        """Whether the device polls at this wake-up: `strategy.poll_interval_s` or more
+        since the wake-up at which it last polled (a microsecond of slack absorbs the
+        rounding of periodic wake-up times). A due poll is recorded as made."""
+        i = session.device
+        if session.start - self.last_poll[i] < self.poll_interval_s - 1e-6:
+            return False
+        self.last_poll[i] = session.start
+        return True
+
+    def register(self, session, links: tuple[str, ...]):
+        """RFC 9176 registration in the manager's Resource Directory; returns the exchange.
+        The manager registers the device as soon as it has handled the request."""
+        reg = yield from session.exchange(
+            messages.rd_register(session.device_id, session.token(), links),
+            until="delivered")
+        if not math.isnan(reg.first_delivery_s):
+            self.world.manager.register(session.device, reg.start_s + reg.first_delivery_s,
+                                        messages.RD_LIFETIME_S)
+        return reg
 
     def updated_or_installing(self, i: int) -> bool:
         return not math.isnan(self.world.fleet.t_updated_s[i])
@@ -54,11 +83,23 @@ class Strategy(ABC):
         out = yield from session.exchange(messages.report(self.report_bytes, session.token()))
         return out
 
-    def transfer_image(self, session, spec) -> None:
+    def transfer_image(self, session, spec, then=None) -> None:
         """End the session with the image transfer `spec`, resumed from the blocks the
-        device already holds; `transferred` books it when it is over."""
+        device already holds; `then` (default `transferred`) books it when it is over."""
         held = int(self.world.fleet.blocks_done[session.device])
-        session.end_with_transfer(spec, held, self.transferred)
+        session.end_with_transfer(spec, held, then or self.transferred)
+
+    def push_image(self, session) -> None:
+        """End the session with the image pushed to the device with Block1 `POST /sw`
+        (by the manager, or a gateway), resumed from the blocks it holds."""
+        self.transfer_image(session, messages.block1_push(
+            PUSH_PATH, self.image_bytes, self.block_bytes, session.token()), self.pushed)
+
+    def pushed(self, session, out) -> None:
+        """Book a push; its first contact is the first pushed block reaching the device."""
+        self.transferred(session, out)
+        if not math.isnan(out.first_delivery_s):
+            self.world.fleet.first_contact(session.device, out.start_s + out.first_delivery_s)
 
     def transferred(self, session, out) -> None:
         """Book an image transfer (or its part that got through)."""

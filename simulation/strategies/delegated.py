@@ -27,7 +27,7 @@ import math
 import numpy as np
 
 from simulation.protocols import messages
-from simulation.strategies.base import PUSH_PATH, Strategy
+from simulation.strategies.base import Strategy
 from simulation.world.gateway import Gateway, fetch_plan
 from simulation.world.link import LinkModel
 
@@ -78,10 +78,4 @@ class Delegated(Strategy):
         g = int(w.fleet.cell[i])
         if session.now < self.ready_s[g] or self.updated_or_installing(i):
             return
-        self.transfer_image(session, messages.block1_push(
-            PUSH_PATH, self.image_bytes, self.block_bytes, session.token()))
-
-    def transferred(self, session, out) -> None:
-        super().transferred(session, out)
-        if not math.isnan(out.first_delivery_s):
-            self.world.fleet.first_contact(session.device, out.start_s + out.first_delivery_s)
+        self.push_image(session)

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from simulation.protocols import messages
 from simulation.strategies.base import IMAGE_PATH, Strategy
 
@@ -27,20 +25,12 @@ from simulation.strategies.base import IMAGE_PATH, Strategy
 class DevicePolling(Strategy):
     name = "device-polling"
 
-    def __init__(self, world):
-        super().__init__(world)
-        self.poll_interval_s = world.scenario.strategy.poll_interval_s
-        self.last_poll = np.full(world.fleet.n, -np.inf)
-
     def on_wake(self, session):
         w, i = self.world, session.device
         yield from session.connect()
         yield from self.send_report(session)
-        # polling periods are counted between wake-ups (a microsecond of slack absorbs
-        # the rounding of periodic wake-up times)
-        if session.start - self.last_poll[i] < self.poll_interval_s - 1e-6:
+        if not self.poll_due(session):
             return
-        self.last_poll[i] = session.start
         w.polls_sent += 1
         new = w.manager.has_release(session.now)
         out = yield from session.exchange(messages.version_check(

@@ -35,14 +35,12 @@ class Discovery(Strategy):
     def __init__(self, world):
         super().__init__(world)
         sc = world.scenario
-        self.poll_interval_s = sc.strategy.poll_interval_s
         self.wake_interval_s = sc.device.wake_interval_s
         self.partial = sc.update.delta_ratio < 1.0
         self.update_bytes = max(1, math.ceil(sc.update.delta_ratio * sc.update.image_bytes))
         kind = "delta" if self.partial else "image"
         self.path = f"/fw/{kind}/2.0.0"
         self.new_link = f'<{self.path}>;rt="fw-{kind}";sz={self.update_bytes}'
-        self.last_poll = np.full(world.fleet.n, -np.inf)
         self.reregister = np.zeros(world.fleet.n, dtype=bool)
 
     def on_wake(self, session):
@@ -50,11 +48,12 @@ class Discovery(Strategy):
         mgr = w.manager
         yield from session.connect()
         if self.reregister[i] or not mgr.is_registered(i, session.now + self.wake_interval_s):
-            yield from self.register(session)
+            reg = yield from self.register(session, LINKS)
+            if not math.isnan(reg.first_delivery_s):
+                self.reregister[i] = False
         yield from self.send_report(session)
-        if session.start - self.last_poll[i] < self.poll_interval_s - 1e-6:
+        if not self.poll_due(session):
             return
-        self.last_poll[i] = session.start
         w.polls_sent += 1
         links = (CURRENT, self.new_link) if mgr.has_release(session.now) else (CURRENT,)
         out = yield from session.exchange(messages.discover(session.token(), links))
@@ -67,14 +66,6 @@ class Discovery(Strategy):
         w.fleet.first_contact(i, asked_at)
         self.transfer_image(session, messages.block2_pull(
             self.path, self.update_bytes, self.block_bytes, session.token()))
-
-    def register(self, session):
-        w, i = self.world, session.device
-        reg = yield from session.exchange(
-            messages.rd_register(session.device_id, session.token(), LINKS))
-        if reg.completed:
-            w.manager.register(i, reg.start_s + reg.first_delivery_s, messages.RD_LIFETIME_S)
-            self.reregister[i] = False
 
     def install_s(self, i: int) -> float:
         """A partial update runs at once; a full image needs its installation and reboot."""

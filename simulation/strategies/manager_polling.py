@@ -25,8 +25,9 @@ import math
 
 import numpy as np
 
+from simulation.errors import ScenarioError
 from simulation.protocols import messages
-from simulation.strategies.base import PUSH_PATH, Strategy
+from simulation.strategies.base import Strategy
 from simulation.world.manager import ADDRESS as MANAGER
 
 LINKS = ("</fw/state>", "</sw>", "</report>")
@@ -35,14 +36,17 @@ LINKS = ("</fw/state>", "</sw>", "</report>")
 class ManagerPolling(Strategy):
     name = "manager-polling"
 
+    @classmethod
+    def check(cls, scenario) -> None:
+        if scenario.strategy.poll_interval_s <= 0:
+            raise ScenarioError(f"strategy.poll_interval_s = "
+                                f"{scenario.strategy.poll_interval_s} is not allowed for "
+                                "manager-polling: expected a period > 0")
+
     def __init__(self, world):
         super().__init__(world)
         sc = world.scenario
         self.period_s = sc.strategy.poll_interval_s
-        if self.period_s <= 0:
-            from simulation.errors import ScenarioError
-            raise ScenarioError("strategy.poll_interval_s = 0 is not allowed for "
-                                "manager-polling: expected a period > 0")
         self.wake_interval_s = sc.device.wake_interval_s
         self.phase = world.streams.uniforms("poll-phase", world.fleet.ids) * self.period_s
         self.next_poll = np.zeros(world.fleet.n, dtype=np.int64)   # first poll not booked
@@ -57,11 +61,7 @@ class ManagerPolling(Strategy):
         self.book_failed_polls(i, session.start)
         yield from session.connect()
         if not w.manager.is_registered(i, session.now + self.wake_interval_s):
-            reg = yield from session.exchange(
-                messages.rd_register(session.device_id, session.token(), LINKS))
-            if reg.completed:
-                w.manager.register(i, reg.start_s + reg.first_delivery_s,
-                                   messages.RD_LIFETIME_S)
+            yield from self.register(session, LINKS)
         yield from self.send_report(session)
         self.arm(i, session.now)
 
@@ -112,17 +112,12 @@ class ManagerPolling(Strategy):
             self.arm(i, session.now)
             return
         w.busy_until[i] = math.inf
-        self.transfer_image(session, messages.block1_push(
-            PUSH_PATH, self.image_bytes, self.block_bytes, session.token()))
+        self.push_image(session)
 
-    def transferred(self, session, out) -> None:
-        """First contact is the first pushed block reaching the device; then polling goes
-        on (the next answer resumes a failed push)."""
-        super().transferred(session, out)
-        i = session.device
-        if not math.isnan(out.first_delivery_s):
-            self.world.fleet.first_contact(i, out.start_s + out.first_delivery_s)
-        self.arm(i, session.now)
+    def pushed(self, session, out) -> None:
+        """Book the push, then poll on (the next answer resumes a failed push)."""
+        super().pushed(session, out)
+        self.arm(session.device, session.now)
 
     def book_failed_polls(self, i: int, until: float) -> None:
         """Book the polls from the first unbooked one up to `until` (excluded), all of

@@ -16,8 +16,7 @@ from abc import abstractmethod
 
 import numpy as np
 
-from simulation.protocols import messages
-from simulation.strategies.base import PUSH_PATH, Strategy
+from simulation.strategies.base import Strategy
 
 
 class NotifiedPush(Strategy):
@@ -46,7 +45,7 @@ class NotifiedPush(Strategy):
         mgr = w.manager
         yield from session.connect()
         if not mgr.is_registered(i, session.now + self.wake_interval_s):
-            yield from self.register(session)
+            yield from self.register_and_observe(session)
         if self.separate_report:
             yield from self.send_report(session)
         if not mgr.observing[i]:
@@ -59,26 +58,15 @@ class NotifiedPush(Strategy):
         heard_at = note.start_s + note.first_delivery_s
         if not mgr.has_release(heard_at) or self.updated_or_installing(i):
             return
-        self.transfer_image(session, messages.block1_push(
-            PUSH_PATH, self.image_bytes, self.block_bytes, session.token()))
+        self.push_image(session)
 
-    def transferred(self, session, out) -> None:
-        """First contact is the first pushed block reaching the device."""
-        super().transferred(session, out)
-        if not math.isnan(out.first_delivery_s):
-            self.world.fleet.first_contact(session.device, out.start_s + out.first_delivery_s)
-
-    def register(self, session):
-        """RD registration, then the manager's Observe of the observed resource."""
+    def register_and_observe(self, session):
+        """RD registration, then the manager's Observe of the observed resource, sent as
+        soon as the manager has handled the registration (its 2.01 travels meanwhile)."""
         w, i = self.world, session.device
-        # The manager registers the device, then observes it, as soon as it has handled the
-        # registration request; the 2.01 Created travels back meanwhile.
-        reg = yield from session.exchange(
-            messages.rd_register(session.device_id, session.token(), self.links),
-            until="delivered")
+        reg = yield from self.register(session, self.links)
         if math.isnan(reg.first_delivery_s):
             return
-        w.manager.register(i, reg.start_s + reg.first_delivery_s, messages.RD_LIFETIME_S)
         w.manager.observing[i] = False
         token = session.token() & 0xff
         obs = yield from session.exchange(self.observation(token))
