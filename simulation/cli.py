@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sub.add_parser("scenarios", help="list the built-in scenarios")
+    d = sub.add_parser("docs", help="write a page per strategy, generated from the model")
+    d.add_argument("--out", type=Path, default=Path("docs/strategies"))
     sub.add_parser("keys", help="print the scenario keys as a Markdown table")
     return p
 
@@ -98,6 +100,14 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_docs(args) -> int:
+    from simulation.docs import write_pages
+
+    for path in write_pages(args.out):
+        print(path)
+    return 0
+
+
 def cmd_scenarios(_args) -> int:
     from simulation.scenario import builtin_scenarios
 
@@ -125,7 +135,7 @@ def cmd_keys(_args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "sweep": cmd_sweep, "scenarios": cmd_scenarios,
-               "keys": cmd_keys}[args.command]
+               "keys": cmd_keys, "docs": cmd_docs}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:

@@ -175,3 +175,14 @@ def test_delegated_trace_shows_the_gateway_push():
                                          "sim.horizon_s": 12000.0}), trace_devices=2)
     assert any(re.search(r"D<--G: CoAP POST /sw, Token: 0x[0-9a-f]{4}, Block1: 0/1/256", ln)
                for ln in res.trace.splitlines())
+
+
+def test_strategy_pages_are_generated_from_the_current_model(tmp_path):
+    """docs/strategies/ holds what `iotsu-sim docs` writes; run it after changing a model."""
+    from pathlib import Path
+
+    from simulation.docs import write_pages
+
+    committed = Path(__file__).resolve().parent.parent / "docs" / "strategies"
+    for path in write_pages(tmp_path):
+        assert path.read_text() == (committed / path.name).read_text(), path.name
