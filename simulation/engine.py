@@ -156,7 +156,6 @@ class World:
             self.events += 1
             if progress is not None and self.events % report_every == 0:
                 progress(env.now)
-        env._now = horizon  # the run stops at the horizon, wherever the last event was
         self.strategy.finish()
 
     def peer_serve(self, i: int):
