@@ -21,6 +21,7 @@ Numbers nobody published are marked "(A) assumption".
 
 from __future__ import annotations
 
+from simulation.protocols import tls
 from simulation.protocols.tls import (
     CCM8_TAG_BYTES,
     CLIENT_TO_SERVER,
@@ -94,14 +95,10 @@ def record_overhead(
 
 
 def records(payload_bytes: int, max_fragment: int = MAX_FRAGMENT_BYTES) -> int:
-    """Records for `payload_bytes` of application data: ceil(payload / max_fragment), 0 for 0 B.
+    """Records for `payload_bytes` of application data, as TLS counts them (`tls.records`).
     Each DTLS record must fit in one datagram (RFC 6347 section 4.1.1), so pass the
     plaintext that fits the path MTU as `max_fragment`."""
-    if payload_bytes < 0:
-        raise ValueError(f"payload_bytes must be >= 0, got {payload_bytes}")
-    if not 0 < max_fragment <= MAX_FRAGMENT_BYTES:
-        raise ValueError(f"max_fragment must be in 1..{MAX_FRAGMENT_BYTES}, got {max_fragment}")
-    return -(-payload_bytes // max_fragment)
+    return tls.records(payload_bytes, max_fragment)
 
 
 def protected_bytes(
