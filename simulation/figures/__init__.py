@@ -1,0 +1,1 @@
+"""Figures of the study: one consistent style (see style.py)."""
