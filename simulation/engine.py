@@ -10,6 +10,7 @@ can be split by cells over processes (`run(workers=...)`).
 """
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import multiprocessing as mp
@@ -27,6 +28,7 @@ from simulation.protocols.exchange import DEVICE, ExchangeContext, ExchangeSpec,
     flow_outcome, merge
 from simulation.protocols.packet import packet_exchange
 from simulation.randomness import Streams
+from simulation.security import DtlsSessions
 from simulation.scenario import Scenario
 from simulation.trace import FATES, Tracer
 from simulation.world.cell import Cell
@@ -65,6 +67,9 @@ class World:
         cells = strategy.cell_count(sc)
         self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, cells)
         n = self.fleet.n
+        self.security = DtlsSessions(sc.security, n)
+        self.ctx = dataclasses.replace(self.ctx, record_bytes=self.security.record_bytes)
+        self.handshake_ctx = DtlsSessions.timers(self.ctx)
         self.radios = Radios(n, sc.device, sc.power, link.connect_s)
         self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
                        sc.nat.inbound_refresh, enabled=behind_nat, devices=n)
@@ -218,21 +223,55 @@ class Session:
             else:
                 self.clock += delay
 
-    def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done"):
+    def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done",
+                 ctx: ExchangeContext | None = None):
         """Run a short exchange (process body); returns its Outcome (times relative to
-        `start_s`).
+        `start_s`). A device that needs a DTLS session first runs the handshake; if that
+        fails, its outcome is returned instead.
 
         until="delivered": return as soon as the first request has reached the receiver
         and been handled (the rest of the exchange, e.g. the ACK of a notification, goes
         on concurrently and is booked all the same).
         """
-        if self.world.packet:
-            env = self.world.env
+        w = self.world
+        if spec.initiator == DEVICE and spec.protected and w.security.enabled:
+            handshake = w.security.needed(self.device, self.now,
+                                          w.nat.expires_at(self.device, MANAGER))
+            if handshake is not None:
+                out = yield from self._handshake(*handshake)
+                if not out.completed:
+                    return out
+        if w.packet:
+            env = w.env
             delivered = env.event() if until == "delivered" else None
             proc = env.process(packet_exchange(self, spec, first_block, delivered,
-                                               self.next_rng()))
+                                               self.next_rng(), ctx))
             return (yield (proc if delivered is None else delivered))
-        return self._flow(spec, first_block, until)
+        return self._flow(spec, first_block, until, ctx)
+
+    def _handshake(self, spec: ExchangeSpec, tail_bytes: int, tail_name: str):
+        """A DTLS handshake's flight pairs, then its last client flight if any."""
+        w, i = self.world, self.device
+        out = yield from self.exchange(spec, ctx=w.handshake_ctx)
+        if not out.completed:
+            return out
+        if tail_bytes:
+            t = self.now
+            tx = w.ctx.link.up_s(tail_bytes)
+            w.radios.busy(i, t, t + tx, tx_s=tx)
+            w.fleet.bytes_up[i] += tail_bytes
+            w.fleet.msgs_up[i] += 1
+            w.nat.outbound(i, MANAGER, t + tx + w.ctx.link.rtt_s / 2)
+            if self.traced:
+                peer = "M" if w.strategy.peer_is_manager else "G"
+                w.tracer.add(t, self.device_id, f"D-->{peer}: {tail_name}")
+            if w.packet:
+                yield w.env.timeout(tx)
+            else:
+                self.clock += tx
+        w.security.established[i] = True
+        w.security.handshakes += 1
+        return out
 
     def end_with_transfer(self, spec: ExchangeSpec, first_block: int, then) -> None:
         """End the session with an image transfer: the device stays busy until it is over,
@@ -254,11 +293,11 @@ class Session:
         if out.failure:
             w.failures[out.failure] += 1
 
-    def _flow(self, spec, first_block, until) -> Outcome:
+    def _flow(self, spec, first_block, until, ctx=None) -> Outcome:
         """A short exchange at flow fidelity: computed at once, no event."""
         w, i = self.world, self.device
         t = self.clock
-        out = flow_outcome(spec, w.ctx, self.next_rng(),
+        out = flow_outcome(spec, ctx or w.ctx, self.next_rng(),
                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                            device_gap_s=t - w.radios.last_activity[i],
                            first_block=first_block, with_events=self.traced)

@@ -50,6 +50,7 @@ class ExchangeContext:
     inactivity_s: float
     active_timer_s: float
     paging_cycle_s: float
+    record_bytes: int = 0         # security record overhead on every protected packet
 
     @property
     def connect_s(self) -> float:
@@ -74,6 +75,7 @@ class ExchangeSpec:
     trace: object = None
     bulk: bool = False
     name: str = ""
+    protected: bool = True      # carried in security records (not a handshake flight)
 
     @property
     def blocks(self) -> int:
@@ -130,8 +132,9 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         several times faster than numpy on arrays of one row).
     """
     link = ctx.link
-    req = spec.req_bytes[first_block:last_block]
-    resp = spec.resp_bytes[first_block:last_block]
+    record = ctx.record_bytes if spec.protected else 0
+    req = spec.req_bytes[first_block:last_block] + record
+    resp = spec.resp_bytes[first_block:last_block] + record
     n, m = len(req), ctx.max_retransmit + 1
     device_sends = spec.initiator == DEVICE
     up_rate, down_rate = link.uplink_bps, link.downlink_bps

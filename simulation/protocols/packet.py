@@ -26,16 +26,16 @@ class _Block:
         self.first_delivery = self.first_downlink = self.last_refresh = math.nan
 
 
-def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rng):
+def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rng, ctx=None):
     """Process body: run blocks `first_block`.. of `spec`; returns an Outcome (times are
     relative to the start; `duration_s` is the actual duration) after booking it.
 
     `delivered`, if given, is an event that succeeds with the Outcome (still being filled)
     once the first request has reached the manager and been handled. `rng` is the
-    exchange's random stream.
+    exchange's random stream; `ctx` the timers and link (default: the run's).
     """
     env = session.world.env
-    ctx = session.world.ctx
+    ctx = ctx or session.world.ctx
     start = env.now
     out = Outcome(start_s=start)
     m = ctx.max_retransmit + 1
@@ -48,7 +48,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
                 break
             attempts += 1
             journey = _device_first if spec.initiator == DEVICE else _peer_first
-            env.process(journey(session, spec, b, a, blk, out, rng))
+            env.process(journey(session, spec, b, a, blk, out, rng, ctx))
             yield blk.done | env.timeout(t0 * 2 ** a)
         out.retransmissions += attempts - 1
         for name in ("first_delivery", "first_downlink"):
@@ -73,9 +73,14 @@ def _lost(session, rng) -> bool:
     return rng.random() < session.world.ctx.link.loss
 
 
-def _device_first(session, spec, b, a, blk, out, rng):
+def _sizes(spec, b, ctx):
+    record = ctx.record_bytes if spec.protected else 0
+    return int(spec.req_bytes[b]) + record, int(spec.resp_bytes[b]) + record
+
+
+def _device_first(session, spec, b, a, blk, out, rng, ctx):
     """Device -> manager request, manager -> device response."""
-    req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
+    req, resp = _sizes(spec, b, ctx)
     rtt = float(session.world.ctx.link.sample_rtt(rng))
     if not (yield from _up(session, spec, b, a, blk, out, rng, req, rtt, request=True)):
         return
@@ -87,9 +92,9 @@ def _device_first(session, spec, b, a, blk, out, rng):
             blk.done.succeed()
 
 
-def _peer_first(session, spec, b, a, blk, out, rng):
+def _peer_first(session, spec, b, a, blk, out, rng, ctx):
     """Manager -> device request, device -> manager response."""
-    req, resp = int(spec.req_bytes[b]), int(spec.resp_bytes[b])
+    req, resp = _sizes(spec, b, ctx)
     rtt = float(session.world.ctx.link.sample_rtt(rng))
     if not (yield from _down(session, spec, b, a, blk, out, rng, req, rtt)):
         return

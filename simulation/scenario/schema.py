@@ -150,6 +150,11 @@ class Coap:
 class Security:
     mode: str = key("none", "`none`, `dtls-psk`, `dtls-cert`, `tls` (DTLS on UDP hops, TLS on "
                     "TCP hops)", choices=SECURITY_MODES)
+    rebind: str = key("cid", "after a NAT rebinding: `cid` (RFC 9146 Connection ID, no "
+                      "handshake), `resumption` (abbreviated handshake) or `full`",
+                      choices=("cid", "resumption", "full"))
+    dtls_cookie: bool = key(False, "full DTLS handshakes start with a HelloVerifyRequest "
+                            "(cookie) round trip (RFC 6347 section 4.2.1)")
 
 
 @dataclass(frozen=True)
