@@ -18,7 +18,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from simulation.sweep import MEASURED, sweep  # noqa: E402
+from simulation.sweeps import MEASURED, sweep  # noqa: E402
 
 EXPERIMENT = """[experiment]
 name = "bench-sweep"

@@ -22,8 +22,8 @@ def run(scenario, trace_devices: int = 0, progress=None, workers=None):
 
 def sweep(experiment, out=None, *, workers=None, dask=None, progress=None):
     """Run or finish a parameter sweep; returns its tables (runs, summary, manifest).
-    See simulation.sweep.runner."""
-    from simulation.sweep import sweep as _sweep
+    See simulation.sweeps.runner."""
+    from simulation.sweeps import sweep as _sweep
 
     return _sweep(experiment, out, workers=workers, dask=dask, progress=progress)
 

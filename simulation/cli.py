@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", type=Path, help="output folder (default results/<name>)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    fg = sub.add_parser("figures", help="redraw every figure from stored results")
+    fg.add_argument("results_dir", type=Path, help="a run or sweep folder, or a folder of them")
+
     sub.add_parser("scenarios", help="list the built-in scenarios")
     d = sub.add_parser("docs", help="write a page per strategy, generated from the model")
     d.add_argument("--out", type=Path, default=Path("docs/strategies"))
@@ -82,7 +85,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from simulation.sweep import load_experiment, sweep
+    from simulation.sweeps import load_experiment, sweep
 
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers {args.workers} is not allowed: expected N >= 1")
@@ -97,6 +100,14 @@ def cmd_sweep(args) -> int:
         print(f"iotsu-sim: {result.failed} runs failed, e.g. {first}; see "
               f"{result.out / 'failed'}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_figures(args) -> int:
+    from simulation.figures.draw import draw
+
+    paths = draw(args.results_dir)
+    print(f"{len(paths)} figure files written, e.g. {paths[0]}")
     return 0
 
 
@@ -135,7 +146,7 @@ def cmd_keys(_args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = {"run": cmd_run, "sweep": cmd_sweep, "scenarios": cmd_scenarios,
-               "keys": cmd_keys, "docs": cmd_docs}[args.command]
+               "keys": cmd_keys, "docs": cmd_docs, "figures": cmd_figures}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:

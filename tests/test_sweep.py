@@ -16,7 +16,7 @@ import pytest
 from scipy import stats
 
 from simulation.errors import ScenarioError
-from simulation.sweep import MEASURED, load_experiment, run_seed, sweep
+from simulation.sweeps import MEASURED, load_experiment, run_seed, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL_SET = {"fleet.size": 12, "fleet.cells": 4, "sim.horizon_s": 7000.0,

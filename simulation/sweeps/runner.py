@@ -19,9 +19,9 @@ import multiprocessing as mp
 import pandas as pd
 
 from simulation.outputs import now_iso, staged, versions, write_json
-from simulation.sweep.experiment import Experiment, Run, load_experiment
-from simulation.sweep.stats import summarize
-from simulation.sweep.store import Store
+from simulation.sweeps.experiment import Experiment, Run, load_experiment
+from simulation.sweeps.stats import summarize
+from simulation.sweeps.store import Store
 
 #: summary fields that measure the machine, not the model: they differ between executors.
 MEASURED = ("wall_s", "memory_per_device_bytes", "peak_rss_mib")
