@@ -86,6 +86,7 @@ class World:
         self.polls_sent = self.polls_answered = 0
         self.strategy = strategy(self)
         self.busy_until = np.full(n, -np.inf)   # end of each device's running session
+        self.under_way: dict[int, tuple] = {}   # packet-fidelity exchanges not yet booked
         self.events = 0
 
     # -- wake-ups -----------------------------------------------------------------------
@@ -161,6 +162,9 @@ class World:
             self.events += 1
             if progress is not None and self.events % report_every == 0:
                 progress(env.now)
+        for i, out in self.under_way.values():   # what in-flight exchanges sent so far
+            self.fleet.add(i, out, finished=False)
+        self.under_way.clear()
         self.strategy.finish()
 
     def peer_serve(self, i: int):

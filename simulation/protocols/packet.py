@@ -38,6 +38,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
     ctx = ctx or session.world.ctx
     start = env.now
     out = Outcome(start_s=start)
+    session.world.under_way[id(out)] = (session.device, out)
     m = ctx.max_retransmit + 1
     for b in range(first_block, spec.blocks):
         blk = _Block(env, delivered, out, start)
@@ -63,6 +64,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
         out.blocks_done += 1
     out.completed = out.failure is None
     out.duration_s = env.now - start
+    del session.world.under_way[id(out)]
     session.book(out)
     if delivered is not None and not delivered.triggered:
         delivered.succeed(out)
@@ -111,8 +113,7 @@ def _up(session, spec, b, a, blk, out, rng, nbytes, rtt, request):
     w, env, i = session.world, session.world.env, session.device
     s_up = w.ctx.link.up_s(nbytes)
     w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
-    out.bytes_up += nbytes
-    out.msgs_up += 1
+    _count(session, out, "up", nbytes)
     lost = _lost(session, rng)
     session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
     yield env.timeout(s_up)
@@ -149,6 +150,19 @@ def _down(session, spec, b, a, blk, out, rng, nbytes, rtt):
     return not lost
 
 
+def _count(session, out, direction: str, nbytes: int) -> None:
+    """Count a packet on the device's radio: in its exchange's outcome while that is under
+    way, straight in the device's counters once the exchange has been booked (a late copy,
+    or the answer to one, still travels after the exchange ended)."""
+    w = session.world
+    if id(out) in w.under_way:
+        setattr(out, f"bytes_{direction}", getattr(out, f"bytes_{direction}") + nbytes)
+        setattr(out, f"msgs_{direction}", getattr(out, f"msgs_{direction}") + 1)
+    else:
+        getattr(w.fleet, f"bytes_{direction}")[session.device] += nbytes
+        getattr(w.fleet, f"msgs_{direction}")[session.device] += 1
+
+
 def _reach(session, blk, rng):
     """Wait for paging if the device is idle; False if it is in PSM (packet lost)."""
     w, env, i = session.world, session.world.env, session.device
@@ -168,8 +182,7 @@ def _downlink(session, nbytes, out):
     w, env, i = session.world, session.world.env, session.device
     s = w.ctx.link.down_s(nbytes)
     t0 = env.now
-    out.bytes_down += nbytes
-    out.msgs_down += 1
+    _count(session, out, "down", nbytes)
     out.air_down_s += s
     yield w.cells[w.fleet.cell[i]].transfer(0.0, s, s)
     w.radios.busy(i, t0, env.now)

@@ -24,14 +24,15 @@ class Fleet:
         self.blocks_done = np.zeros(n, dtype=np.int64)   # image blocks held so far
         self.wakeups = np.zeros(n, dtype=np.int64)
 
-    def add(self, i: int, out) -> None:
-        """Add an exchange outcome's counts to device i."""
+    def add(self, i: int, out, finished: bool = True) -> None:
+        """Add an exchange outcome's counts to device i (`finished=False`: what an exchange
+        still under way at the horizon has sent so far; it has not failed)."""
         self.bytes_up[i] += out.bytes_up
         self.bytes_down[i] += out.bytes_down
         self.msgs_up[i] += out.msgs_up
         self.msgs_down[i] += out.msgs_down
         self.retransmissions[i] += out.retransmissions
-        if not out.completed:
+        if finished and not out.completed:
             self.failed_attempts[i] += 1
 
     def first_contact(self, i: int, t: float) -> None:
