@@ -66,10 +66,11 @@ def test_long_rtt_gives_exactly_one_spurious_retransmission(fidelity):
     sc = closed_form(sim__fidelity=fidelity, link__rtt_s=5.0)
     spec = messages.report(64, token=1)
     for seed in range(20):
-        out, _ = run_exchange(closed_form(sim__fidelity=fidelity, link__rtt_s=5.0,
+        out, w = run_exchange(closed_form(sim__fidelity=fidelity, link__rtt_s=5.0,
                                           sim__seed=seed), spec)
         assert out.retransmissions == 1
-        assert out.msgs_up == 2 and out.msgs_down == 2   # the duplicate is answered too
+        # the duplicate is answered too (after the exchange ended: on the device's counters)
+        assert w.fleet.msgs_up[0] == 2 and w.fleet.msgs_down[0] == 2
         expected = 5.0 + serialization(spec.req_bytes[0], sc.link.uplink_bps) + \
             serialization(spec.resp_bytes[0], sc.link.downlink_bps)
         assert out.duration_s == pytest.approx(float(expected), rel=1e-9)
