@@ -33,7 +33,7 @@ from simulation.scenario import Scenario
 from simulation.trace import FATES, Tracer
 from simulation.world.cell import Cell
 from simulation.world.fleet import Fleet
-from simulation.world.manager import ADDRESS as MANAGER, LoadRecorder, Manager
+from simulation.world.manager import ADDRESS as MANAGER, LoadRecorder, Manager, Server
 from simulation.world.nat import Nat
 from simulation.world.radio import Radios
 
@@ -80,7 +80,7 @@ class World:
         # whose load is not the manager's
         self.peer_load = (self.manager.load if strategy.peer_is_manager
                           else LoadRecorder(sc.sim.horizon_s))
-        self.peer_servers: dict[int, object] = {}
+        self.peer_servers: dict[int, Server] = {}   # cell -> its gateway's queue
         self.tracer = Tracer(trace_devices)
         self.failures = {"nat": 0, "unreachable": 0, "timeout": 0}
         self.polls_sent = self.polls_answered = 0
@@ -169,7 +169,7 @@ class World:
 
     def peer_serve(self, i: int):
         """Process: a message of device i through its peer's queue (packet fidelity)."""
-        server = self.peer_servers.get(int(self.fleet.cell[i]), self.manager)
+        server = self.peer_servers.get(int(self.fleet.cell[i]), self.manager.queue)
         yield from server.serve()
 
     def complete_image(self, i: int, t: float, install_s: float) -> None:

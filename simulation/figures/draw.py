@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from simulation.analysis import completion_curve, load_run, load_sweep, ttu_cdf

@@ -28,8 +28,9 @@ import numpy as np
 
 from simulation.protocols import messages
 from simulation.strategies.base import Strategy
-from simulation.world.gateway import Gateway, fetch_plan
+from simulation.world.gateway import fetch_plan
 from simulation.world.link import LinkModel
+from simulation.world.manager import Server
 
 
 class Delegated(Strategy):
@@ -63,7 +64,8 @@ class Delegated(Strategy):
             self.ready_s[g] = plan.ready_s
             for t, msgs_in, msgs_out, bytes_out in plan.load:
                 load.add(t, msgs_in, msgs_out, bytes_out)
-            world.peer_servers[g] = Gateway(world.env, sc.manager.service_s, plan.ready_s)
+            # (A) the gateway handles a message as fast as the manager does
+            world.peer_servers[g] = Server(world.env, sc.manager.service_s)
         self.report_out = messages.report(self.report_bytes, 0)
 
     def on_wake(self, session):

@@ -23,8 +23,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-import simpy
-
 from simulation.protocols import coap, http, tcp
 
 HOST = "manager.example"
@@ -103,18 +101,3 @@ def fetch_plan(mode: str, image_bytes: int, release_s: float, horizon_s: float,
     plan.ready_s = t
     return plan
 
-
-class Gateway:
-    """A gateway as its devices see it: a CoAP proxy with a request queue."""
-
-    def __init__(self, env: simpy.Environment, service_s: float, ready_s: float):
-        self.env = env
-        self.service_s = service_s
-        self.ready_s = ready_s
-        self.server = simpy.Resource(env, capacity=1)
-
-    def serve(self):
-        """Process: one message through the gateway's queue (packet fidelity)."""
-        with self.server.request() as req:
-            yield req
-            yield self.env.timeout(self.service_s)

@@ -58,6 +58,22 @@ class LoadRecorder:
         self.bytes_out[b0:b1 + 1] += bytes_out * w
 
 
+class Server:
+    """A FIFO server handling one message at a time, `service_s` each (packet fidelity):
+    the manager's queue, or a gateway's."""
+
+    def __init__(self, env: simpy.Environment, service_s: float):
+        self.env = env
+        self.service_s = service_s
+        self.resource = simpy.Resource(env, capacity=1)
+
+    def serve(self):
+        """Process: one message through the queue."""
+        with self.resource.request() as req:
+            yield req
+            yield self.env.timeout(self.service_s)
+
+
 class Manager:
     """The update manager as the devices see it."""
 
@@ -66,7 +82,7 @@ class Manager:
         self.env = env
         self.service_s = service_s
         self.release_s = release_s
-        self.server = simpy.Resource(env, capacity=1)
+        self.queue = Server(env, service_s)
         self.load = LoadRecorder(horizon_s)
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
@@ -80,9 +96,3 @@ class Manager:
 
     def is_registered(self, device: int, t: float) -> bool:
         return bool(self.registered[device] > t)
-
-    def serve(self):
-        """Process: one message through the FIFO server (packet fidelity)."""
-        with self.server.request() as req:
-            yield req
-            yield self.env.timeout(self.service_s)
