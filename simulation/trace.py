@@ -24,9 +24,6 @@ class Tracer:
     def add(self, t: float, device: int, text: str) -> None:
         self.lines.append((t, device, len(self.lines), text))
 
-    def text(self) -> str:
-        return format_lines(self.lines)
-
 
 def format_lines(lines) -> str:
     """Trace lines in time order (then device, then order of recording)."""

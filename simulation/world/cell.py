@@ -89,7 +89,6 @@ class Cell:
         self._t = 0.0
         self._total = 0.0
         self._generation = 0
-        self.peak_jobs = 0
         self.peak_stretch = 1.0
 
     @property
@@ -109,7 +108,6 @@ class Cell:
         self._progress = np.append(self._progress, 0.0)
         self._t0 = np.append(self._t0, self.env.now)
         self._done.append(done)
-        self.peak_jobs = max(self.peak_jobs, len(self._done))
         self._reschedule()
         return done
 

@@ -38,8 +38,3 @@ class Fleet:
     def first_contact(self, i: int, t: float) -> None:
         if np.isnan(self.t_first_contact_s[i]):
             self.t_first_contact_s[i] = t
-
-    def download_progress(self, i: int, t_first_byte: float, t_last_byte: float) -> None:
-        if np.isnan(self.t_download_start_s[i]):
-            self.t_download_start_s[i] = t_first_byte
-        self.t_download_end_s[i] = t_last_byte
