@@ -10,7 +10,6 @@ can be split by cells over processes (`run(workers=...)`).
 """
 from __future__ import annotations
 
-import dataclasses
 import heapq
 import math
 import multiprocessing as mp
@@ -57,18 +56,18 @@ class World:
         self.streams = Streams(sc.sim.seed)
         link = strategy.device_link(sc)
         behind_nat = sc.nat.enabled and strategy.device_behind_nat
+        cells = strategy.cell_count(sc)
+        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, cells)
+        n = self.fleet.n
+        self.security = DtlsSessions(sc.security, n)
         self.ctx = ExchangeContext(
             link=link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,
             max_retransmit=sc.coap.max_retransmit, service_s=sc.manager.service_s,
             nat_timeout_s=sc.nat.udp_timeout_s if behind_nat else math.inf,
             inbound_refresh=sc.nat.inbound_refresh, inactivity_s=sc.device.inactivity_s,
-            active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s)
-        cells = strategy.cell_count(sc)
-        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, cells)
-        n = self.fleet.n
-        self.security = DtlsSessions(sc.security, n)
-        self.ctx = dataclasses.replace(self.ctx, record_bytes=self.security.record_bytes)
+            active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s,
+            record_bytes=self.security.record_bytes)
         self.handshake_ctx = DtlsSessions.timers(self.ctx)
         self.radios = Radios(n, sc.device, sc.power, link.connect_s)
         self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
