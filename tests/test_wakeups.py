@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from conftest import closed_form
 
 from simulation import run
@@ -41,21 +42,14 @@ def test_poisson_wakeups_meet_the_release_after_a_whole_interval():
     assert abs(np.std(delay) / np.mean(delay) - 1.0) < 0.1
 
 
-def test_device_polling_polls_at_every_wakeup_when_the_period_equals_the_interval():
-    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": 600.0,
+@pytest.mark.parametrize("period,every", [(600.0, 1), (1800.0, 3)])
+def test_device_polling_polls_once_per_polling_period_of_wakeups(period, every):
+    """With wake-ups every 600 s, a 600 s period polls at every wake-up; an 1800 s period
+    at wake-ups 0, 3, 6, ... of each device: ceil(wake-ups / 3)."""
+    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": period,
                         "device__wake_interval_s": 600.0, "fleet__size": 50,
                         "fleet__cells": 50, "sim__fidelity": "flow",
                         "update__release_s": 1e9, "sim__horizon_s": 6000.0})
     res = run(sc)
-    assert res.summary["polls_sent"] == res.devices["wakeups"].sum()
-
-
-def test_device_polling_skips_wakeups_within_the_polling_period():
-    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": 1800.0,
-                        "device__wake_interval_s": 600.0, "fleet__size": 50,
-                        "fleet__cells": 50, "sim__fidelity": "flow",
-                        "update__release_s": 1e9, "sim__horizon_s": 6000.0})
-    res = run(sc)
-    # wake-ups k = 0, 3, 6, 9 of each device poll: ceil(wakeups / 3)
-    expected = ((res.devices["wakeups"] + 2) // 3).sum()
+    expected = ((res.devices["wakeups"] + every - 1) // every).sum()
     assert res.summary["polls_sent"] == expected
