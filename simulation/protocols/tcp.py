@@ -244,6 +244,16 @@ def serialization_s(wire_bytes: int, rate_bps: float) -> float:
     return 8 * wire_bytes / rate_bps
 
 
+def _rounds(payload_bytes, rtt_s, mss, iw, ssthresh, max_window):
+    """Segments per slow-start round of a transfer (checks shared by the time models)."""
+    if rtt_s < 0:
+        raise ValueError(f"rtt_s must be >= 0, got {rtt_s}")
+    if iw is None:
+        iw = initial_window_segments(mss)
+    n = segments(payload_bytes, mss)
+    return slow_start_rounds(n, iw, ssthresh, max_window) if n else []
+
+
 def transfer_time_s(
     payload_bytes: int,
     rtt_s: float,
@@ -274,12 +284,7 @@ def transfer_time_s(
     sent, and this is an upper bound; see `ack_clocked_transfer_time_s`.
     `iw` defaults to `initial_window_segments(mss)`.
     """
-    if rtt_s < 0:
-        raise ValueError(f"rtt_s must be >= 0, got {rtt_s}")
-    if iw is None:
-        iw = initial_window_segments(mss)
-    n = segments(payload_bytes, mss)
-    rounds = slow_start_rounds(n, iw, ssthresh, max_window)
+    rounds = _rounds(payload_bytes, rtt_s, mss, iw, ssthresh, max_window)
     return len(rounds) * rtt_s + serialization_s(
         data_wire_bytes(payload_bytes, mss, options_bytes), rate_bps
     )
@@ -309,14 +314,9 @@ def ack_clocked_transfer_time_s(
     With s -> 0 this equals `transfer_time_s`; once w_k * s >= s + rtt_s the
     link stays busy. Assumes an ACK per segment (no delayed-ACK wait).
     """
-    if rtt_s < 0:
-        raise ValueError(f"rtt_s must be >= 0, got {rtt_s}")
-    if iw is None:
-        iw = initial_window_segments(mss)
-    n = segments(payload_bytes, mss)
-    if n == 0:
+    rounds = _rounds(payload_bytes, rtt_s, mss, iw, ssthresh, max_window)
+    if not rounds:
         return 0.0
-    rounds = slow_start_rounds(n, iw, ssthresh, max_window)
     s = serialization_s(segment_bytes(mss, options_bytes), rate_bps)
     stalls = sum(max(0.0, s + rtt_s - w * s) for w in rounds[:-1])
     total = serialization_s(data_wire_bytes(payload_bytes, mss, options_bytes), rate_bps)
