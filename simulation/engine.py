@@ -263,6 +263,7 @@ class Session:
             tx = w.ctx.link.up_s(tail_bytes)
             w.radios.busy(i, t, t + tx, tx_s=tx)
             w.fleet.bytes_up[i] += tail_bytes
+            w.fleet.security_bytes[i] += tail_bytes    # sent once, never wasted
             w.fleet.msgs_up[i] += 1
             w.nat.outbound(i, MANAGER, t + tx + w.ctx.link.rtt_s / 2)
             if self.traced:

@@ -14,6 +14,10 @@ public keys with ECDHE for `dtls-cert`; a HelloVerifyRequest round with
 doubling; at most `HANDSHAKE_MAX_RETRANSMIT` times). A last client flight that no server
 flight answers is sent once (A: its loss, which the peer's retransmission would repair, is
 not modelled).
+
+Bytes: every byte of a handshake flight, and the record overhead of every first copy of a
+protected message, is security overhead (`security_bytes`); flights resent, and all of a
+handshake that failed, are wasted (`exchange.Outcome`).
 """
 from __future__ import annotations
 
@@ -38,14 +42,15 @@ def _text(names, _token, b):
 
 def handshake_spec(model) -> tuple[ExchangeSpec, int, str]:
     """A handshake as an exchange of (client flight, server flight) pairs, plus the wire
-    bytes and name of a last, unanswered client flight (0 and "" if none)."""
+    bytes and name of a last, unanswered client flight (0 and "" if none; all of its bytes
+    are security overhead)."""
     flights = list(model.flights)
     tail = flights.pop() if len(flights) % 2 else None
     client = np.array([f.bytes + DATAGRAM_HEADERS for f in flights[0::2]])
     server = np.array([f.bytes + DATAGRAM_HEADERS for f in flights[1::2]])
     names = tuple(f"DTLS {f.name}" for f in flights)
     spec = ExchangeSpec(DEVICE, client, server, trace=partial(_text, names, 0),
-                        name="dtls-handshake", protected=False)
+                        name="dtls-handshake", protected=False, handshake=True)
     if tail is None:
         return spec, 0, ""
     return spec, tail.bytes + DATAGRAM_HEADERS, f"DTLS {tail.name}"

@@ -19,6 +19,11 @@ with these rules, shared by both fidelities (`packet.py` runs them message by me
 * A packet for an idle device waits for paging and connection set-up; a device in PSM
   cannot be reached (the attempt is lost). The receiver answers at once.
 
+Every byte an exchange puts on the device's radio link (`bytes_up` + `bytes_down`) is one of
+payload, security, wasted or header bytes (`Outcome`): a block's request and response each
+count once, from their first copy on the link, and only if the block completed; every
+further copy, and every packet of a block that failed, is wasted.
+
 `flow_outcome` computes a whole exchange from these rules with numpy, without simulation
 events: the draws of every attempt of every block at once, then the first completing
 attempt of each block, then the first block that fails. Its approximations, which only
@@ -63,10 +68,16 @@ class ExchangeContext:
 
 @dataclass(frozen=True, slots=True)
 class ExchangeSpec:
-    """What is exchanged: wire bytes (IP header and up) of each block's request and response.
+    """What is exchanged: wire bytes (IP header and up) of each block's request and response,
+    and the application payload each carries (`req_payload`, `resp_payload`: the CoAP
+    payload, without the payload marker; zeros when not given).
 
     `trace` gives, for a block number, the draft-notation text of its request and response.
     `bulk` marks an image transfer whose downlink share of the cell is modelled.
+    `handshake` marks a security handshake: every byte of its flights is security overhead,
+    and a handshake that fails wastes all of its flights (it starts again from the first),
+    where a block-wise transfer that fails wastes only the block that failed (RFC 7959: each
+    block is a request/response of its own, and the device resumes from the blocks it holds).
     """
 
     initiator: str
@@ -76,6 +87,14 @@ class ExchangeSpec:
     bulk: bool = False
     name: str = ""
     protected: bool = True      # carried in security records (not a handshake flight)
+    req_payload: np.ndarray | None = None
+    resp_payload: np.ndarray | None = None
+    handshake: bool = False
+
+    def __post_init__(self):
+        for name in ("req_payload", "resp_payload"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(len(self.req_bytes), dtype=np.int64))
 
     @property
     def blocks(self) -> int:
@@ -87,7 +106,23 @@ class ExchangeSpec:
 
 @dataclass(slots=True)
 class Outcome:
-    """The result of an exchange (times relative to its start, seconds)."""
+    """The result of an exchange (times relative to its start, seconds; bytes from the IP
+    header up, on the device's radio link, in both directions).
+
+    The bytes split four ways, `bytes_up + bytes_down = payload_bytes + security_bytes +
+    wasted_bytes + header bytes` (header bytes are the rest):
+
+    * wasted_bytes: every byte of every copy of a message after the first on the device's
+      link (a retransmission, or a receiver's answer to a duplicate), and of every packet
+      of a block that did not complete (NAT drop, device unreachable, retries exhausted;
+      for a failed handshake, of all its flights). A copy the NAT dropped, or that never
+      reached the radio of a device in PSM, is not on the link and counts nowhere.
+    * payload_bytes: of the first copy of each message of a completed block, the
+      application payload it carries (`ExchangeSpec.req_payload` / `resp_payload`).
+    * security_bytes: of the same first copies, the security record overhead of a
+      protected message (`ExchangeContext.record_bytes`), or every byte of a handshake
+      flight.
+    """
 
     blocks_done: int = 0
     completed: bool = False
@@ -102,6 +137,9 @@ class Outcome:
     device_tx_s: float = 0.0
     bytes_up: int = 0
     bytes_down: int = 0
+    payload_bytes: int = 0
+    security_bytes: int = 0
+    wasted_bytes: int = 0
     msgs_up: int = 0
     msgs_down: int = 0
     retransmissions: int = 0
@@ -142,11 +180,18 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         # the same draws, in the same layout, as the array code below
         t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, 1, m)
         rq, rs = int(req[0]), int(resp[0])
-        return _one_block(ctx, device_sends, float(t0[0]), rtt[0].tolist(),
-                          lost_req[0].tolist(), lost_resp[0].tolist(), page_u[0].tolist(),
-                          rq, rs, 8.0 * rq / (up_rate if device_sends else down_rate),
-                          8.0 * rs / (down_rate if device_sends else up_rate),
-                          nat_open_s, device_gap_s)
+        out = _one_block(ctx, device_sends, float(t0[0]), rtt[0].tolist(),
+                         lost_req[0].tolist(), lost_resp[0].tolist(), page_u[0].tolist(),
+                         rq, rs, 8.0 * rq / (up_rate if device_sends else down_rate),
+                         8.0 * rs / (down_rate if device_sends else up_rate),
+                         nat_open_s, device_gap_s)
+        if out.completed:
+            _split(out, rq + rs, int(spec.req_payload[first_block])
+                   + int(spec.resp_payload[first_block]),
+                   rq + rs if spec.handshake else 2 * record)
+        else:
+            _split(out, 0, 0, 0)
+        return out
     s_req = 8.0 * req / (up_rate if device_sends else down_rate)
     s_resp = 8.0 * resp / (down_rate if device_sends else up_rate)
     sq, sp = s_req[:, None], s_resp[:, None]          # per block, as columns
@@ -238,6 +283,13 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         out.air_down_s = float((n_req_rx * s_req[:k]).sum())
         out.nat_drops = int((s_ & ~nat_ok[:k]).sum())
     out.retransmissions = int((n_sent - 1).sum())
+    # the first `kept` blocks completed: one copy of each of their messages is not wasted
+    kept = 0 if (spec.handshake and not out.completed) else out.blocks_done
+    useful = int(req[:kept].sum() + resp[:kept].sum())
+    end = first_block + kept
+    _split(out, useful, int(spec.req_payload[first_block:end].sum()
+                            + spec.resp_payload[first_block:end].sum()),
+           useful if spec.handshake else 2 * record * kept)
     if device_sends:
         got = (s_ & ~lost_req[:k]).sum(axis=1)      # the manager answers every copy it gets
         out.manager_in = out.manager_out = int(got.sum())
@@ -285,8 +337,9 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     `total` (in place); returns `total`."""
     shift = part.start_s - total.start_s
     for name in ("blocks_done", "path_down_s", "air_down_s", "device_tx_s", "bytes_up",
-                 "bytes_down", "msgs_up", "msgs_down", "retransmissions", "nat_drops",
-                 "manager_in", "manager_out", "manager_bytes_out"):
+                 "bytes_down", "payload_bytes", "security_bytes", "wasted_bytes", "msgs_up",
+                 "msgs_down", "retransmissions", "nat_drops", "manager_in", "manager_out",
+                 "manager_bytes_out"):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     for name in ("first_delivery_s", "first_downlink_s"):
         if math.isnan(getattr(total, name)):
@@ -296,6 +349,15 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     total.completed, total.failure = part.completed, part.failure
     total.duration_s = shift + part.duration_s
     return total
+
+
+def _split(out: Outcome, useful: int, payload: int, security: int) -> None:
+    """Split an outcome's bytes (`Outcome`): `useful` are the bytes of one copy of each
+    message of its completed blocks, of which `payload` and `security`; the rest of what
+    it put on the link is wasted."""
+    out.payload_bytes = payload
+    out.security_bytes = security
+    out.wasted_bytes = out.bytes_up + out.bytes_down - useful
 
 
 def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):

@@ -2,7 +2,9 @@
 
 Each builder names the draft's resources (`/Radio_link_status`, `/sw`, ...) and returns the
 request and response of every block, sized by `coap.py` (header, token, options, payload
-marker, payload, then UDP and IPv4), and the draft-notation text shown by `--trace`.
+marker, payload, then UDP and IPv4), the application payload each carries (the CoAP
+payload: image block, report, notification, version, link-format body), and the
+draft-notation text shown by `--trace`.
 """
 from __future__ import annotations
 
@@ -19,16 +21,27 @@ VERSION_BYTES = 8          # a version string such as "1.0.1+b7" (A)
 CF_CBOR = 60               # report payload format (RFC 7049 / 8949)
 
 
+def _arrays(reqs, resps) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Wire bytes of the requests and responses of every block, then their payload bytes."""
+    return (np.array([m.wire_bytes for m in reqs]), np.array([m.wire_bytes for m in resps]),
+            np.array([m.payload_len for m in reqs]), np.array([m.payload_len for m in resps]))
+
+
 @lru_cache(maxsize=4096)
-def _wire(req: coap.CoapMessage, resp: coap.CoapMessage) -> tuple[np.ndarray, np.ndarray]:
-    return np.array([req.wire_bytes]), np.array([resp.wire_bytes])
+def _wire(req: coap.CoapMessage, resp: coap.CoapMessage) -> tuple[np.ndarray, ...]:
+    return _arrays((req,), (resp,))
+
+
+def _spec(initiator, arrays, **kwargs) -> ExchangeSpec:
+    req_b, resp_b, req_p, resp_p = arrays
+    return ExchangeSpec(initiator, req_b, resp_b, req_payload=req_p, resp_payload=resp_p,
+                        **kwargs)
 
 
 def _one(initiator, req: coap.CoapMessage, resp: coap.CoapMessage, text, *args,
          name) -> ExchangeSpec:
     """A one-block exchange; `text(*args, block)` gives its trace lines when asked."""
-    req_b, resp_b = _wire(req, resp)
-    return ExchangeSpec(initiator, req_b, resp_b, trace=partial(text, *args), name=name)
+    return _spec(initiator, _wire(req, resp), trace=partial(text, *args), name=name)
 
 
 def _tok(token: int) -> str:
@@ -141,15 +154,18 @@ def discover(token: int, links: tuple[str, ...]) -> ExchangeSpec:
 
 
 @lru_cache(maxsize=64)
-def _block2_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+def _block2(path: str, total: int, block: int) -> tuple[np.ndarray, ...]:
     szx, n = coap.szx_for(block), coap.block_count(total, block)
-    req = np.array([coap.get(path, block2=(b, False, szx)).wire_bytes for b in range(n)])
-    resp = np.array([coap.response(
-        "2.05", coap.block_payload(total, block, b),
-        block2=(b, coap.block_more(total, block, b), szx),
-        content_format=coap.CF_OCTET_STREAM, size2=total if b == 0 else None).wire_bytes
-        for b in range(n)])
-    return req, resp
+    return _arrays([coap.get(path, block2=(b, False, szx)) for b in range(n)],
+                   [coap.response("2.05", coap.block_payload(total, block, b),
+                                  block2=(b, coap.block_more(total, block, b), szx),
+                                  content_format=coap.CF_OCTET_STREAM,
+                                  size2=total if b == 0 else None) for b in range(n)])
+
+
+def _block2_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wire bytes of every block's request and response."""
+    return _block2(path, total, block)[:2]
 
 
 def _block2_text(path, total, block, token, b):
@@ -161,21 +177,24 @@ def _block2_text(path, total, block, token, b):
 
 def block2_pull(path: str, total: int, block: int, token: int) -> ExchangeSpec:
     """D-->M GET path, Block2: n/0/size; D<--M 2.05 Content, Block2: n/more/size (RFC 7959)."""
-    req, resp = _block2_sizes(path, total, block)
-    return ExchangeSpec(DEVICE, req, resp, trace=partial(_block2_text, path, total, block,
-                                                         token), bulk=True, name="block2")
+    return _spec(DEVICE, _block2(path, total, block),
+                 trace=partial(_block2_text, path, total, block, token), bulk=True,
+                 name="block2")
 
 
 @lru_cache(maxsize=64)
-def _block1_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+def _block1(path: str, total: int, block: int) -> tuple[np.ndarray, ...]:
     szx, n = coap.szx_for(block), coap.block_count(total, block)
-    req = np.array([coap.post(
-        path, coap.block_payload(total, block, b),
-        block1=(b, coap.block_more(total, block, b), szx),
-        size1=total if b == 0 else None).wire_bytes for b in range(n)])
-    resp = np.array([coap.response("2.31" if b < n - 1 else "2.04", 0,
-                                   block1=(b, b < n - 1, szx)).wire_bytes for b in range(n)])
-    return req, resp
+    return _arrays([coap.post(path, coap.block_payload(total, block, b),
+                              block1=(b, coap.block_more(total, block, b), szx),
+                              size1=total if b == 0 else None) for b in range(n)],
+                   [coap.response("2.31" if b < n - 1 else "2.04", 0,
+                                  block1=(b, b < n - 1, szx)) for b in range(n)])
+
+
+def _block1_sizes(path: str, total: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Wire bytes of every block's request and response."""
+    return _block1(path, total, block)[:2]
 
 
 def _block1_text(path, total, block, token, b):
@@ -188,6 +207,6 @@ def _block1_text(path, total, block, token, b):
 
 def block1_push(path: str, total: int, block: int, token: int) -> ExchangeSpec:
     """D<--M POST path, Block1: n/more/size; D-->M 2.31 Continue (2.04 Changed at the end)."""
-    req, resp = _block1_sizes(path, total, block)
-    return ExchangeSpec(PEER, req, resp, trace=partial(_block1_text, path, total, block,
-                                                       token), bulk=True, name="block1")
+    return _spec(PEER, _block1(path, total, block),
+                 trace=partial(_block1_text, path, total, block, token), bulk=True,
+                 name="block1")

@@ -4,6 +4,11 @@ The rules are those of `exchange.py` (its module docstring); here every transmis
 one-way delay, manager service, paging wait and cell serialization is an event, so queues
 at the manager and in the cell, and a device's radio going idle mid-transfer, emerge
 instead of being approximated.
+
+Bytes split as `Outcome` defines: each packet is classified when it goes on the device's
+radio link. The first copy of a block's request, and of its response, is credited to
+payload and security at once; when its block fails these credits turn into wasted bytes
+(all of the exchange's, for a handshake). Any other copy is wasted at once.
 """
 from __future__ import annotations
 
@@ -17,13 +22,27 @@ class _Block:
     """State shared by the attempts of one block."""
 
     __slots__ = ("done", "nat_drop", "unreachable", "first_delivery", "first_downlink",
-                 "last_refresh", "delivered", "out", "start")
+                 "last_refresh", "delivered", "out", "start", "seen", "credit")
 
     def __init__(self, env, delivered, out, start):
         self.done = env.event()
         self.delivered, self.out, self.start = delivered, out, start
         self.nat_drop = self.unreachable = False
         self.first_delivery = self.first_downlink = self.last_refresh = math.nan
+        self.seen = [False, False]      # a copy of the request, of the response on the link
+        self.credit = [0, 0, 0]         # their bytes, payload and security bytes
+
+    def fail(self, out, handshake: bool) -> None:
+        """The block failed: what its first copies were credited is wasted (for a
+        handshake, everything the exchange sent)."""
+        if handshake:
+            out.wasted_bytes = out.bytes_up + out.bytes_down
+            out.payload_bytes = out.security_bytes = 0
+            return
+        nbytes, payload, security = self.credit
+        out.wasted_bytes += nbytes
+        out.payload_bytes -= payload
+        out.security_bytes -= security
 
 
 def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rng, ctx=None):
@@ -58,6 +77,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
         if not blk.done.triggered:
             out.failure = "nat" if blk.nat_drop else (
                 "unreachable" if blk.unreachable else "timeout")
+            blk.fail(out, spec.handshake)
             break
         if not math.isnan(blk.last_refresh):
             out.last_nat_refresh_s = blk.last_refresh - start
@@ -76,8 +96,12 @@ def _lost(session, rng) -> bool:
 
 
 def _sizes(spec, b, ctx):
+    """(wire bytes, payload bytes, security bytes) of block b's request and response."""
     record = ctx.record_bytes if spec.protected else 0
-    return int(spec.req_bytes[b]) + record, int(spec.resp_bytes[b]) + record
+    req = int(spec.req_bytes[b]) + record
+    resp = int(spec.resp_bytes[b]) + record
+    return ((req, int(spec.req_payload[b]), req if spec.handshake else record),
+            (resp, int(spec.resp_payload[b]), resp if spec.handshake else record))
 
 
 def _device_first(session, spec, b, a, blk, out, rng, ctx):
@@ -107,13 +131,14 @@ def _peer_first(session, spec, b, a, blk, out, rng, ctx):
             blk.done.succeed()
 
 
-def _up(session, spec, b, a, blk, out, rng, nbytes, rtt, request):
-    """A device packet: transmitted, lost on the radio or carried rtt/2 to the manager,
-    refreshing the NAT binding on the way, then served. True if the manager handled it."""
+def _up(session, spec, b, a, blk, out, rng, packet, rtt, request):
+    """A device packet (`_sizes`): transmitted, lost on the radio or carried rtt/2 to the
+    manager, refreshing the NAT binding on the way, then served. True if the manager
+    handled it."""
     w, env, i = session.world, session.world.env, session.device
-    s_up = w.ctx.link.up_s(nbytes)
+    s_up = w.ctx.link.up_s(packet[0])
     w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
-    _count(session, out, "up", nbytes)
+    _count(session, out, blk, "up", packet, request)
     lost = _lost(session, rng)
     session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
     yield env.timeout(s_up)
@@ -129,11 +154,12 @@ def _up(session, spec, b, a, blk, out, rng, nbytes, rtt, request):
     return True
 
 
-def _down(session, spec, b, a, blk, out, rng, nbytes, rtt):
-    """A manager packet: through the NAT (or dropped), rtt/2, paging if the device is idle,
-    the cell's downlink, then lost on the radio or received. True if received."""
+def _down(session, spec, b, a, blk, out, rng, packet, rtt):
+    """A manager packet (`_sizes`): through the NAT (or dropped), rtt/2, paging if the
+    device is idle, the cell's downlink, then lost on the radio or received. True if
+    received."""
     w, env, i = session.world, session.world.env, session.device
-    w.peer_load.add(env.now, msgs_out=1, bytes_out=nbytes)
+    w.peer_load.add(env.now, msgs_out=1, bytes_out=packet[0])
     if math.isnan(blk.first_downlink):
         blk.first_downlink = env.now
     if not w.nat.inbound(i, MANAGER, env.now):
@@ -144,23 +170,34 @@ def _down(session, spec, b, a, blk, out, rng, nbytes, rtt):
     yield env.timeout(rtt / 2)
     if not (yield from _reach(session, blk, rng)):
         return False
-    yield from _downlink(session, nbytes, out)
+    yield from _downlink(session, packet, out, blk, spec.initiator != DEVICE)
     lost = _lost(session, rng)
     session.trace(env.now, "down", spec, b, a, "lost" if lost else "")
     return not lost
 
 
-def _count(session, out, direction: str, nbytes: int) -> None:
-    """Count a packet on the device's radio: in its exchange's outcome while that is under
-    way, straight in the device's counters once the exchange has been booked (a late copy,
-    or the answer to one, still travels after the exchange ended)."""
+def _count(session, out, blk, direction: str, packet, request: bool) -> None:
+    """Count a packet (`_sizes`) on the device's radio: in its exchange's outcome while that
+    is under way, straight in the device's counters once the exchange has been booked (a
+    late copy, or the answer to one, still travels after the exchange ended: wasted)."""
     w = session.world
+    nbytes = packet[0]
     if id(out) in w.under_way:
         setattr(out, f"bytes_{direction}", getattr(out, f"bytes_{direction}") + nbytes)
         setattr(out, f"msgs_{direction}", getattr(out, f"msgs_{direction}") + 1)
+        which = 0 if request else 1
+        if blk.seen[which]:
+            out.wasted_bytes += nbytes
+        else:                       # the message's first copy on the link
+            blk.seen[which] = True
+            for k in range(3):
+                blk.credit[k] += packet[k]
+            out.payload_bytes += packet[1]
+            out.security_bytes += packet[2]
     else:
         getattr(w.fleet, f"bytes_{direction}")[session.device] += nbytes
         getattr(w.fleet, f"msgs_{direction}")[session.device] += 1
+        w.fleet.wasted_bytes[session.device] += nbytes
 
 
 def _reach(session, blk, rng):
@@ -176,13 +213,13 @@ def _reach(session, blk, rng):
     return True
 
 
-def _downlink(session, nbytes, out):
-    """Send a packet through the device's cell downlink, shared with the packets of the
-    cell's other devices (processor sharing, `world/cell.py`)."""
+def _downlink(session, packet, out, blk, request):
+    """Send a packet (`_sizes`) through the device's cell downlink, shared with the packets
+    of the cell's other devices (processor sharing, `world/cell.py`)."""
     w, env, i = session.world, session.world.env, session.device
-    s = w.ctx.link.down_s(nbytes)
+    s = w.ctx.link.down_s(packet[0])
     t0 = env.now
-    _count(session, out, "down", nbytes)
+    _count(session, out, blk, "down", packet, request)
     out.air_down_s += s
     yield w.cells[w.fleet.cell[i]].transfer(0.0, s, s)
     w.radios.busy(i, t0, env.now)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-COUNTS = ("bytes_up", "bytes_down", "msgs_up", "msgs_down", "retransmissions",
-          "failed_attempts")
+#: bytes_up + bytes_down = payload + security + wasted + header bytes (`exchange.Outcome`
+#: defines the split; header bytes are the rest)
+COUNTS = ("bytes_up", "bytes_down", "payload_bytes", "security_bytes", "wasted_bytes",
+          "msgs_up", "msgs_down", "retransmissions", "failed_attempts")
 TIMES = ("t_first_contact_s", "t_download_start_s", "t_download_end_s", "t_updated_s")
 
 
@@ -26,9 +28,13 @@ class Fleet:
 
     def add(self, i: int, out, finished: bool = True) -> None:
         """Add an exchange outcome's counts to device i (`finished=False`: what an exchange
-        still under way at the horizon has sent so far; it has not failed)."""
+        still under way at the horizon has sent so far; it has not failed, and the first
+        copies of its block under way are not wasted)."""
         self.bytes_up[i] += out.bytes_up
         self.bytes_down[i] += out.bytes_down
+        self.payload_bytes[i] += out.payload_bytes
+        self.security_bytes[i] += out.security_bytes
+        self.wasted_bytes[i] += out.wasted_bytes
         self.msgs_up[i] += out.msgs_up
         self.msgs_down[i] += out.msgs_down
         self.retransmissions[i] += out.retransmissions
