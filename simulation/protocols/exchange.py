@@ -307,10 +307,9 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     if len(hit0):
         out.first_delivery_s = float(first_at[0, hit0[0]])
     dl0 = np.flatnonzero(s_[0] & (thr[0] if device_sends else thr[0]))
-    if len(dl0):
-        j = dl0[0]
-        out.first_downlink_s = float(off[0, j] + (s_req[0] + rtt[0, j] / 2 + svc
-                                                  if device_sends else 0.0))
+    if len(dl0):    # the earliest payload to leave (a later copy may overtake: RTTs vary)
+        out.first_downlink_s = float(np.min(off[0, dl0] + (s_req[0] + rtt[0, dl0] / 2 + svc
+                                                           if device_sends else 0.0)))
     # The last device packet to reach the NAT: the request or response that completed the
     # last finished block (approximation: later duplicates are ignored).
     fin = np.flatnonzero(ok[:k])
@@ -444,10 +443,9 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
     delivered = [i for i in sent if fates[i][5]]
     if delivered:
         out.first_delivery_s = fates[delivered[0]][4]
-    if thr:
-        j = thr[0]
-        out.first_downlink_s = offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
-                                          else 0.0)
+    if thr:         # the earliest payload to leave (a later copy may overtake: RTTs vary)
+        out.first_downlink_s = min(offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
+                                              else 0.0) for j in thr)
     if completed:
         a = min(sent, key=lambda i: arrival[i])
         out.last_nat_refresh_s = (offs[a] + s_req + fates[a][6] / 2 if device_sends
