@@ -52,6 +52,11 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
         "download_s": download,
         "energy_j": energy,
         "bytes_up": f.bytes_up, "bytes_down": f.bytes_down,
+        # the same bytes split four ways (`exchange.Outcome`); headers are the rest
+        "payload_bytes": f.payload_bytes,
+        "header_bytes": (f.bytes_up + f.bytes_down - f.payload_bytes - f.security_bytes
+                         - f.wasted_bytes),
+        "security_bytes": f.security_bytes, "wasted_bytes": f.wasted_bytes,
         "msgs_up": f.msgs_up, "msgs_down": f.msgs_down,
         "retransmissions": f.retransmissions, "failed_attempts": f.failed_attempts,
         "wakeups": f.wakeups, "blocks_held": f.blocks_done,
@@ -112,6 +117,9 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "energy_per_device_j": float(devices["energy_j"].mean()),
         "bytes_up_per_device": float(devices["bytes_up"].mean()),
         "bytes_down_per_device": float(devices["bytes_down"].mean()),
+        "bytes_per_device": float((devices["bytes_up"] + devices["bytes_down"]).mean()),
+        **{f"{part}_bytes_per_device": float(devices[f"{part}_bytes"].mean())
+           for part in ("payload", "header", "security", "wasted")},
         "retransmissions": int(devices["retransmissions"].sum()),
         "failed_attempts": int(devices["failed_attempts"].sum()),
         "failed_nat": counts["failed_nat"],
