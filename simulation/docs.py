@@ -22,7 +22,9 @@ DEMO = {"link.preset": "fixed", "link.rtt_s": 1.0, "link.loss": 0.0, "fleet.size
 #: per strategy, what its demo changes (a poll period shorter than the open window, so that
 #: the manager's polls get through and the page shows the push)
 DEMO_FOR = {"manager-polling": {"strategy.poll_interval_s": 25.0},
-            "discovery": {"update.delta_ratio": 0.5}}
+            "discovery": {"update.delta_ratio": 0.5},
+            "mqtt-http": {"security.mode": "tls", "mqtt.keepalive_s": 250.0},
+            "mqtt-coap": {"mqtt.session": "reconnect"}}
 #: keys every strategy reads (wake-ups, radio, link, NAT, CoAP, the image)
 COMMON = ("device.wake_interval_s", "device.report_bytes", "update.release_s",
           "update.image_bytes", "coap.block_bytes", "coap.ack_timeout_s",
@@ -38,6 +40,12 @@ SPECIFIC = {
                   "gateway.backhaul_rtt_s", "gateway.backhaul_bps",
                   "strategy.poll_interval_s"),
     "discovery": ("strategy.poll_interval_s", "update.delta_ratio"),
+    "mqtt-http": ("mqtt.session", "mqtt.keepalive_s", "mqtt.report_qos", "nat.tcp_timeout_s",
+                  "tcp.mss_bytes", "tcp.syn_retries", "tcp.max_retransmit", "security.mode",
+                  "tls.version", "tls.auth"),
+    "mqtt-coap": ("mqtt.session", "mqtt.keepalive_s", "mqtt.report_qos", "nat.tcp_timeout_s",
+                  "tcp.mss_bytes", "tcp.syn_retries", "tcp.max_retransmit", "security.mode",
+                  "tls.version", "tls.auth"),
 }
 
 

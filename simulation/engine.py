@@ -26,6 +26,7 @@ import simpy
 from simulation.protocols.exchange import DEVICE, ExchangeContext, ExchangeSpec, Outcome, \
     flow_outcome, merge
 from simulation.protocols.packet import packet_exchange
+from simulation.protocols.tcp_connection import Connection, TcpParams
 from simulation.randomness import Streams
 from simulation.security import DtlsSessions
 from simulation.scenario import Scenario
@@ -69,6 +70,8 @@ class World:
             active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s,
             record_bytes=self.security.record_bytes)
         self.handshake_ctx = DtlsSessions.timers(self.ctx)
+        self.tcp_params = TcpParams(mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
+                                    max_retransmit=sc.tcp.max_retransmit)
         self.radios = Radios(n, sc.device, sc.power, link.connect_s)
         self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
                        sc.nat.inbound_refresh, enabled=behind_nat, devices=n)
@@ -290,6 +293,54 @@ class Session:
         else:
             _FlowTransfer(self, spec, first_block, then).start()
 
+    def tcp_connection(self) -> Connection:
+        """A fresh TCP connection from the device to its peer, on the session's stream;
+        the caller runs its flights, then hands it to `tcp` or `end_with_tcp_transfer`."""
+        w = self.world
+        return Connection(w.ctx.link, self.next_rng(), w.tcp_params,
+                          service_s=w.ctx.service_s, trace=[] if self.traced else None)
+
+    def tcp(self, conn: Connection):
+        """Book a TCP conversation computed on `conn` (process body): its packets, energy,
+        NAT refreshes (TCP binding), load and trace; the session's time moves on by its
+        duration. Returns its Outcome."""
+        w = self.world
+        out = conn.out
+        out.duration_s = conn.t
+        out.start_s = self.now
+        self._book_flow(None, out, out.duration_s, proto="tcp", lines=conn.trace)
+        if w.packet:
+            yield w.env.timeout(out.duration_s)
+        else:
+            self.clock += out.duration_s
+        return out
+
+    def end_with_tcp_transfer(self, conn: Connection, then) -> None:
+        """End the session with a download computed on `conn`, sharing its cell's downlink
+        like a CoAP transfer (its downlink serialization stretched by the cell's load);
+        then `then(session, outcome)` books it."""
+        self.transferring = True
+        w, env = self.world, self.world.env
+        out = conn.out
+        out.duration_s = conn.t
+        start = self.now
+
+        def begin(_event=None):
+            out.start_s = env.now
+            cell = w.cells[w.fleet.cell[self.device]]
+            done = cell.transfer(out.duration_s - out.path_down_s, out.path_down_s,
+                                 out.air_down_s)
+            done.callbacks.append(finish)
+
+        def finish(event):
+            self._book_flow(None, out, event.value, proto="tcp", lines=conn.trace)
+            _transfer_over(self, then, out)
+
+        if start > env.now:     # flow fidelity: the simulation catches up with the session
+            env.timeout(start - env.now).callbacks.append(begin)
+        else:
+            begin()
+
     def book(self, out: Outcome) -> None:
         """Add a finished exchange's counts to the device and the run."""
         w = self.world
@@ -313,8 +364,11 @@ class Session:
         self._book_flow(spec, out, out.duration_s)
         return out
 
-    def _book_flow(self, spec, out: Outcome, duration: float) -> None:
-        """Book a flow outcome that lasted `duration` (stretched by the cell or not)."""
+    def _book_flow(self, spec, out: Outcome, duration: float, proto: str = "udp",
+                   lines=None) -> None:
+        """Book a flow outcome that lasted `duration` (stretched by the cell or not).
+        `proto` is the NAT binding the device's packets refresh; a TCP conversation gives
+        its trace `lines` ((t, "up"|"down", text)) instead of a spec."""
         w, i, t = self.world, self.device, out.start_s
         scale = duration / out.duration_s if out.duration_s > 0 else 1.0
         if scale != 1.0:
@@ -322,7 +376,7 @@ class Session:
                 setattr(out, name, getattr(out, name) * scale)
             out.duration_s = duration
         if not math.isnan(out.last_nat_refresh_s):
-            w.nat.outbound(i, MANAGER, t + out.last_nat_refresh_s)
+            w.nat.outbound(i, MANAGER, t + out.last_nat_refresh_s, proto)
         w.nat.dropped += out.nat_drops
         if out.msgs_up or out.msgs_down:
             w.radios.busy(i, t, t + duration, tx_s=out.device_tx_s)
@@ -331,6 +385,8 @@ class Session:
         for (t_block, t_in, direction, b, a, fate) in out.events or ():
             # contention stretches the gaps between blocks, not a block's own timing
             self.trace(t + t_block * scale + t_in, direction, spec, b, a, fate)
+        for (t_line, direction, text) in lines or ():
+            self.trace_line(t + t_line * scale, direction, text)
         self.book(out)
 
     def trace(self, t: float, direction: str, spec: ExchangeSpec, block: int, attempt: int,
@@ -342,9 +398,13 @@ class Session:
         text = req_text if is_request else resp_text
         if is_request and attempt:
             text += f" (retransmission {attempt})"
+        self.trace_line(t, direction, text + FATES[fate])
+
+    def trace_line(self, t: float, direction: str, text: str) -> None:
+        """One message of the trace, between the device and its peer."""
         peer = "M" if self.world.strategy.peer_is_manager else "G"
         arrow = f"D-->{peer}" if direction == "up" else f"D<--{peer}"
-        self.world.tracer.add(t, self.device_id, f"{arrow}: {text}{FATES[fate]}")
+        self.world.tracer.add(t, self.device_id, f"{arrow}: {text}")
 
 
 class _FlowTransfer:

@@ -29,7 +29,9 @@ import numpy as np
 from simulation.protocols import coap, dtls
 from simulation.protocols.exchange import DEVICE, ExchangeContext, ExchangeSpec
 
-AUTH = {"dtls-psk": "psk", "dtls-cert": "rpk_ecdhe"}
+#: the DTLS handshake of each security mode on UDP hops (`tls` secures TCP hops with TLS
+#: and UDP hops with DTLS and raw public keys, like `dtls-cert`)
+AUTH = {"dtls-psk": "psk", "dtls-cert": "rpk_ecdhe", "tls": "rpk_ecdhe"}
 #: flights resent after 1, 2, 4, 8 and 16 s: the next wait, 32 s, would be the last under
 #: the RFC 6347 cap of 60 s (A: implementations differ)
 HANDSHAKE_MAX_RETRANSMIT = 5

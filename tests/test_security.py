@@ -72,6 +72,18 @@ def test_a_cookie_adds_a_round_trip_and_its_bytes():
                   - sum(f.bytes for f in plain.flights) + 2 * DATAGRAM_HEADERS)
 
 
-def test_tls_is_refused_until_there_are_tcp_hops():
-    with pytest.raises(ScenarioError, match="tls"):
-        check_supported(closed_form(security__mode="tls"))
+@pytest.mark.parametrize("fidelity", ["packet", "flow"])
+def test_tls_mode_secures_coap_hops_with_certificate_dtls(fidelity):
+    """`security.mode = tls` is TLS on TCP hops; a CoAP-only strategy has none, so its
+    devices pay exactly what `dtls-cert` costs them."""
+    tls_mode = polling(fidelity, security__mode="tls")
+    cert = polling(fidelity, security__mode="dtls-cert")
+    cols = ["bytes_up", "bytes_down", "msgs_up", "msgs_down", "security_bytes"]
+    assert (tls_mode[cols].to_numpy() == cert[cols].to_numpy()).all()
+    assert (tls_mode["security_bytes"] > 0).all()
+
+
+def test_tls_1_2_refuses_handshakes_only_tls_1_3_has():
+    with pytest.raises(ScenarioError, match="tls.auth"):
+        check_supported(closed_form(security__mode="tls", tls__version="1.2",
+                                    tls__auth="rpk_ecdhe"))

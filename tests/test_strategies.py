@@ -19,6 +19,21 @@ FLOWS = {
                           r"D-->M: 2\.05 Content, Token: 0x[0-9a-f]{2}, Observe: \d+, "
                           r"payload: 64 B",
                           r"D<--M: CoAP POST /sw, Token: 0x[0-9a-f]{4}, Block1: 0/1/256"],
+    "mqtt-http": [r"D-->M: TCP SYN$", r"D<--M: TCP SYN-ACK",
+                  r"D-->M: MQTT CONNECT, clean session: 0",
+                  r"D<--M: MQTT CONNACK, session present: 0",
+                  r"D-->M: MQTT SUBSCRIBE devices/\d+/cmd, QoS 1",
+                  r"D-->M: MQTT PUBLISH devices/\d+/report, QoS 1, payload: 64 B",
+                  r"D<--M: MQTT PUBLISH devices/\d+/cmd, QoS 1, payload: .*\"url\":"
+                  r"\"http://company/devicetype/version00.zip\"",
+                  r"D-->M: MQTT PUBACK",
+                  r"D-->M: HTTP GET /devicetype/version00.zip",
+                  r"D<--M: HTTP/1.1 200 OK, payload: 8192 B"],
+    "mqtt-coap": [r"D<--M: MQTT PUBLISH devices/\d+/cmd, QoS 1, payload: .*\"url\":"
+                  r"\"coap://company/devicetype/version00.zip\"",
+                  r"D-->M: CoAP GET /devicetype/version00.zip, Token: 0x[0-9a-f]{4}, "
+                  r"Block2: 0/0/256",
+                  r"D<--M: 2\.05 Content, Token: 0x[0-9a-f]{4}, Block2: 0/1/256"],
     "device-polling": [r"D-->M: CoAP GET /fw/version",
                        r"D<--M: 2\.05 Content, Token: 0x[0-9a-f]{4}, payload: 2\.0\.0",
                        r"D-->M: CoAP GET /fw/image, Token: 0x[0-9a-f]{4}, Block2: 0/0/256",

@@ -148,13 +148,52 @@ class Coap:
 
 @dataclass(frozen=True)
 class Security:
-    mode: str = key("none", "`none`, `dtls-psk`, `dtls-cert`, `tls` (DTLS on UDP hops, TLS on "
-                    "TCP hops)", choices=SECURITY_MODES)
+    mode: str = key("none", "`none`; `dtls-psk`, `dtls-cert`: DTLS on UDP hops (TCP hops in "
+                    "clear); `tls`: TLS (`tls.*`) on TCP hops and DTLS with certificates on "
+                    "UDP hops", choices=SECURITY_MODES)
     rebind: str = key("cid", "after a NAT rebinding: `cid` (RFC 9146 Connection ID, no "
                       "handshake), `resumption` (abbreviated handshake) or `full`",
                       choices=("cid", "resumption", "full"))
     dtls_cookie: bool = key(False, "full DTLS handshakes start with a HelloVerifyRequest "
                             "(cookie) round trip (RFC 6347 section 4.2.1)")
+
+
+@dataclass(frozen=True)
+class Tcp:
+    mss_bytes: int = key(536, "maximum segment payload; the RFC 9293 default send MSS, where "
+                         "MQTT energy jumps on NB-IoT (M, Nordic webinar 2020)", "bytes",
+                         low=64, high=65495, integer=True)
+    syn_retries: int = key(6, "SYN / SYN-ACK retransmissions before a connection fails "
+                           "(A: lwIP TCP_SYNMAXRTX, Linux tcp_syn_retries)", low=0, high=20,
+                           integer=True)
+    max_retransmit: int = key(12, "retransmissions of a data segment before the connection "
+                              "fails (A: lwIP TCP_MAXRTX)", low=0, high=30, integer=True)
+
+
+@dataclass(frozen=True)
+class Tls:
+    version: str = key("1.3", "TLS version on TCP hops when `security.mode = tls` and for "
+                       "HTTPS", choices=("1.2", "1.3"))
+    auth: str = key("x509_low", "handshake: `x509_low` (server certificate chain, about "
+                    "6.5 kB in all, V, Pushy), `x509_high` (mutual, about 10 kB, V/P, AWS "
+                    "IoT), `psk`, `psk_ecdhe` or `rpk_ecdhe` (LWIG sizes, S; TLS 1.3 only "
+                    "for the last two)", choices=("x509_low", "x509_high", "psk", "psk_ecdhe",
+                                                  "rpk_ecdhe"))
+
+
+@dataclass(frozen=True)
+class Mqtt:
+    session: str = key("keep-alive", "`keep-alive`: the device keeps its MQTT session's TCP "
+                       "connection open through the NAT with PINGREQs; `reconnect`: it "
+                       "connects (clean session false) at each wake-up and disconnects",
+                       choices=("keep-alive", "reconnect"))
+    keepalive_s: float = key(900.0, "MQTT keep alive: a PINGREQ after this long without a "
+                             "control packet; must stay below `nat.tcp_timeout_s` to hold the "
+                             "binding (A; carrier NATs about 20 min, P)", "s", low=1,
+                             high=65535)
+    report_qos: int = key(1, "QoS of the device's report PUBLISH (the update command is "
+                          "always QoS 1, queued for a sleeping client)", low=0, high=1,
+                          integer=True)
 
 
 @dataclass(frozen=True)
@@ -175,7 +214,7 @@ class Gateway:
 TABLES: dict[str, type] = {
     "sim": Sim, "fleet": Fleet, "device": Device, "power": Power, "link": Link, "nat": Nat,
     "manager": Manager, "update": Update, "strategy": Strategy, "coap": Coap,
-    "security": Security, "gateway": Gateway,
+    "security": Security, "gateway": Gateway, "tcp": Tcp, "tls": Tls, "mqtt": Mqtt,
 }
 
 
@@ -193,6 +232,9 @@ class Scenario:
     coap: Coap = field(default_factory=Coap)
     security: Security = field(default_factory=Security)
     gateway: Gateway = field(default_factory=Gateway)
+    tcp: Tcp = field(default_factory=Tcp)
+    tls: Tls = field(default_factory=Tls)
+    mqtt: Mqtt = field(default_factory=Mqtt)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -292,6 +334,8 @@ def validate_value(dotted: str, raw: Any) -> Any:
             raise refuse()
         return value
     if kind == "text":
+        if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+            raw = str(raw)      # a version such as 1.3, read as a number
         if not isinstance(raw, str) or raw not in meta["choices"]:
             raise refuse()
         return raw

@@ -8,17 +8,20 @@ from simulation.strategies.device_polling import DevicePolling
 from simulation.strategies.discovery import Discovery
 from simulation.strategies.manager_initiated import ManagerInitiated
 from simulation.strategies.manager_polling import ManagerPolling
+from simulation.strategies.mqtt_coap import MqttCoap
+from simulation.strategies.mqtt_http import MqttHttp
 
 IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, ManagerInitiated,
-                                         Discovery, ManagerPolling, Delegated)}
+                                         Discovery, ManagerPolling, Delegated, MqttHttp,
+                                         MqttCoap)}
 
 
 def check_supported(scenario) -> None:
     """Refuse, before anything runs, what this version cannot simulate yet."""
     strategy_class(scenario.strategy.name).check(scenario)
-    if scenario.security.mode == "tls":
-        raise ScenarioError("security.mode = 'tls' is not implemented yet (TLS needs the "
-                            "TCP hops of issue 3); available: none, dtls-psk, dtls-cert")
+    if scenario.tls.version == "1.2" and scenario.tls.auth in ("psk_ecdhe", "rpk_ecdhe"):
+        raise ScenarioError(f"tls.auth = {scenario.tls.auth!r} is not allowed with "
+                            f"tls.version = '1.2': expected x509_low, x509_high or psk")
 
 
 def strategy_class(name: str):

@@ -14,9 +14,13 @@ it to the manager) pushes it:
 
     D<--G: COAP POST /sw, Token: 0xbb, Block1: n/1/256, payload: 256 B
 
-The manager's image traffic then scales with the gateways, not the devices. The gateway
-holds the devices' credentials as a CoAP proxy; with security (issue 3) each hop will have
-its own session. First contact is the first pushed block reaching the device. The trace
+The manager's image traffic then scales with the gateways, not the devices. Security is
+per hop: the gateway holds the devices' credentials as a CoAP proxy, so each device's DTLS
+session (`security.mode`) ends at its gateway, over the local hop, and the gateway keeps
+one session of its own with the manager (TLS for the HTTP fetch with `security.mode =
+"tls"`, DTLS for the Observe; see `world/gateway.py`): the manager sets up one session per
+gateway instead of one per device. First contact is the first pushed block reaching the
+device. The trace
 shows the device's exchanges with its gateway (`D<--G`); the backhaul's are in the
 manager's load.
 """
@@ -26,7 +30,8 @@ import math
 
 import numpy as np
 
-from simulation.protocols import messages
+from simulation.protocols import dtls, messages
+from simulation.security import AUTH
 from simulation.strategies.base import Strategy
 from simulation.world.gateway import fetch_plan
 from simulation.world.link import LinkModel
@@ -60,23 +65,28 @@ class Delegated(Strategy):
         for g, phase in zip(gateways.tolist(), phases.tolist(), strict=True):
             plan = fetch_plan(gw.fetch, sc.update.image_bytes, sc.update.release_s,
                               sc.sim.horizon_s, gw.backhaul_rtt_s, gw.backhaul_bps,
-                              sc.manager.service_s, sc.strategy.poll_interval_s, phase)
+                              sc.manager.service_s, sc.strategy.poll_interval_s, phase,
+                              sc.security.mode, sc.tls.version, sc.tls.auth)
             self.ready_s[g] = plan.ready_s
             for t, msgs_in, msgs_out, bytes_out in plan.load:
                 load.add(t, msgs_in, msgs_out, bytes_out)
             # (A) the gateway handles a message as fast as the manager does
             world.peer_servers[g] = Server(world.env, sc.manager.service_s)
         self.report_out = messages.report(self.report_bytes, 0)
+        self.backhaul_record = (dtls.record_overhead("1.2", 0) if sc.security.mode in AUTH
+                                else 0)
 
     def on_wake(self, session):
         w, i = self.world, session.device
         yield from session.connect()
         report = yield from self.send_report(session)
         if not math.isnan(report.first_delivery_s):
-            # the gateway, a CoAP proxy, forwards the report to the manager
+            # the gateway, a CoAP proxy, forwards the report to the manager (in its own
+            # session's records)
             t = report.start_s + report.first_delivery_s
             w.manager.load.add(t, msgs_in=1, msgs_out=1,
-                               bytes_out=int(self.report_out.resp_bytes[0]))
+                               bytes_out=int(self.report_out.resp_bytes[0])
+                               + self.backhaul_record)
         g = int(w.fleet.cell[i])
         if session.now < self.ready_s[g] or self.updated_or_installing(i):
             return

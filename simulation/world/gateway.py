@@ -6,24 +6,30 @@ image once for all its devices. Its fetch is computed in closed form, as nothing
 interferes with it:
 
 * `http`: the gateway polls `GET /swupdate` every `strategy.poll_interval_s` (random phase
-  per gateway), each poll a TCP connection (RFC 9293 handshake, the request, the response,
-  an orderly close). Before the release the answer is `200 OK` with an empty body (A); the
-  first poll after it gets `200 OK` with the image, sent by TCP slow start from an initial window of 10
-  segments (RFC 6928) at the backhaul rate.
+  per gateway), each poll a TCP connection computed like a device's
+  (`protocols/tcp_connection.py`: handshake, TLS with `security.mode = "tls"`, the request,
+  the response in slow-start rounds, the close). Before the release the answer is `200 OK`
+  with an empty body (A); the first poll after it gets `200 OK` with the image.
 * `coap-observe`: the gateway observes `/swupdate` from the start; at the release the
   manager notifies it with the first block (RFC 7641 with RFC 7959 section 3.4) and the
   gateway fetches the other blocks with Block2, 1024 B each (A: the largest block, since the
   backhaul is not constrained).
 
 `fetch_plan` returns when the image is complete at the gateway, and the manager's load
-(packets in and out, bytes out) stamped at their times.
+(packets in and out, bytes out) stamped at their times. Security is per hop (see
+`fetch_plan`).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
-from simulation.protocols import coap, http, tcp
+import numpy as np
+
+from simulation.protocols import coap, dtls, http
+from simulation.protocols.tcp_connection import DOWN, UP, Connection
+from simulation.security import AUTH, DATAGRAM_HEADERS
+from simulation.world.link import LinkModel
 
 HOST = "manager.example"
 SWUPDATE = "/swupdate"
@@ -38,60 +44,84 @@ class FetchPlan:
     load: list = field(default_factory=list)   # (t, msgs_in, msgs_out, bytes_out)
 
 
-def http_poll_packets(status: int, body_bytes: int) -> tuple[int, int, int, int]:
-    """Packets and bytes of one HTTP poll over a fresh TCP connection:
-    (packets to the manager, packets from it, bytes from it, data segments from it)."""
-    syn, synack, ack = tcp.handshake_packets()
-    head = http.response_head(status, body_bytes)
-    n_data = tcp.segments(len(head) + body_bytes)
-    data_bytes = tcp.data_wire_bytes(len(head) + body_bytes)
-    closing = tcp.close_packets()
-    to_mgr = [syn, ack] + [p for p in closing if p.direction == tcp.CLIENT_TO_SERVER]
-    from_mgr = [synack] + [p for p in closing if p.direction == tcp.SERVER_TO_CLIENT]
-    acks = tcp.ack_count(n_data)
-    msgs_in = len(to_mgr) + 1 + acks           # + the request, + ACKs of the data
-    msgs_out = len(from_mgr) + n_data
-    bytes_out = sum(p.wire_bytes for p in from_mgr) + data_bytes
-    return msgs_in, msgs_out, bytes_out, n_data
+def backhaul_link(rtt_s: float, rate_bps: float) -> LinkModel:
+    """The always-on backhaul: fixed RTT, the same rate both ways, no loss (A)."""
+    return LinkModel(rtt_s=rtt_s, uplink_bps=rate_bps, downlink_bps=rate_bps, loss=0.0,
+                     connect_s=0.0, rtt_sigma=0.0)
+
+
+def http_poll(link: LinkModel, image_bytes: int, service_s: float,
+              tls_handshake: tuple[str, str] | None) -> tuple[Connection, float]:
+    """One `GET /swupdate` over a fresh TCP connection (TLS first if asked), its `200 OK`
+    carrying `image_bytes` (0 before the release), and the close; the gateway is the
+    client. Returns the connection (its `out` counts the manager's packets) and when the
+    image's last byte reached the gateway (s from the poll's start)."""
+    conn = Connection(link, np.random.default_rng(0), service_s=service_s)
+    conn.open()
+    if tls_handshake is not None:
+        conn.tls_handshake(*tls_handshake)
+    conn.message(UP, len(http.get_request(SWUPDATE, HOST)), served=True)
+    head = http.ok_response_head(image_bytes)
+    body = conn.message(DOWN, len(head) + image_bytes, image_bytes)
+    conn.close()
+    return conn, body.arrived_s
 
 
 def fetch_plan(mode: str, image_bytes: int, release_s: float, horizon_s: float,
                rtt_s: float, rate_bps: float, service_s: float, poll_s: float,
-               phase_s: float) -> FetchPlan:
-    """When a gateway has the image, and the manager's load of getting it there."""
+               phase_s: float, security: str = "none", tls_version: str = "1.3",
+               tls_auth: str = "x509_low") -> FetchPlan:
+    """When a gateway has the image, and the manager's load of getting it there.
+
+    Security is per hop: the gateway, a proxy holding the devices' credentials, keeps its
+    own session with the manager. With `security = "tls"` each HTTP poll runs TLS
+    (`tls_version`; the first poll a full `tls_auth` handshake, later ones resume the
+    session, RFC 8446 section 2.2 / RFC 5246 section 7.3); with a DTLS mode the CoAP
+    Observe runs over one DTLS 1.2 session set up at t = 0, 29 B on every record.
+    """
     plan = FetchPlan(math.inf)
     if mode == "http":
+        link = backhaul_link(rtt_s, rate_bps)
         k = 0
         while True:
             t = phase_s + k * poll_s
             if t >= horizon_s:
                 return plan
             released = t >= release_s
-            body = image_bytes if released else 0
-            msgs_in, msgs_out, bytes_out, _ = http_poll_packets(200, body)
-            plan.load.append((t, msgs_in, msgs_out, bytes_out))
+            handshake = None
+            if security == "tls":
+                handshake = (tls_version, tls_auth if k == 0 else "resumption")
+            conn, arrived = http_poll(link, image_bytes if released else 0, service_s,
+                                      handshake)
+            out = conn.out
+            # the manager's packets: in = the gateway's (up), out = its own (down)
+            plan.load.append((t, out.msgs_up, out.msgs_down, out.manager_bytes_out))
             if released:
-                head = len(http.response_head(200, image_bytes))
-                # handshake (1 RTT), the request (half), the manager's work, slow start
-                # (its time runs to the last ACK: half an RTT after the last byte)
-                plan.ready_s = (t + rtt_s + rtt_s / 2 + service_s
-                                + tcp.transfer_time_s(head + image_bytes, rtt_s, rate_bps)
-                                - rtt_s / 2)
+                plan.ready_s = t + arrived
                 return plan
             if poll_s <= 0:
                 return plan
             k += 1
     # coap-observe: registration at t = 0, then the notification and the other blocks
+    record = 0
+    if security in AUTH:
+        model = dtls.handshake_model("1.2", AUTH[security])
+        server = [f.bytes + DATAGRAM_HEADERS for f in model.flights
+                  if f.direction == dtls.SERVER_TO_CLIENT]
+        clients = sum(1 for f in model.flights if f.direction == dtls.CLIENT_TO_SERVER)
+        plan.load.append((0.0, clients, len(server), sum(server)))
+        record = dtls.record_overhead("1.2", 0)
     szx = coap.szx_for(BACKHAUL_BLOCK_BYTES)
     n = coap.block_count(image_bytes, BACKHAUL_BLOCK_BYTES)
-    first = coap.response("2.05", 0, observe=1).wire_bytes   # "no update yet"
+    first = coap.response("2.05", 0, observe=1).wire_bytes + record  # "no update yet"
     plan.load.append((0.0, 1, 1, first))
     t = release_s + service_s
-    blocks = [coap.response("2.05", coap.block_payload(image_bytes, BACKHAUL_BLOCK_BYTES, b),
-                            observe=2 if b == 0 else None,
-                            block2=(b, coap.block_more(image_bytes, BACKHAUL_BLOCK_BYTES, b),
-                                    szx)).wire_bytes for b in range(n)]
-    request = coap.get(SWUPDATE, block2=(1, False, szx)).wire_bytes
+    blocks = [record + coap.response(
+        "2.05", coap.block_payload(image_bytes, BACKHAUL_BLOCK_BYTES, b),
+        observe=2 if b == 0 else None,
+        block2=(b, coap.block_more(image_bytes, BACKHAUL_BLOCK_BYTES, b), szx)).wire_bytes
+        for b in range(n)]
+    request = record + coap.get(SWUPDATE, block2=(1, False, szx)).wire_bytes
     t += 8 * blocks[0] / rate_bps + rtt_s / 2          # the notification with block 0
     plan.load.append((release_s, 0, 1, blocks[0]))
     for b in range(1, n):
@@ -100,4 +130,3 @@ def fetch_plan(mode: str, image_bytes: int, release_s: float, horizon_s: float,
         t += 8 * blocks[b] / rate_bps + rtt_s / 2
     plan.ready_s = t
     return plan
-

@@ -1,0 +1,384 @@
+"""A TCP connection on a device's radio link, computed flight by flight (both fidelities).
+
+The device is the client: it opens the connection (three-way handshake, RFC 9293 section
+3.5), optionally runs a TLS handshake over it, then the two ends take turns sending
+*flights* (a request, its answer, a TLS flight, an MQTT packet, an HTTP response with its
+body). A flight's data is cut into segments of at most `mss` payload bytes, each carrying
+20 B TCP + 20 B IPv4 headers (+ negotiated options), and is sent in slow-start rounds:
+
+* Windows (RFC 5681, RFC 6928): each side has its own congestion window, starting at the
+  initial window (10 segments for MSS <= 1460); each round sends min(cwnd, left) segments;
+  the window doubles per loss-free round below ssthresh, else grows by one segment.
+* ACK clocking: the receiver ACKs every second segment at once (RFC 1122 delayed ACK);
+  the first ACK of a round reaches the sender 2 s_seg + rtt + s_ack after the round starts
+  (s_seg + `delayed_ack_s` + rtt + s_ack for a one-segment round), where s_seg and s_ack
+  are the segment's and the ACK's serialization. The next round starts at
+  max(w s_seg, that), so a window larger than the bandwidth-delay product keeps the link
+  busy (the slow-start latency model of Kurose & Ross). An odd last segment of a flight is
+  ACKed by the answering flight when one follows, else by a pure ACK.
+* Loss: every segment and ACK is lost with probability `link.loss`, independently. Lost
+  segments are resent in the next round (the receiver's SACK blocks say which, RFC 2018):
+  by fast retransmit when at least three later segments of the round arrived (three
+  duplicate ACKs; the window is halved, RFC 5681 section 3.2), else when the
+  retransmission timer expires (RFC 6298: RTO from the first RTT sample, 1 s before one,
+  doubled at each expiry; the window falls to one segment). A segment sent more than
+  `max_retransmit` (SYN: `syn_retries`) times fails the connection. Lost pure ACKs cost
+  their bytes only (later cumulative ACKs cover them).
+* A SYN that had to be resent leaves the RTO at 3 s for the data (RFC 6298 section 5.7).
+
+Approximations: recovery is resolved per round, not per segment (a round with losses
+takes as long as its window plus the recovery wait); one RTT, drawn once, holds for the
+connection's life; the device stays connected during an exchange (no paging inside it).
+
+Times are seconds from the connection's start; bytes are wire bytes from the IP header up.
+The result is booked as an `Outcome`, like a CoAP exchange.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from simulation.protocols import tcp, tls
+from simulation.protocols.exchange import Outcome
+from simulation.world.link import LinkModel
+
+UP, DOWN = "up", "down"
+#: RFC 1122 section 4.2.3.2 allows up to 0.5 s; lwIP's fast timer fires every 250 ms and
+#: Linux waits at least 40 ms: 0.2 s, the classic BSD value, is an assumption (A)
+DELAYED_ACK_S = 0.2
+#: RFC 6298 section 5.7: the RTO once the SYN had to be resent and no sample exists
+RTO_AFTER_SYN_LOSS_S = 3.0
+
+
+@dataclass(frozen=True)
+class TcpParams:
+    """TCP settings of the device's stack (the server mirrors them)."""
+
+    mss: int = tcp.MSS_DEFAULT
+    syn_retries: int = 6          # (A) lwIP TCP_SYNMAXRTX, Linux tcp_syn_retries
+    max_retransmit: int = 12      # (A) lwIP TCP_MAXRTX
+    syn_options: tuple[str, ...] = tcp.SYN_OPTIONS_DEFAULT
+    delayed_ack_s: float = DELAYED_ACK_S
+
+
+@dataclass
+class Flight:
+    """What one flight cost and when it arrived (s from the connection's start)."""
+
+    sent_s: float
+    arrived_s: float = math.nan   # last segment at the receiver (nan: failed)
+    first_arrival_s: float = math.nan
+    segments: int = 0
+    retransmissions: int = 0
+
+
+@dataclass
+class Connection:
+    """One TCP connection, its timers and windows, and what it has cost so far (`out`).
+
+    `t` is the connection's clock: when the next flight can start. Methods advance it and
+    return False once the connection has failed (`out.failure = "timeout"`).
+    """
+
+    link: LinkModel
+    rng: np.random.Generator
+    params: TcpParams = field(default_factory=TcpParams)
+    tls_version: str | None = None      # records protect application data when set
+    service_s: float = 0.0              # server think time per request it answers
+    trace: list | None = None           # (t, direction, text) when traced
+    t: float = 0.0
+    out: Outcome = field(default_factory=lambda: Outcome(completed=True))
+    rtt: float = field(init=False)
+    rto: float = tcp.INITIAL_RTO_S
+    srtt: float | None = None
+    rttvar: float | None = None
+    pending_ack: str | None = None      # direction whose odd last segment awaits an ACK
+    partial_bytes: int = 0              # of a flight that failed: payload got in order
+    last_message_up_s: float = math.nan  # when the device last sent an application message
+    last_direction: str | None = None   # of the last flight
+    sent_end: float = 0.0               # when the last flight's last segment was sent
+
+    def __post_init__(self):
+        self.rtt = float(self.link.sample_rtt(self.rng))
+        iw = tcp.initial_window_segments(self.params.mss)
+        self.cwnd = {UP: float(iw), DOWN: float(iw)}
+        self.ssthresh = {UP: math.inf, DOWN: math.inf}
+        self.options = tcp.established_options_bytes(self.params.syn_options)
+        self.seg_overhead = tcp.segment_bytes(0, self.options)
+
+    # -- bookkeeping --------------------------------------------------------------------
+    def _ser(self, direction: str, nbytes: float) -> float:
+        return self.link.up_s(nbytes) if direction == UP else self.link.down_s(nbytes)
+
+    def _book(self, direction: str, nbytes: int, count: int = 1, at: float | None = None):
+        """Book `count` packets of `nbytes` each sent in `direction` (at time `at`)."""
+        o = self.out
+        total = nbytes * count
+        if direction == UP:
+            o.bytes_up += total
+            o.msgs_up += count
+            o.device_tx_s += self._ser(UP, total)
+            if at is not None:
+                reach = at + self._ser(UP, nbytes) + self.rtt / 2
+                if not reach <= o.last_nat_refresh_s:   # nan compares False
+                    o.last_nat_refresh_s = reach
+        else:
+            o.bytes_down += total
+            o.msgs_down += count
+            o.manager_out += count
+            o.manager_bytes_out += total
+            o.air_down_s += self._ser(DOWN, total)
+
+    def note(self, t: float, direction: str, text: str) -> None:
+        if self.trace is not None:
+            self.trace.append((t, direction, text))
+
+    def fail(self) -> bool:
+        """The connection failed: everything it sent was wasted."""
+        o = self.out
+        o.completed = False
+        o.failure = "timeout"
+        o.wasted_bytes = o.bytes_up + o.bytes_down
+        o.payload_bytes = o.security_bytes = 0
+        return False
+
+    def _sample(self, r: float) -> None:
+        """An RTT sample from a segment sent once (Karn's rule), RFC 6298 section 2."""
+        self.srtt, self.rttvar, self.rto = tcp.rto_update(self.srtt, self.rttvar, r)
+
+    # -- the handshake --------------------------------------------------------------------
+    def _control(self, direction: str, nbytes: int, text: str) -> tuple[float | None, int]:
+        """A handshake segment, resent on the RTO timer (1 s, doubling, RFC 6298 sections
+        2.1 and 5.5) until it gets through: (arrival time or None if it never did, resends)."""
+        t, tries = self.t, 0
+        while True:
+            if tries > self.params.syn_retries:
+                self.t = t
+                return None, tries
+            self._book(direction, nbytes, at=t)
+            if tries:
+                self.out.wasted_bytes += nbytes
+            self.note(t, direction, text + (f" (retransmission {tries})" if tries else ""))
+            if not self.rng.random() < self.link.loss:
+                break
+            t += tcp.backoff(tcp.INITIAL_RTO_S, tries)
+            tries += 1
+        self.out.retransmissions += tries
+        if direction == UP:
+            self.out.manager_in += 1
+        return t + self._ser(direction, nbytes) + self.rtt / 2, tries
+
+    def open(self) -> bool:
+        """SYN, SYN-ACK, ACK (RFC 9293 section 3.5); each side resends its SYN on its
+        own timer. The client's ACK is a segment of its own (as sockets send it)."""
+        syn, synack, ack = tcp.handshake_packets(self.params.syn_options)
+        t_syn = self.t
+        arrived, syn_tries = self._control(UP, syn.wire_bytes, "TCP SYN")
+        if arrived is None:
+            return self.fail()
+        self.out.first_delivery_s = arrived
+        self.t = arrived
+        arrived, synack_tries = self._control(DOWN, synack.wire_bytes, "TCP SYN-ACK")
+        if arrived is None:
+            return self.fail()
+        self.t = arrived
+        if syn_tries == 0 and synack_tries == 0:
+            self._sample(arrived - t_syn)
+        else:
+            self.rto = RTO_AFTER_SYN_LOSS_S
+        self._book(UP, ack.wire_bytes, at=self.t)
+        self.out.manager_in += 1
+        self.note(self.t, UP, "TCP ACK")
+        self.t += self._ser(UP, ack.wire_bytes)
+        return True
+
+    def resume(self) -> None:
+        """Use a connection opened earlier and idle since: the RTO keeps a sample of the
+        path's RTT and the windows restart at the initial window (RFC 5681 section 4.1)."""
+        self._sample(self.rtt)
+
+    def close(self) -> None:
+        """The server closes after its last flight (FIN on it); the client ACKs and sends
+        its FIN in one segment; the server's last ACK ends it (RFC 9293 section 3.6).
+        Their loss is not modelled (A)."""
+        ack = self.seg_overhead
+        self.pending_ack = None           # the FIN-ACK acknowledges whatever was owed
+        self.t = self._start(UP)
+        self._book(UP, ack, at=self.t)
+        self.out.manager_in += 1
+        self.note(self.t, UP, "TCP FIN, ACK")
+        self.t += self._ser(UP, ack) + self.rtt + self._ser(DOWN, ack)
+        self._book(DOWN, ack)
+        self.note(self.t, DOWN, "TCP ACK")
+
+    def settle(self) -> None:
+        """No flight follows: the ACK still owed for an odd last segment goes alone."""
+        if self.pending_ack is not None:
+            self._pure_ack(self.pending_ack)
+
+    # -- data ------------------------------------------------------------------------------
+    def wire_payload(self, app_bytes: int) -> int:
+        """TCP payload bytes carrying `app_bytes` of application data (TLS records if on)."""
+        if self.tls_version is None:
+            return app_bytes
+        return tls.protected_bytes(app_bytes, self.tls_version)
+
+    def message(self, direction: str, protocol_bytes: int, payload: int = 0, text: str = "",
+                served: bool = False) -> Flight | None:
+        """Send an application message of `protocol_bytes` (its own headers included, of
+        which `payload` bytes are application payload), in TLS records if TLS is on."""
+        wire = self.wire_payload(protocol_bytes)
+        if direction == UP:
+            self.last_message_up_s = self._start(direction)
+        return self.send(direction, wire, text, served=served, payload=payload,
+                         security=wire - protocol_bytes)
+
+    def send(self, direction: str, payload_bytes: int, text: str = "",
+             served: bool = False, payload: int = 0, security: int = 0,
+             handshake: bool = False) -> Flight | None:
+        """Send a flight of `payload_bytes` TCP payload bytes; None if the connection
+        failed. `served`: a request the server handles (`service_s` before it answers).
+
+        Byte split (`Outcome`): of the flight's first copies, `payload` bytes are
+        application payload and `security` bytes security records (a `handshake` flight
+        is security overhead whole, headers included); every resent segment is wasted.
+        """
+        p = self.params
+        sizes = _segment_sizes(payload_bytes, p.mss, self.seg_overhead)
+        flight = Flight(sent_s=self.t, segments=len(sizes))
+        if self.pending_ack == direction:
+            self._pure_ack(direction)     # the other side owes an ACK and has nothing to say
+        self.pending_ack = None           # else this flight carries the ACK owed
+        receiver = _other(direction)
+        ack_bytes = self.seg_overhead
+        s_ack = self._ser(receiver, ack_bytes)
+        attempts = np.zeros(len(sizes), dtype=np.int64)
+        got = np.zeros(len(sizes), dtype=bool)
+        todo = list(range(len(sizes)))
+        t = flight.sent_s = self._start(direction)
+        while todo:
+            w = max(1, min(int(self.cwnd[direction]), len(todo)))
+            batch, todo = todo[:w], todo[w:]
+            if attempts[batch].max() > p.max_retransmit:
+                self.t = t
+                prefix = int(np.argmin(got)) if not got.all() else len(sizes)
+                self.partial_bytes = sum(sizes[:prefix]) - prefix * self.seg_overhead
+                self.fail()
+                return None
+            again = attempts[batch] > 0
+            retrans = int(np.count_nonzero(again))
+            attempts[batch] += 1
+            flight.retransmissions += retrans
+            if retrans:
+                self.out.wasted_bytes += sum(sizes[k] for k, a in zip(batch, again) if a)
+            lost = (self.rng.random(w) < self.link.loss if self.link.loss > 0
+                    else np.zeros(w, dtype=bool))
+            nbytes = [sizes[k] for k in batch]
+            s_round = self._ser(direction, sum(nbytes))
+            for k, size in enumerate(nbytes):
+                self._book(direction, size, at=t + self._ser(direction, sum(nbytes[:k])))
+            if direction == DOWN:
+                self.out.path_down_s += s_round
+            delivered = w - int(np.count_nonzero(lost))
+            got[[k for k, gone in zip(batch, lost, strict=True) if not gone]] = True
+            if direction == UP:
+                self.out.manager_in += delivered
+            self.note(t, direction, text + _segment_note(w, retrans))
+            if delivered and math.isnan(flight.first_arrival_s):
+                k = int(np.argmax(~lost))
+                flight.first_arrival_s = (t + self._ser(direction, sum(nbytes[:k + 1]))
+                                          + self.rtt / 2)
+            final = not todo and not lost.any()
+            # the receiver's pure ACKs: one per two in-order segments, one per segment
+            # after a gap (duplicate ACKs, at once); a final odd segment's ACK is owed
+            gap = int(np.argmax(lost)) if lost.any() else w
+            acks = (gap // 2 if final else -(-gap // 2)) + (delivered - gap if gap < w else 0)
+            if acks:
+                self._book(receiver, ack_bytes, acks, at=t + s_round + self.rtt / 2)
+                if receiver == UP:
+                    self.out.manager_in += acks
+            s_seg = self._ser(direction, nbytes[0])
+            first_ack = (2 * s_seg if w >= 2 else s_seg + p.delayed_ack_s) + self.rtt + s_ack
+            if final:
+                self.sent_end = t + s_round
+                t += s_round + self.rtt / 2   # the last segment reaches the receiver
+                flight.arrived_s = t
+                if gap % 2:
+                    self.pending_ack = direction
+                break
+            if not lost.any():
+                if attempts[batch].max() == 1:
+                    self._sample(first_ack)
+                t += max(s_round, first_ack)
+                self._grow(direction)
+                continue
+            # recovery: the lost segments go first in the next round (SACK)
+            todo = [k for k, gone in zip(batch, lost, strict=True) if gone] + todo
+            self.ssthresh[direction] = max(w / 2, 2.0)
+            if delivered - gap >= 3:      # fast retransmit on the third duplicate ACK
+                t += max(s_round, first_ack)
+                self.cwnd[direction] = self.ssthresh[direction]
+            else:                         # the retransmission timer expires
+                t += s_round + self.rto
+                self.rto = min(2 * self.rto, tcp.MAX_RTO_S)
+                self.cwnd[direction] = 1.0
+        self.out.retransmissions += flight.retransmissions
+        self.last_direction = direction
+        if handshake:
+            self.out.security_bytes += sum(sizes)
+        else:
+            self.out.payload_bytes += payload
+            self.out.security_bytes += security
+        self.t = t + (self.service_s if served else 0.0)
+        return flight
+
+    def _start(self, direction: str) -> float:
+        """When a flight can start: at once after the same side's previous flight was
+        sent (it waits for nothing), else when the other side's flight has arrived."""
+        if direction == self.last_direction:
+            return min(self.t, self.sent_end)
+        return self.t
+
+    def _pure_ack(self, acked_direction: str) -> None:
+        """The pure ACK of an odd last segment, after the delayed-ACK timer."""
+        d = _other(acked_direction)
+        self._book(d, self.seg_overhead, at=self.t + self.params.delayed_ack_s)
+        if d == UP:
+            self.out.manager_in += 1
+        self.pending_ack = None
+
+    def _grow(self, direction: str) -> None:
+        c = self.cwnd[direction]
+        self.cwnd[direction] = (min(2 * c, max(self.ssthresh[direction], c + 1))
+                                if c < self.ssthresh[direction] else c + 1)
+
+    def tls_handshake(self, version: str, auth: str) -> bool:
+        """The TLS handshake's flights, alternating client and server (RFC 8446 section 2,
+        RFC 5246 section 7.3); application data may follow the client's last flight."""
+        model = tls.handshake_model(version, auth)
+        for f in model.flights:
+            direction = UP if f.direction == tls.CLIENT_TO_SERVER else DOWN
+            flight = self.send(direction, f.bytes, f"TLS {f.name}", handshake=True)
+            if flight is None:
+                return False
+        self.tls_version = version
+        return True
+
+
+def _other(direction: str) -> str:
+    return DOWN if direction == UP else UP
+
+
+def _segment_sizes(payload_bytes: int, mss: int, overhead: int) -> list[int]:
+    full, rest = divmod(payload_bytes, mss)
+    sizes = [mss + overhead] * full
+    if rest or not sizes:
+        sizes.append(rest + overhead)
+    return sizes
+
+
+def _segment_note(n: int, retrans: int) -> str:
+    seg = f" [{n} segment{'s' if n > 1 else ''}]" if n > 1 else ""
+    return seg + (f" (retransmission of {retrans})" if retrans else "")

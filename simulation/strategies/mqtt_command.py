@@ -1,0 +1,301 @@
+"""What mqtt-http and mqtt-coap share (draft section 7): an MQTT session carries the update
+command, a URL; the device fetches the image over another stack.
+
+The device is an MQTT 3.1.1 client of the manager's broker with a persistent session
+(clean session false) subscribed at QoS 1 to its command topic, over TCP (and TLS with
+`security.mode = "tls"`). `mqtt.session` chooses how it lives with the carrier NAT:
+
+* `keep-alive`: the connection stays open while the device sleeps. The device sends a
+  PINGREQ whenever `mqtt.keepalive_s` pass without a control packet (one radio wake-up
+  each, when it would be asleep), which also refreshes the NAT's TCP binding. If the
+  binding expired anyway (keep alive not shorter than `nat.tcp_timeout_s`), the device's
+  next segment leaves from a new port and the broker answers it with a reset: the device
+  reconnects. At each wake-up it publishes its report on the open connection:
+
+      D-->M: MQTT PUBLISH devices/0/report, QoS 1, payload: 64 B
+      D<--M: MQTT PUBACK
+
+* `reconnect`: at each wake-up the device opens a connection, CONNECTs (the broker finds
+  its session: session present 1), publishes its report, DISCONNECTs and closes:
+
+      D-->M: TCP SYN ... D-->M: MQTT CONNECT, clean session: 0
+      D<--M: MQTT CONNACK, session present: 1
+
+When the release exists the manager publishes the command; the broker delivers it as soon
+as the device is reachable on a live connection (at once if it is awake; in keep-alive
+mode else at its next PINGREQ or wake-up, whichever is first; in reconnect mode at its
+next connection), and the device acknowledges it:
+
+      D<--M: MQTT PUBLISH devices/0/cmd, QoS 1, payload: {"version":"2.0.0","url":...}
+      D-->M: MQTT PUBACK
+
+Assumption (A): a command published while a keep-alive device sleeps waits until the
+device's next packet shows the path is back; the broker's TCP retransmission timer would
+add up to one RTO (at most 60 s) to that. First contact is the command reaching the device.
+The device then downloads the image (`fetch_image`), resuming at later wake-ups if the
+download fails.
+"""
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+
+import numpy as np
+
+from simulation.protocols import mqtt
+from simulation.protocols.tcp_connection import DOWN, UP
+from simulation.strategies.base import Strategy
+from simulation.world import broker as brk
+from simulation.world.manager import ADDRESS as MANAGER
+
+
+class MqttCommand(Strategy):
+    """The device's MQTT session, the command's delivery, and a download to finish."""
+
+    scheme = ""     # URL scheme of the command ("https", "coaps", ...)
+
+    def __init__(self, world):
+        super().__init__(world)
+        sc = world.scenario
+        n = world.fleet.n
+        self.keep_alive = sc.mqtt.session == "keep-alive"
+        self.keepalive_s = sc.mqtt.keepalive_s
+        self.report_qos = sc.mqtt.report_qos
+        self.tls = (sc.tls.version, sc.tls.auth) if sc.security.mode == "tls" else None
+        self.broker = brk.Broker(n, self.keepalive_s)
+        self.knows_command = np.zeros(n, dtype=bool)   # the device holds the URL
+        self.pings = 0
+        self.reconnections = 0
+        self.command = brk.command_payload(self.scheme)
+        if self.keep_alive:
+            world.env.process(self._publish_at_release())
+
+    # -- the conversation at a wake-up ---------------------------------------------------
+    def on_wake(self, session):
+        i = session.device
+        if self.keep_alive:
+            self.book_pings(i, session.now)   # before the wake-up's own radio activity
+        yield from session.connect()
+        yield from self.converse(session, report=True)
+        if self.knows_command[i] and not self.updated_or_installing(i):
+            self.fetch_image(session)
+
+    def converse(self, session, report: bool, ping: bool = False):
+        """One MQTT conversation (process body): (re)connect if needed, the report (or a
+        PINGREQ), the command if the broker holds it for the device, and in reconnect
+        mode the goodbye. Returns the conversation's Outcome."""
+        w, i, b = self.world, session.device, self.broker
+        conn = session.tcp_connection()
+        t0 = session.now
+        ok = True
+        live = self.keep_alive and b.connected[i] and self._binding_alive(i, t0)
+        if self.keep_alive and b.connected[i] and not live:
+            # the binding expired: the first segment meets a reset from the broker
+            ok = self._reset(conn)
+        if ok and not live:
+            ok = self.connect(conn, session)
+            if ok:
+                self.reconnections += 1
+        elif ok:
+            self._resume(conn)
+        if ok and report:
+            ok = self.publish_report(conn, session)
+        elif ok and ping and live:
+            ok = self._ping(conn)
+        delivered_at = math.nan
+        if ok and self._command_waiting(i, t0 + conn.t):
+            delivered_at = self.deliver_command(conn, session)
+            ok = not math.isnan(delivered_at)
+        if ok and not self.keep_alive:
+            d = mqtt.disconnect()
+            ok = conn.message(UP, len(d), text="MQTT DISCONNECT") is not None
+            if ok:
+                conn.close()
+        elif ok:
+            conn.settle()
+        b.connected[i] = ok and self.keep_alive
+        if ok:
+            b.last_control[i] = t0 + conn.last_message_up_s
+        out = yield from session.tcp(conn)
+        if not math.isnan(delivered_at):
+            b.command_delivered[i] = True
+            self.knows_command[i] = True
+            w.fleet.first_contact(i, out.start_s + delivered_at)
+        return out
+
+    def connect(self, conn, session) -> bool:
+        """TCP, TLS if asked, CONNECT / CONNACK; SUBSCRIBE / SUBACK for a new session."""
+        b, i = self.broker, session.device
+        if not conn.open():
+            return False
+        if self.tls and not conn.tls_handshake(*self.tls):
+            return False
+        c = mqtt.connect(f"dev{session.device_id}", keepalive_s=int(self.keepalive_s),
+                         clean_session=False)
+        if conn.message(UP, len(c), text="MQTT CONNECT, clean session: 0",
+                        served=True) is None:
+            return False
+        present = bool(b.session[i])
+        if conn.message(DOWN, len(mqtt.connack(present)),
+                        text=f"MQTT CONNACK, session present: {int(present)}") is None:
+            return False
+        if not present:
+            topic = brk.command_topic(session.device_id)
+            pid = b.next_packet_id(i)
+            if conn.message(UP, len(mqtt.subscribe(topic, 1, pid)),
+                            text=f"MQTT SUBSCRIBE {topic}, QoS 1", served=True) is None:
+                return False
+            if conn.message(DOWN, len(mqtt.suback(pid, 1)), text="MQTT SUBACK") is None:
+                return False
+            b.session[i] = True
+        return True
+
+    def publish_report(self, conn, session) -> bool:
+        topic = brk.report_topic(session.device_id)
+        qos = self.report_qos
+        pid = self.broker.next_packet_id(session.device) if qos else None
+        pub = mqtt.publish(topic, self.report_bytes, qos, pid)
+        if conn.message(UP, len(pub), self.report_bytes, served=True,
+                        text=f"MQTT PUBLISH {topic}, QoS {qos}, "
+                             f"payload: {self.report_bytes} B") is None:
+            return False
+        if qos:
+            return conn.message(DOWN, len(mqtt.puback(pid)), text="MQTT PUBACK") is not None
+        return True
+
+    def deliver_command(self, conn, session) -> float:
+        """The queued command and its PUBACK; the time it reached the device (s from the
+        connection's start), nan if the connection failed."""
+        topic = brk.command_topic(session.device_id)
+        pid = self.broker.next_packet_id(session.device)
+        pub = mqtt.publish(topic, self.command, 1, pid)
+        flight = conn.message(DOWN, len(pub), len(self.command),
+                              text=f"MQTT PUBLISH {topic}, QoS 1, "
+                                   f"payload: {self.command.decode()}")
+        if flight is None:
+            return math.nan
+        if conn.message(UP, len(mqtt.puback(pid)), text="MQTT PUBACK", served=True) is None:
+            return math.nan
+        return flight.arrived_s
+
+    def _reset(self, conn) -> bool:
+        """A segment on a connection whose NAT binding is gone: the broker sees an unknown
+        port and resets it (RFC 9293 section 3.10.7.1); both are on the device's link."""
+        seg = conn.seg_overhead + mqtt.packet_bytes(0)
+        conn._book(UP, seg, at=conn.t)
+        conn._book(DOWN, conn.seg_overhead)
+        conn.out.wasted_bytes += seg + conn.seg_overhead
+        conn.out.manager_in += 1
+        conn.note(conn.t, UP, "TCP segment on the stale connection")
+        conn.t += conn._ser(UP, seg) + conn.rtt + conn._ser(DOWN, conn.seg_overhead)
+        conn.note(conn.t, DOWN, "TCP RST")
+        return True
+
+    def _binding_alive(self, i: int, t: float) -> bool:
+        w = self.world
+        return w.nat.expires_at(i, MANAGER, "tcp") > t
+
+    def _command_waiting(self, i: int, t: float) -> bool:
+        return (self.world.manager.has_release(t) and not self.broker.command_delivered[i])
+
+    # -- keep-alive ------------------------------------------------------------------------
+    def book_pings(self, i: int, until: float) -> None:
+        """Book the PINGREQs device i sent while asleep, before `until` (they interact with
+        nothing: the device is alone on its connection, and no command waited, or it would
+        have been delivered at the first of them)."""
+        from simulation.engine import Session
+
+        b, w = self.broker, self.world
+        if not b.connected[i]:
+            return
+        while b.next_ping(i) < until:
+            t = b.next_ping(i)          # the PINGREQ is due: the radio wakes in time
+            self.pings += 1
+            b.pings[i] += 1
+            ping = Session(w, i, int(b.pings[i]), stream="mqtt-ping")
+            delay = w.radios.uplink_delay(i, t)
+            if delay:
+                w.radios.busy(i, t - delay, t)
+            ping.clock = t
+            conn = ping.tcp_connection()
+            if self._binding_alive(i, ping.clock):
+                self._resume(conn)
+                ok = self._ping(conn)
+            else:
+                ok = self._reset(conn) and self.connect(conn, ping)
+                self.reconnections += ok
+            conn.settle()
+            conn.out.duration_s = conn.t
+            conn.out.start_s = ping.clock
+            ping._book_flow(None, conn.out, conn.t, proto="tcp", lines=conn.trace)
+            b.connected[i] = ok
+            if ok:
+                b.last_control[i] = t + conn.last_message_up_s
+            if not ok:
+                return
+
+    def _ping(self, conn) -> bool:
+        if conn.message(UP, len(mqtt.pingreq()), text="MQTT PINGREQ", served=True) is None:
+            return False
+        return conn.message(DOWN, len(mqtt.pingresp()), text="MQTT PINGRESP") is not None
+
+    def _resume(self, conn) -> None:
+        """Go on with the device's open connection (in its TLS session, if any)."""
+        conn.resume()
+        if self.tls:
+            conn.tls_version = self.tls[0]
+
+    def _publish_at_release(self):
+        """Process: at the release, the command goes to every device's session; each
+        device with a live connection gets it at its next contact (`_deliver`)."""
+        w = self.world
+        yield w.env.timeout(w.manager.release_s)
+        for i in range(w.fleet.n):
+            if self.broker.connected[i]:
+                w.env.process(self._deliver(i))
+
+    def _deliver(self, i: int):
+        """Process: device i gets the command at once if it is awake, else with the
+        broker's answer to its next PINGREQ, unless a wake-up brings it first."""
+        from simulation.engine import Session
+
+        w, env, b = self.world, self.world.env, self.broker
+        while True:
+            if b.command_delivered[i] or not b.connected[i]:
+                return
+            if env.now < w.busy_until[i]:           # a session is under way
+                if math.isinf(w.busy_until[i]):
+                    return                          # it ends with the download
+                yield env.timeout(w.busy_until[i] - env.now)
+                continue
+            asleep = w.radios.state(i, env.now) == "psm"
+            if asleep:
+                self.book_pings(i, env.now)
+                t_ping = b.next_ping(i)
+                if t_ping > env.now:
+                    if t_ping >= w.horizon_s:
+                        return
+                    yield env.timeout(t_ping - env.now)
+                    continue                        # look again: a wake-up may be first
+            break
+        w.busy_until[i] = math.inf
+        session = Session(w, i, int(b.pings[i]), stream="mqtt-push")
+        if asleep:
+            b.pings[i] += 1
+            self.pings += 1
+        yield from session.connect()
+        yield from self.converse(session, report=False, ping=asleep)
+        if self.knows_command[i] and not self.updated_or_installing(i):
+            self.fetch_image(session)
+        if not session.transferring:
+            w.busy_until[i] = session.now
+
+    def finish(self) -> None:
+        if self.keep_alive:
+            for i in range(self.world.fleet.n):
+                if self.world.busy_until[i] < self.world.horizon_s:
+                    self.book_pings(i, self.world.horizon_s)
+
+    @abstractmethod
+    def fetch_image(self, session) -> None:
+        """End the session with the image download (resumed from what the device holds)."""

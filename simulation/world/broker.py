@@ -1,0 +1,58 @@
+"""The MQTT 3.1.1 broker the manager runs: persistent sessions and the update command.
+
+Each device holds a persistent session (clean session false, [MQTT] section 3.1.2.4)
+subscribed at QoS 1 to its command topic. When the release exists the manager publishes
+the update command (a URL) to every device's topic at QoS 1; the broker keeps it in each
+session until the client is reachable on a live connection, delivers it, and forgets it
+once the client's PUBACK arrives ([MQTT] section 4.3.2). The packets themselves are built
+by `protocols/mqtt.py`; this class holds the state the strategy needs between wake-ups.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from simulation.protocols import mqtt
+
+#: the draft's example URL (section 7); the CoAP variant names the same binary
+IMAGE_HOST = "company"
+IMAGE_PATH = "/devicetype/version00.zip"
+
+
+def command_topic(device_id: int) -> str:
+    return f"devices/{device_id}/cmd"
+
+
+def report_topic(device_id: int) -> str:
+    return f"devices/{device_id}/report"
+
+
+def command_payload(scheme: str) -> bytes:
+    """The update command: version and URL of the binary, as JSON (A: AWS IoT Jobs and
+    hawkBit send a JSON document with the URL)."""
+    return json.dumps({"version": "2.0.0", "url": f"{scheme}://{IMAGE_HOST}{IMAGE_PATH}"},
+                      separators=(",", ":")).encode()
+
+
+class Broker:
+    """Per-device MQTT session state, as arrays (local device index)."""
+
+    def __init__(self, n: int, keepalive_s: float):
+        self.keepalive_s = keepalive_s
+        self.session = np.zeros(n, dtype=bool)        # a persistent session exists
+        self.connected = np.zeros(n, dtype=bool)      # over a TCP connection thought open
+        self.last_control = np.full(n, -np.inf)       # last control packet from the client
+        self.command_delivered = np.zeros(n, dtype=bool)
+        self.packet_id = np.zeros(n, dtype=np.int32)
+        self.pings = np.zeros(n, dtype=np.int64)       # PINGREQs sent so far
+
+    def next_packet_id(self, i: int) -> int:
+        """Packet identifiers 1..65535, per client ([MQTT] section 2.3.1)."""
+        self.packet_id[i] = self.packet_id[i] % mqtt.MAX_PACKET_ID + 1
+        return int(self.packet_id[i])
+
+    def next_ping(self, i: int) -> float:
+        """When the client sends its next PINGREQ if it sends nothing else
+        ([MQTT] section 3.1.2.10)."""
+        return float(self.last_control[i] + self.keepalive_s)

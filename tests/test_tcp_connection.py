@@ -1,0 +1,228 @@
+"""TCP connections on the device's link: closed-form times on a fixed link, RFC 6298 timers
+under scripted losses, geometric retransmission counts, and header sizes from the RFCs."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from simulation.protocols import http, tls
+from simulation.protocols.tcp_connection import DOWN, UP, Connection, TcpParams
+from simulation.world.link import LinkModel
+
+RTT, UP_BPS, DOWN_BPS = 1.0, 20_000.0, 25_000.0
+IMAGE = 102_400
+MSS = 536
+
+
+def fixed(loss=0.0) -> LinkModel:
+    return LinkModel(rtt_s=RTT, uplink_bps=UP_BPS, downlink_bps=DOWN_BPS, loss=loss,
+                     connect_s=0.0, rtt_sigma=0.0)
+
+
+class Script:
+    """An rng whose uniform draws are scripted, for a link with loss 0.5 (`SCRIPTED`):
+    draw k is 0.0 (lost) if k is in `lost`, else 0.99 (kept)."""
+
+    def __init__(self, lost=()):
+        self.lost, self.k = set(lost), 0
+
+    def random(self, size=None):
+        n = 1 if size is None else size
+        out = np.array([0.0 if self.k + j in self.lost else 0.99 for j in range(n)])
+        self.k += n
+        return float(out[0]) if size is None else out
+
+
+SCRIPTED = 0.5
+
+
+def up(n):
+    return 8 * n / UP_BPS
+
+
+def down(n):
+    return 8 * n / DOWN_BPS
+
+
+def handshake_s() -> float:
+    """SYN (20 B TCP + 20 B IPv4 + 12 B options, RFC 9293 / RFC 791 / RFC 7323), SYN-ACK
+    (same), then the client's ACK (40 B)."""
+    return up(52) + RTT / 2 + down(52) + RTT / 2 + up(40)
+
+
+def slow_start_s(payload: int, rate_ser, ack_ser, iw: int = 10) -> float:
+    """Kurose & Ross slow-start latency with delayed ACKs, from the first segment's start
+    to the last segment's arrival: windows 10, 20, 40...; the next round starts when the
+    window is sent or the first ACK (after two segments) is back, whichever is later."""
+    n = math.ceil(payload / MSS)
+    sizes = [MSS + 40] * (n - 1) + [payload - (n - 1) * MSS + 40]
+    t, w, k = 0.0, iw, 0
+    while True:
+        batch = sizes[k:k + w]
+        k += len(batch)
+        if k >= n:
+            return t + rate_ser(sum(batch)) + RTT / 2
+        first_ack = 2 * rate_ser(MSS + 40) + RTT + ack_ser(40)
+        t += max(rate_ser(sum(batch)), first_ack)
+        w *= 2
+
+
+def http_download(link, rng, tls_version=None, auth="x509_low"):
+    c = Connection(link, rng, TcpParams(), trace=[])
+    assert c.open()
+    if tls_version:
+        assert c.tls_handshake(tls_version, auth)
+    get = http.get_request("/fw.bin", "company")
+    assert c.message(UP, len(get), served=True) is not None
+    head = http.ok_response_head(IMAGE)
+    body = c.message(DOWN, len(head) + IMAGE, IMAGE)
+    assert body is not None
+    return c, body
+
+
+def test_http_download_time_is_handshake_request_then_slow_start():
+    c, body = http_download(fixed(), Script())
+    get = len(http.get_request("/fw.bin", "company"))
+    head = len(http.ok_response_head(IMAGE))
+    expected = (handshake_s() + up(get + 40) + RTT / 2
+                + slow_start_s(head + IMAGE, down, up))
+    assert body.arrived_s == pytest.approx(expected, rel=1e-12)
+    # the link is busy from the second round on: the image's 192 segments (35.4 s at
+    # 25 kbit/s) plus the handshake, the request and the first round's stall
+    assert 8 * 192 * (MSS + 40) / DOWN_BPS < body.arrived_s < 38
+
+
+def test_https_adds_the_tls_flights_and_record_overhead():
+    plain, b0 = http_download(fixed(), Script())
+    c, body = http_download(fixed(), Script(), tls_version="1.3")
+    model = tls.handshake_model("1.3", "x509_low")
+    # TLS 1.3: ClientHello, the server's flight, the client's Finished (1 RTT), then the
+    # request right behind the Finished; each flight is delivered like data (the
+    # server's in slow-start rounds)
+    flights = 0.0
+    for f in model.flights:
+        ser, ack = (up, down) if f.direction == tls.CLIENT_TO_SERVER else (down, up)
+        flights += slow_start_s(f.bytes, ser, ack)
+    flights -= RTT / 2          # the request need not wait for the Finished to arrive
+    get = len(http.get_request("/fw.bin", "company"))
+    head = len(http.ok_response_head(IMAGE))
+    wire_body = tls.protected_bytes(head + IMAGE, "1.3")
+    expected = (handshake_s() + flights + up(tls.protected_bytes(get, "1.3") + 40)
+                + RTT / 2 + slow_start_s(wire_body, down, up))
+    assert body.arrived_s == pytest.approx(expected, rel=1e-12)
+    # the body's records: 7 of at most 16 KiB, 14 B each (RFC 8446 section 5.2, CCM_8)
+    assert wire_body - (head + IMAGE) == 7 * 14
+    assert c.out.security_bytes >= model.total_bytes + 7 * 14
+    assert plain.out.security_bytes == 0
+    assert c.out.payload_bytes == plain.out.payload_bytes == IMAGE
+
+
+def test_segments_carry_ipv4_and_tcp_headers():
+    """Every data segment adds 20 B TCP (RFC 9293 section 3.1) + 20 B IPv4 (RFC 791)."""
+    c = Connection(fixed(), Script(), TcpParams())
+    assert c.open()
+    before = c.out.bytes_down
+    flight = c.send(DOWN, 5 * MSS + 100)
+    assert flight.segments == 6
+    # 6 segments, no pure ACK expected down: all bytes down are the segments
+    assert c.out.bytes_down - before == 5 * MSS + 100 + 6 * 40
+    # delayed ACKs up: one per two segments (RFC 1122 section 4.2.3.2), 40 B each
+    assert c.out.msgs_up == 2 + 3   # SYN, ACK, then three ACKs of six segments
+
+
+def test_syn_retransmissions_follow_the_rfc6298_timer():
+    """SYN lost twice: resent 1 s and then 2 s later (initial RTO 1 s, doubled, RFC 6298
+    sections 2.1, 5.5); the data then starts with RTO 3 s (section 5.7)."""
+    c = Connection(fixed(SCRIPTED), Script(lost={0, 1}), TcpParams(), trace=[])
+    assert c.open()
+    syns = [t for t, d, text in c.trace if text.startswith("TCP SYN") and d == UP]
+    assert syns == pytest.approx([0.0, 1.0, 3.0])
+    assert c.out.retransmissions == 2
+    assert c.rto == 3.0
+    assert c.t == pytest.approx(3.0 + handshake_s())
+
+
+def test_syn_gives_up_after_syn_retries():
+    c = Connection(fixed(SCRIPTED), Script(lost=set(range(100))), TcpParams(syn_retries=3), trace=[])
+    assert not c.open()
+    assert c.out.failure == "timeout" and not c.out.completed
+    assert c.out.msgs_up == 4                       # the SYN and 3 retransmissions
+    assert c.t == pytest.approx(1 + 2 + 4 + 8)      # the last timer expired
+    assert c.out.wasted_bytes == c.out.bytes_up
+
+
+def test_a_lost_lone_segment_waits_for_the_rto_doubling():
+    """A one-segment request lost twice is resent after RTO, then 2 RTO (Karn: no sample
+    from a resent segment); RTO from the handshake's sample R: max(1 s, R + 4 R/2)."""
+    c = Connection(fixed(SCRIPTED), Script(lost={2, 3}), TcpParams(), trace=[])  # draws 0-1: SYNs
+    assert c.open()
+    r = up(52) + RTT + down(52)
+    assert c.rto == pytest.approx(max(1.0, r + 4 * r / 2))
+    rto, t0 = c.rto, c.t
+    flight = c.send(UP, 100)
+    assert flight.retransmissions == 2
+    # the timer runs from the end of each copy's transmission
+    assert flight.arrived_s == pytest.approx(t0 + 3 * up(140) + rto + 2 * rto + RTT / 2)
+
+
+def test_fast_retransmit_beats_the_timer():
+    """The first segment of a 10-segment window lost: nine duplicate ACKs, so it is resent
+    as soon as the first ACK is back (RFC 5681 section 3.2). The ninth lost: one duplicate
+    ACK only, so it is resent when the retransmission timer expires, with the window
+    down to one segment."""
+    seg = down(MSS + 40)
+
+    def resend_time(lost_index):
+        c = Connection(fixed(SCRIPTED), Script(lost={2 + lost_index}), TcpParams(),
+                       trace=[])
+        assert c.open()
+        t0, rto = c.t, c.rto
+        assert c.send(DOWN, 30 * MSS) is not None
+        t_resend = next(t for t, d, text in c.trace if "retransmission" in text)
+        return t_resend - t0, rto, c
+    fast, _, c_fast = resend_time(0)
+    assert fast == pytest.approx(max(10 * seg, 2 * seg + RTT + up(40)))
+    # halved to 5, then congestion avoidance (one more per round): 5 + 6 + 7 segments
+    # follow the first 10, and the window is 8 when the last 2 go
+    assert c_fast.ssthresh[DOWN] == 5.0 and c_fast.cwnd[DOWN] == 8.0
+    slow, rto, c_slow = resend_time(8)
+    assert slow == pytest.approx(10 * seg + rto)
+    assert c_slow.ssthresh[DOWN] == 5.0
+
+
+def test_retransmissions_per_segment_are_geometric():
+    """Each segment is resent until one copy arrives: the mean number of retransmissions
+    is N p / (1 - p) for N segments (SYN and SYN-ACK included)."""
+    p, runs = 0.1, 1500
+    link = fixed(loss=p)
+    counts = []
+    for seed in range(runs):
+        c = Connection(link, np.random.default_rng(seed), TcpParams(max_retransmit=30,
+                                                                   syn_retries=30))
+        assert c.open() and c.send(DOWN, 20 * MSS) is not None
+        counts.append(c.out.retransmissions)
+    counts = np.array(counts)
+    n = 2 + 20
+    expected = n * p / (1 - p)
+    se = counts.std(ddof=1) / math.sqrt(runs)
+    assert abs(counts.mean() - expected) < 4 * se
+
+
+def test_resent_segments_are_wasted_bytes():
+    c = Connection(fixed(SCRIPTED), Script(lost={2}), TcpParams())
+    assert c.open()
+    c.send(DOWN, 3 * MSS, payload=3 * MSS)
+    assert c.out.wasted_bytes == MSS + 40
+    assert c.out.payload_bytes == 3 * MSS
+
+
+def test_partial_bytes_of_a_failed_flight_are_its_in_order_prefix():
+    """Segments 0-4 arrive, segment 5 never does: a Range request resumes at 5 MSS."""
+    lost = {2 + 5} | {2 + 10 + k for k in range(100)}   # first copy, then every resend
+    c = Connection(fixed(SCRIPTED), Script(lost=lost), TcpParams(max_retransmit=2))
+    assert c.open()
+    assert c.send(DOWN, 10 * MSS) is None
+    assert c.partial_bytes == 5 * MSS
+    assert c.out.failure == "timeout"
