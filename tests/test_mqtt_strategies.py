@@ -110,6 +110,8 @@ def test_keep_alive_sends_a_ping_per_keepalive_period_while_asleep():
     pings = [float(ln.split()[0]) for ln in lines if "PINGREQ" in ln]
     reports = [float(ln.split()[0]) for ln in lines if "PUBLISH devices/0/report" in ln]
     assert len(reports) >= 5
+    assert res.summary["keepalive_pings"] == len(pings)
+    assert res.summary["tcp_connections"] == 1        # the session's, never closed
     for t0, t1 in zip(reports, reports[1:]):
         inside = [t for t in pings if t0 < t < t1]
         assert inside == pytest.approx([t0 + K, t0 + 2 * K, t0 + 3 * K])

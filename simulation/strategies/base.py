@@ -54,6 +54,11 @@ class Strategy(ABC):
     def finish(self) -> None:
         """Called once at the horizon: book what the strategy counts lazily."""
 
+    def counts(self) -> dict[str, int]:
+        """Run totals for the summary: TCP connections the devices opened (MQTT sessions,
+        HTTP downloads) and MQTT PINGREQs they sent; none for CoAP-only strategies."""
+        return {"tcp_connections": 0, "keepalive_pings": 0}
+
     def poll_due(self, session) -> bool:
         """Whether the device polls at this wake-up: `strategy.poll_interval_s` or more
         since the wake-up at which it last polled (a microsecond of slack absorbs the

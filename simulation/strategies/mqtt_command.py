@@ -65,7 +65,7 @@ class MqttCommand(Strategy):
         self.broker = brk.Broker(n, self.keepalive_s)
         self.knows_command = np.zeros(n, dtype=bool)   # the device holds the URL
         self.pings = 0
-        self.reconnections = 0
+        self.connections = 0        # TCP connections opened (MQTT sessions, downloads)
         self.command = brk.command_payload(self.scheme)
         if self.keep_alive:
             world.env.process(self._publish_at_release())
@@ -94,8 +94,6 @@ class MqttCommand(Strategy):
             ok = self._reset(conn)
         if ok and not live:
             ok = self.connect(conn, session)
-            if ok:
-                self.reconnections += 1
         elif ok:
             self._resume(conn)
         if ok and report:
@@ -126,6 +124,7 @@ class MqttCommand(Strategy):
     def connect(self, conn, session) -> bool:
         """TCP, TLS if asked, CONNECT / CONNACK; SUBSCRIBE / SUBACK for a new session."""
         b, i = self.broker, session.device
+        self.connections += 1
         if not conn.open():
             return False
         if self.tls and not conn.tls_handshake(*self.tls):
@@ -223,7 +222,6 @@ class MqttCommand(Strategy):
                 ok = self._ping(conn)
             else:
                 ok = self._reset(conn) and self.connect(conn, ping)
-                self.reconnections += ok
             conn.settle()
             conn.out.duration_s = conn.t
             conn.out.start_s = ping.clock
@@ -289,6 +287,9 @@ class MqttCommand(Strategy):
             self.fetch_image(session)
         if not session.transferring:
             w.busy_until[i] = session.now
+
+    def counts(self) -> dict[str, int]:
+        return {"tcp_connections": self.connections, "keepalive_pings": self.pings}
 
     def finish(self) -> None:
         if self.keep_alive:

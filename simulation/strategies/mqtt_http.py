@@ -42,6 +42,7 @@ class MqttHttp(MqttCommand):
         total, held = self.image_bytes, int(self.bytes_held[i])
         conn = session.tcp_connection()
         body = None
+        self.connections += 1
         if conn.open() and (self.tls is None or conn.tls_handshake(*self.tls)):
             get = http.get_request(brk.IMAGE_PATH, brk.IMAGE_HOST,
                                    byte_range=(held, None) if held else None)
