@@ -70,10 +70,12 @@ def test_flow_and_packet_fidelity_agree_below_saturation(per_cell, strategy):
         packet["retransmissions"].mean(), rel=0.15)
 
 
-def test_devices_table_does_not_depend_on_the_number_of_processes():
+@pytest.mark.parametrize("strategy", ["device-initiated", "mqtt-http"])
+def test_devices_table_does_not_depend_on_the_number_of_processes(strategy):
     """Flow-fidelity runs split by cells over processes: cells do not interact, every draw
     belongs to one device, so the table is the same for 1, 2 or 3 processes."""
-    sc = baseline(**{"fleet.size": 90, "fleet.cells": 9})
+    sc = baseline(**{"fleet.size": 90, "fleet.cells": 9, "strategy.name": strategy,
+                     "link.loss": 0.02})
     one = run(sc, workers=1)
     for workers in (2, 3):
         other = run(sc, workers=workers)
