@@ -51,7 +51,8 @@ FIELDS = {"download_s": 0.05, "energy_j": 0.05, "bytes_down": 0.03, "bytes_up": 
 
 @pytest.mark.parametrize("per_cell", [1, 10])
 @pytest.mark.parametrize("strategy", ["device-initiated", "device-polling",
-                                      "manager-initiated", "discovery", "delegated"])
+                                      "manager-initiated", "discovery", "delegated",
+                                      "mqtt-http", "mqtt-coap"])
 def test_flow_and_packet_fidelity_agree_below_saturation(per_cell, strategy):
     """Both fidelities apply the same rules; below saturation of the cells they must give
     the same fleet means within sampling noise (5 %)."""
