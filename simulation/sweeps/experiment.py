@@ -4,6 +4,19 @@ The format is that of ../shared/interface.md ("Experiments"). Everything is chec
 the experiment is loaded, before anything runs or is written: unknown keys, empty or
 non-list grid values, replications below 1, an unknown scenario, and every grid point's
 scenario (so a bad value in one point is refused up front).
+
+Size tiers: optional `[experiment.quick]` and `[experiment.full]` tables override
+`replications`, and key by key `set` and `grid`, of the experiment's own values (the
+`default` tier), e.g. a smaller grid for a quick check and a paper-size one:
+
+    [experiment.full]
+    replications = 10
+    [experiment.full.grid]
+    "fleet.size" = [100, 1000, 10000, 100000]
+
+A key a tier puts in its grid leaves the set, and the other way round. Every tier is checked
+when the file is loaded, whichever is asked for. Runs keep their seeds across tiers (a
+run's seed depends on its point and replication only), so tiers share finished runs.
 """
 from __future__ import annotations
 
@@ -20,7 +33,10 @@ from simulation.errors import ScenarioError
 from simulation.scenario import Scenario, load_scenario
 from simulation.scenario.schema import field_of, validate_value
 
-EXPERIMENT_KEYS = {"name", "scenario", "replications", "seed", "set", "grid"}
+TIERS = ("quick", "default", "full")
+#: what a tier table may override
+TIER_KEYS = {"replications", "set", "grid"}
+EXPERIMENT_KEYS = {"name", "scenario", "seed", *TIER_KEYS, "quick", "full"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +65,7 @@ class Experiment:
     set: dict[str, Any] = field(default_factory=dict)
     grid: dict[str, list] = field(default_factory=dict)
     source: dict = field(default_factory=dict)   # the experiment as given
+    tier: str = "default"
 
     def points(self) -> list[tuple[tuple[str, Any], ...]]:
         """Every combination of grid values, in the file's order of keys and values."""
@@ -83,8 +100,9 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         raise ScenarioError(f"{where}: {e}") from None
 
 
-def load_experiment(path: str | Path) -> Experiment:
-    """Read and check an experiment TOML file; raises ScenarioError with one line."""
+def load_experiment(path: str | Path, tier: str = "default") -> Experiment:
+    """Read and check an experiment TOML file and return it at `tier` (`quick`, `default`
+    or `full`); raises ScenarioError with one line."""
     path = Path(path)
     if not path.is_file():
         raise ScenarioError(f"experiment {str(path)!r} is not a file")
@@ -113,35 +131,70 @@ def load_experiment(path: str | Path) -> Experiment:
     if candidate.is_file():
         scenario = str(candidate)          # a path relative to the experiment file
     base = load_scenario(scenario)         # refuses an unknown scenario
-    replications = exp.get("replications", 1)
-    if isinstance(replications, bool) or not isinstance(replications, int) or replications < 1:
-        raise ScenarioError(f"{path}: experiment.replications = {replications!r} is not "
-                            "allowed: expected an integer >= 1")
     seed = exp.get("seed", base.sim.seed)
     seed = _check_value("sim.seed", seed, f"{path}: experiment.seed")
-    sets = exp.get("set", {})
-    grid = exp.get("grid", {})
-    for label, table in (("set", sets), ("grid", grid)):
+    if tier not in TIERS:
+        raise ScenarioError(f"tier {tier!r} is not allowed: expected one of {', '.join(TIERS)}")
+    tiers = {"default": _tier_values(exp, path, "experiment")}
+    for t in ("quick", "full"):
+        table = exp.get(t, {})
         if not isinstance(table, dict):
-            raise ScenarioError(f"{path}: experiment.{label} must be a table of dotted keys")
-    sets = {k: _check_value(k, v, f"{path}: experiment.set") for k, v in sets.items()}
+            raise ScenarioError(f"{path}: experiment.{t} must be a table")
+        unknown = sorted(set(table) - TIER_KEYS)
+        if unknown:
+            raise ScenarioError(f"{path}: unknown key {unknown[0]!r} in experiment.{t}; "
+                                f"a tier overrides {', '.join(sorted(TIER_KEYS))}")
+        tiers[t] = _merge_tier(tiers["default"], _tier_values(table, path, f"experiment.{t}"))
+    chosen = None
+    for t, (replications, sets, grid) in tiers.items():
+        experiment = Experiment(name=name, scenario=scenario, replications=replications,
+                                seed=seed, set=sets, grid=grid, source=doc, tier=t)
+        _check_points(experiment, path)
+        if t == tier:
+            chosen = experiment
+    return chosen
+
+
+def _tier_values(table: dict, path: Path, label: str):
+    """(replications or None, set, grid) of the experiment's or a tier's table, checked."""
+    replications = table.get("replications")
+    if replications is None and label == "experiment":
+        replications = 1
+    if replications is not None and (isinstance(replications, bool)
+                                     or not isinstance(replications, int) or replications < 1):
+        raise ScenarioError(f"{path}: {label}.replications = {replications!r} is not "
+                            "allowed: expected an integer >= 1")
+    sets = table.get("set", {})
+    grid = table.get("grid", {})
+    for part, value in (("set", sets), ("grid", grid)):
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{path}: {label}.{part} must be a table of dotted keys")
+    sets = {k: _check_value(k, v, f"{path}: {label}.set") for k, v in sets.items()}
     checked_grid = {}
     for k, values in grid.items():
         if not isinstance(values, list) or not values:
-            raise ScenarioError(f"{path}: experiment.grid {k!r} = {values!r} is not allowed: "
+            raise ScenarioError(f"{path}: {label}.grid {k!r} = {values!r} is not allowed: "
                                 "expected a non-empty list of values")
-        checked = [_check_value(k, v, f"{path}: experiment.grid") for v in values]
+        checked = [_check_value(k, v, f"{path}: {label}.grid") for v in values]
         if len(set(map(repr, checked))) != len(checked):
-            raise ScenarioError(f"{path}: experiment.grid {k!r} repeats a value: {values!r}")
+            raise ScenarioError(f"{path}: {label}.grid {k!r} repeats a value: {values!r}")
         checked_grid[k] = checked
     overlap = sorted(set(sets) & set(checked_grid))
     if overlap:
-        raise ScenarioError(f"{path}: {overlap[0]!r} is both in experiment.set and "
-                            "experiment.grid")
-    experiment = Experiment(name=name, scenario=scenario, replications=replications,
-                            seed=seed, set=sets, grid=checked_grid, source=doc)
-    _check_points(experiment, path)
-    return experiment
+        raise ScenarioError(f"{path}: {overlap[0]!r} is both in {label}.set and "
+                            f"{label}.grid")
+    return replications, sets, checked_grid
+
+
+def _merge_tier(default, tier):
+    """A tier's values over the default tier's, key by key (see the module docstring)."""
+    replications, sets, grid = default
+    t_replications, t_sets, t_grid = tier
+    sets = {k: v for k, v in {**sets, **t_sets}.items() if k not in t_grid}
+    # a grid key keeps its place in the grid's order, so points keep their order
+    grid = {k: t_grid.get(k, v) for k, v in grid.items() if k not in t_sets}
+    grid.update({k: v for k, v in t_grid.items() if k not in grid})
+    return (t_replications or replications), sets, grid
 
 
 def _check_points(experiment: Experiment, path: Path) -> None:
