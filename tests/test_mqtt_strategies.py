@@ -4,6 +4,7 @@ timeout, the download times of the two stacks, and refused values."""
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 
@@ -230,3 +231,30 @@ def test_mqtt_sizes_on_the_wire_add_tcp_and_ip_headers():
             + 40 + len(mqtt.puback(2)) + 40)
     assert (dev["bytes_up"], dev["bytes_down"]) == (up, down)
     assert math.isnan(dev["t_first_contact_s"])
+
+
+def test_an_interrupted_http_download_resumes_with_a_range_request():
+    """Segments lost beyond tcp.max_retransmit break downloads; at a later wake-up the
+    device asks for the rest (`Range: bytes=N-`) and gets exactly it in a 206 (RFC 9110
+    section 14); what it kept counts once as payload."""
+    image = 51_200
+    sc = load_scenario("closed-form", {
+        "strategy.name": "mqtt-http", "fleet.size": 20, "fleet.cells": 20,
+        "link.loss": 0.15, "tcp.max_retransmit": 1, "update.image_bytes": image,
+        "sim.fidelity": "flow", "sim.horizon_s": 20000.0})
+    res = run(sc, trace_devices=20)
+    assert res.devices["updated"].all()
+    resumed = 0
+    pending = {}
+    for ln in res.trace.splitlines():
+        dev = ln.split()[2]
+        if m := re.search(r"Range: bytes=(\d+)-$", ln):
+            pending[dev] = int(m.group(1))
+        elif (m := re.search(r"206 Partial Content, payload: (\d+) B", ln)) and dev in pending:
+            assert pending.pop(dev) + int(m.group(1)) == image
+            resumed += 1
+    assert resumed >= 5
+    d = res.devices
+    assert (d["payload_bytes"] >= image).all()
+    # the image once, the reports (64 B each at most once a wake-up) and the command
+    assert (d["payload_bytes"] <= image + 64 * d["wakeups"] + 100).all()

@@ -56,8 +56,10 @@ class MqttHttp(MqttCommand):
                                     text=f"HTTP/1.1 {status}, payload: {total - held} B")
                 if body is None:    # keep what arrived in order, past the head
                     overhead = conn.wire_payload(len(head)) - len(head)
-                    self.bytes_held[i] += max(0, min(total - held, conn.partial_bytes
-                                                     - len(head) - overhead))
+                    kept = max(0, min(total - held, conn.partial_bytes - len(head) - overhead))
+                    self.bytes_held[i] += kept
+                    conn.out.payload_bytes += kept      # not wasted: the resume skips it
+                    conn.out.wasted_bytes -= kept
                 else:
                     t_body = conn.t
                     conn.close()
