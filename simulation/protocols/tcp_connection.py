@@ -16,19 +16,25 @@ body). A flight's data is cut into segments of at most `mss` payload bytes, each
   max(w s_seg, that), so a window larger than the bandwidth-delay product keeps the link
   busy (the slow-start latency model of Kurose & Ross). An odd last segment of a flight is
   ACKed by the answering flight when one follows, else by a pure ACK.
-* Loss: every segment and ACK is lost with probability `link.loss`, independently. Lost
+* Loss: every data segment is lost with probability `link.loss`, independently. Lost
   segments are resent in the next round (the receiver's SACK blocks say which, RFC 2018):
   by fast retransmit when at least three later segments of the round arrived (three
   duplicate ACKs; the window is halved, RFC 5681 section 3.2), else when the
   retransmission timer expires (RFC 6298: RTO from the first RTT sample, 1 s before one,
   doubled at each expiry; the window falls to one segment). A segment sent more than
-  `max_retransmit` (SYN: `syn_retries`) times fails the connection. Lost pure ACKs cost
-  their bytes only (later cumulative ACKs cover them).
+  `max_retransmit` (SYN: `syn_retries`) times fails the connection; everything it sent is
+  then wasted (`Outcome.wasted_bytes`), but the in-order prefix of the failed flight is
+  kept (`partial_bytes`: an HTTP download resumes after it).
 * A SYN that had to be resent leaves the RTO at 3 s for the data (RFC 6298 section 5.7).
+* Byte split: the first copy of every segment is payload (what the caller says its flight
+  carries), security (TLS records, or a whole TLS handshake flight) and headers; resent
+  segments are wasted.
 
 Approximations: recovery is resolved per round, not per segment (a round with losses
-takes as long as its window plus the recovery wait); one RTT, drawn once, holds for the
-connection's life; the device stays connected during an exchange (no paging inside it).
+takes as long as its window plus the recovery wait); pure ACKs, the handshake's last ACK
+and the close are not lost (cumulative ACKs make a lost one harmless; A); one RTT, drawn
+once, holds for the connection's life; the device stays connected during an exchange (no
+paging inside it), so both fidelities compute a connection the same way.
 
 Times are seconds from the connection's start; bytes are wire bytes from the IP header up.
 The result is booked as an `Outcome`, like a CoAP exchange.
