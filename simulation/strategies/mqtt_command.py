@@ -253,11 +253,13 @@ class MqttCommand(Strategy):
                 w.env.process(self._deliver(i))
 
     def _deliver(self, i: int):
-        """Process: device i gets the command at once if it is awake, else with the
-        broker's answer to its next PINGREQ, unless a wake-up brings it first."""
+        """Process: device i gets the command at once if it is connected, at its next
+        paging occasion if it is idle, else with the broker's answer to its next PINGREQ,
+        unless a wake-up brings it first."""
         from simulation.engine import Session
 
         w, env, b = self.world, self.world.env, self.broker
+        paged = False
         while True:
             if b.command_delivered[i] or not b.connected[i]:
                 return
@@ -275,6 +277,11 @@ class MqttCommand(Strategy):
                         return
                     yield env.timeout(t_ping - env.now)
                     continue                        # look again: a wake-up may be first
+            elif w.radios.state(i, env.now) == "idle" and not paged:
+                paged = True                        # idle: the next paging occasion
+                u = w.streams.uniform("mqtt-paging", int(w.fleet.ids[i]))
+                yield env.timeout(u * w.radios.paging_cycle_s)
+                continue
             break
         w.busy_until[i] = math.inf
         session = Session(w, i, int(b.pings[i]), stream="mqtt-push")
