@@ -5,6 +5,8 @@
   its mean with the 95 % confidence interval over replications as an error bar.
 * A run folder (`devices.parquet`): the campaign's completion curve, the CDF of time to
   update and the manager's load over time.
+* The folder of `iotsu-sim reproduce` (`study.json`): the study's figures (see study.py),
+  into `<folder>/figures/`.
 
 Figures go to `<folder>/figures/` as PNG and PDF, in the style of `style.py`.
 """
@@ -126,6 +128,9 @@ def draw(folder: str | Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise ScenarioError(f"results folder {str(folder)!r} does not exist")
+    if (folder / "study.json").is_file():
+        from simulation.figures.study import draw_study
+        return draw_study(folder)
     if (folder / "summary.parquet").is_file():
         return draw_sweep(folder)
     if (folder / "devices.parquet").is_file():

@@ -1,0 +1,451 @@
+"""The study's figures, drawn from its stored results only (`iotsu-sim reproduce`, and
+`iotsu-sim figures RESULTS_DIR` on the study's folder).
+
+One function per figure, each taking the study's folder and returning a matplotlib Figure,
+so that a notebook shows exactly the figure of the report. Every point of a sweep is the
+mean over its replications with the 95 % Student-t interval as an error bar; curves of
+single devices tables (completion, CDF) come from replication 0 of a point (the run the
+study keeps), with the replications' median and p95 and their intervals marked. Style:
+`style.py` (a paper's column width, Okabe-Ito colours, one colour and marker per strategy).
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulation import analysis
+from simulation.figures import style
+
+log = logging.getLogger(__name__)
+
+STRATEGY = "strategy.name"
+#: axis labels of grid keys and fields (SI units)
+LABELS = {
+    "fleet.size": "fleet size (devices)",
+    "nat.udp_timeout_s": "NAT UDP binding timeout (s)",
+    "device.wake_interval_s": "wake-up interval (s)",
+    "link.preset": "coverage",
+    "gateway.devices_per_gateway": "devices per gateway",
+    "update.delta_ratio": "update size (fraction of the image)",
+    "security.mode": "security",
+    "devices_per_cell": "devices per cell",
+    "updated_fraction": "fraction updated",
+    "ttu_p50_s": "median time to update (s)",
+    "ttu_p95_s": "p95 time to update (s)",
+    "energy_per_device_j": "energy per device (J)",
+    "manager_msgs": "manager messages",
+    "manager_peak_rps": "manager peak (messages/s)",
+    "backhaul_bytes_per_device": "backhaul bytes per device",
+    "bytes_down_per_device": "downlink bytes per device",
+    "radio_bytes_per_device": "radio bytes per device",
+}
+#: the parts of the bytes on a device's radio link (summary fields, per device)
+BYTE_PARTS = {"payload_bytes_per_device": "payload", "header_bytes_per_device": "headers",
+              "security_bytes_per_device": "security", "wasted_bytes_per_device": "wasted"}
+PART_COLOURS = ("#0072B2", "#56B4E9", "#D55E00", "#999999")
+
+#: file stem -> (question key, function); filled by @figure in the report's order
+FIGURES: dict[str, tuple[str, object]] = {}
+
+
+def figure(stem: str, key: str):
+    def register(fn):
+        FIGURES[stem] = (key, fn)
+        return fn
+    return register
+
+
+def _plt():
+    import matplotlib.pyplot as plt   # the caller's backend (a notebook's inline one)
+
+    style.apply()
+    return plt
+
+
+def _panels(n: int, sharex: bool = True, height: float | None = None):
+    """A column-wide figure of `n` panels stacked; `height` in inches (default: by n)."""
+    plt = _plt()
+    width = style.COLUMN_WIDTH_IN
+    height = height or width * (0.75 if n == 1 else 0.5 * n + 0.2)
+    fig, axes = plt.subplots(n, 1, sharex=sharex, layout="constrained",
+                             figsize=(width, height), squeeze=False)
+    return fig, list(axes[:, 0])
+
+
+def series_style(hue: str | None, value, i: int) -> dict:
+    """A strategy keeps its own colour and marker; other series take the palette in
+    order (skipping nothing: they never share a figure with strategies' colours)."""
+    if hue == STRATEGY:
+        return style.strategy_style(value)
+    k = i % len(style.OKABE_ITO)
+    return {"color": style.OKABE_ITO[k], "marker": style.MARKERS[k], "label": str(value)}
+
+
+def _hue_values(summary: pd.DataFrame, hue: str | None) -> list:
+    if hue is None:
+        return [None]
+    values = list(dict.fromkeys(summary[hue]))
+    if hue == STRATEGY:
+        order = {s: i for i, s in enumerate(style.STRATEGY_ORDER)}
+        values.sort(key=lambda s: order.get(s, len(order)))
+    return values
+
+
+def lines(ax, summary: pd.DataFrame, x: str, field: str, hue: str | None = STRATEGY,
+          logx: bool = True, logy: bool = False) -> None:
+    """Mean and 95 % CI of `field` against `x`, one line per value of `hue`."""
+    for i, value in enumerate(_hue_values(summary, hue)):
+        rows = summary if hue is None else summary[summary[hue] == value]
+        rows = rows.sort_values(x)
+        y = rows[f"{field}_mean"].to_numpy(dtype=float)
+        if np.isnan(y).all():
+            continue
+        ax.errorbar(rows[x].to_numpy(dtype=float), y,
+                    yerr=rows[f"{field}_ci95"].to_numpy(dtype=float), capsize=2,
+                    **series_style(hue, value, i))
+    if logx:
+        ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    grid_ticks(ax, summary[x])
+    if field == "updated_fraction":
+        ax.set_ylim(-0.03, 1.05)
+    ax.set_ylabel(LABELS.get(field, field))
+
+
+def grid_ticks(ax, values) -> None:
+    """Ticks at the simulated values (every other one labelled when there are many)."""
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    values = sorted(set(float(v) for v in values))
+    ax.xaxis.set_major_locator(FixedLocator(values))
+    ax.xaxis.set_minor_locator(NullLocator())
+    step = 1 if len(values) <= 7 else 2
+    labels = {v: f"{v:,g}" for v in values[::step]}
+    ax.xaxis.set_major_formatter(lambda v, _pos: labels.get(v, ""))
+
+
+def bars(ax, summary: pd.DataFrame, category: str, field: str, hue: str = STRATEGY,
+         scale: float = 1.0, label: str | None = None, logy: bool = False) -> None:
+    """Grouped bars: one group per value of `category`, one bar per value of `hue`, each
+    the mean with its 95 % CI (times `scale`)."""
+    cats = list(dict.fromkeys(summary[category]))
+    hues = _hue_values(summary, hue)
+    width = 0.8 / len(hues)
+    for i, value in enumerate(hues):
+        rows = summary[summary[hue] == value].set_index(category).reindex(cats)
+        kw = series_style(hue, value, i)
+        ax.bar(np.arange(len(cats)) + (i - (len(hues) - 1) / 2) * width,
+               rows[f"{field}_mean"] * scale, width, yerr=rows[f"{field}_ci95"] * scale,
+               color=kw["color"], label=kw["label"], capsize=1.5,
+               error_kw={"elinewidth": 0.6})
+    ax.set_xticks(np.arange(len(cats)), [str(c) for c in cats])
+    ax.set_ylabel(label or LABELS.get(field, field))
+    if logy:
+        ax.set_yscale("log")
+    else:
+        ax.set_ylim(bottom=0)             # a mean is >= 0, whatever its interval says
+    ax.grid(axis="x", visible=False)
+
+
+def _legend(fig, ax, ncol: int = 3) -> None:
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncol=ncol, frameon=False)
+
+
+def _curves(ax, folder, name: str, where: dict, hue: str, x_log: bool,
+            summary: pd.DataFrame | None = None) -> None:
+    """Completion curves (fraction updated against time since the release) of the kept
+    runs matching `where`, one per value of `hue`; with `summary`, the replications'
+    median and p95 and their 95 % CIs are marked on each curve."""
+    kept = analysis.select(analysis.kept_runs(folder, name), where)
+    if hue == "devices_per_cell":
+        kept = kept.assign(devices_per_cell=[
+            analysis.load_run(f)["summary"]["fleet_size"] / c
+            for f, c in zip(kept["folder"], kept["fleet.cells"], strict=True)])
+    kept = kept.sort_values(hue)
+    last, end = 0.0, 0.0
+    for i, value in enumerate(_hue_values(kept, hue)):
+        row = kept[kept[hue] == value].iloc[0]
+        run = analysis.load_run(row["folder"])
+        release = run["scenario"]["update"]["release_s"]
+        t, frac = analysis.completion_curve(run["devices"], release)
+        last = max(last, t[-1])
+        end = max(end, run["scenario"]["sim"]["horizon_s"] - release)
+        kw = series_style(hue, value, i)
+        label = kw["label"] if hue == STRATEGY else f"{value:g}"
+        if x_log:
+            t, frac = t[1:], frac[1:]
+        else:                            # flat to the horizon: what was never updated
+            t = np.append(t, run["scenario"]["sim"]["horizon_s"] - release)
+            frac = np.append(frac, frac[-1])
+        ax.step(t, frac, where="post", color=kw["color"], label=label)
+        if summary is not None:
+            point = analysis.select(summary, {**where, hue: value})
+            for q, level in (("ttu_p50_s", 0.5), ("ttu_p95_s", 0.95)):
+                mean = point[f"{q}_mean"].iloc[0]
+                if np.isfinite(mean):
+                    ax.errorbar([mean], [level], xerr=[point[f"{q}_ci95"].iloc[0]],
+                                color=kw["color"], marker=kw["marker"], capsize=2,
+                                linestyle="none")
+    if x_log:
+        ax.set_xscale("log")
+    else:                                # up to the last update, with room to see it
+        ax.set_xlim(0, min(end, 1.15 * last) if last > 0 else end)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("time since the release (s)")
+
+
+# --- (a) fleet size
+
+def _representative_size(folder) -> float:
+    return analysis.nearest(analysis.kept_runs(folder, "fleet-size")["fleet.size"], 1000)
+
+
+@figure("a_completion", "a")
+def fleet_completion(folder):
+    """Fraction of the fleet updated against time, per strategy, near 1000 devices."""
+    fig, (ax,) = _panels(1)
+    size = _representative_size(folder)
+    _curves(ax, folder, "fleet-size", {"fleet.size": size}, STRATEGY, x_log=False)
+    ax.set_ylabel(f"fraction of {size:,.0f} devices updated")
+    _legend(fig, ax)
+    return fig
+
+
+@figure("a_ttu_cdf", "a")
+def fleet_ttu_cdf(folder):
+    """CDF of time to update per strategy (log time), with the replications' median and
+    p95 (markers, 95 % CI)."""
+    fig, (ax,) = _panels(1)
+    size = _representative_size(folder)
+    summary = analysis.study_summary(folder, "fleet-size")
+    _curves(ax, folder, "fleet-size", {"fleet.size": size}, STRATEGY, x_log=True,
+            summary=summary)
+    ax.set_xlabel("time to update (s)")
+    ax.set_ylabel(f"CDF over {size:,.0f} devices")
+    _legend(fig, ax)
+    return fig
+
+
+@figure("a_manager_load", "a")
+def fleet_manager_load(folder):
+    """Manager messages per campaign and peak messages per second against fleet size."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "fleet-size")
+    lines(axes[0], summary, "fleet.size", "manager_msgs", logy=True)
+    lines(axes[1], summary, "fleet.size", "manager_peak_rps", logy=True)
+    axes[1].set_xlabel(LABELS["fleet.size"])
+    _legend(fig, axes[0])
+    return fig
+
+
+@figure("a_time_to_update", "a")
+def fleet_time_to_update(folder):
+    """Median and p95 time to update against fleet size."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "fleet-size")
+    lines(axes[0], summary, "fleet.size", "ttu_p50_s")
+    lines(axes[1], summary, "fleet.size", "ttu_p95_s")
+    axes[1].set_xlabel(LABELS["fleet.size"])
+    _legend(fig, axes[0])
+    return fig
+
+
+# --- (b) NAT timeout
+
+@figure("b_nat_timeout", "b")
+def nat_timeout(folder):
+    """Fraction updated and p95 time to update against the NAT's UDP timeout."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "nat-timeout")
+    lines(axes[0], summary, "nat.udp_timeout_s", "updated_fraction")
+    lines(axes[1], summary, "nat.udp_timeout_s", "ttu_p95_s")
+    axes[1].set_xlabel(LABELS["nat.udp_timeout_s"])
+    _legend(fig, axes[0])
+    return fig
+
+
+# --- (c) wake interval
+
+@figure("c_wake_interval", "c")
+def wake_interval(folder):
+    """p95 time to update and energy per device against the wake-up interval."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "wake-interval")
+    lines(axes[0], summary, "device.wake_interval_s", "ttu_p95_s", logy=True)
+    lines(axes[1], summary, "device.wake_interval_s", "energy_per_device_j", logy=True)
+    axes[1].set_xlabel(LABELS["device.wake_interval_s"])
+    _legend(fig, axes[0])
+    return fig
+
+
+# --- (d) coverage
+
+@figure("d_coverage", "d")
+def coverage(folder):
+    """Energy per device and median time to update by coverage class and strategy."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "coverage")
+    bars(axes[0], summary, "link.preset", "energy_per_device_j", logy=True)
+    bars(axes[1], summary, "link.preset", "ttu_p50_s", logy=True)
+    axes[1].set_xlabel(LABELS["link.preset"])
+    _legend(fig, axes[0])
+    return fig
+
+
+# --- (e) gateway fan-out
+
+@figure("e_gateway_backhaul", "e")
+def gateway_backhaul(folder):
+    """Backhaul bytes per device and p95 time to update against devices per gateway."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "gateway-fanout")
+    x = "gateway.devices_per_gateway"
+    lines(axes[0], summary, x, "backhaul_bytes_per_device", hue="gateway.fetch", logy=True)
+    lines(axes[1], summary, x, "ttu_p95_s", hue="gateway.fetch")
+    axes[1].set_xlabel(LABELS[x])
+    _legend(fig, axes[0], ncol=2)
+    return fig
+
+
+# --- (f) delta ratio
+
+@figure("f_delta_ratio", "f")
+def delta_ratio(folder):
+    """Downlink bytes, energy per device and p95 time to update against the update's
+    size (discovery)."""
+    fig, axes = _panels(3)
+    summary = analysis.study_summary(folder, "delta-ratio")
+    x = "update.delta_ratio"
+    for ax, field in zip(axes, ("bytes_down_per_device", "energy_per_device_j",
+                                "ttu_p95_s"), strict=True):
+        lines(ax, summary, x, field, hue=None, logx=False)
+        ax.set_ylim(bottom=0)
+    axes[-1].set_xlabel(LABELS[x])
+    return fig
+
+
+# --- (g) security
+
+@figure("g_security", "g")
+def security(folder):
+    """Radio bytes and energy per device by security mode and strategy."""
+    fig, axes = _panels(2)
+    summary = analysis.study_summary(folder, "security")
+    bars(axes[0], summary, "security.mode", "radio_bytes_per_device", scale=1e-3,
+         label="radio kB per device")
+    bars(axes[1], summary, "security.mode", "energy_per_device_j")
+    axes[1].set_xlabel(LABELS["security.mode"])
+    _legend(fig, axes[0])
+    return fig
+
+
+@figure("g_bytes_split", "g")
+def bytes_split(folder):
+    """Bytes per device on the radio link split into payload, protocol headers, security
+    and wasted transmissions, by strategy, without security and with the grid's last
+    mode (`tls`: every hop secured); the error bar is the 95 % CI of the total. None when
+    the runs do not carry the split (results of a version without it)."""
+    summary = analysis.study_summary(folder, "security")
+    missing = [f for f in (*BYTE_PARTS, "bytes_per_device") if f"{f}_mean" not in summary]
+    if missing:
+        log.info("bytes split figure skipped: the security runs have no %s (results from "
+                 "a version without the byte split)", missing[0])
+        return None
+    modes = list(dict.fromkeys(summary["security.mode"]))
+    modes = list(dict.fromkeys([modes[0], modes[-1]]))
+    fig, axes = _panels(len(modes), height=style.COLUMN_WIDTH_IN * (0.45 * len(modes) + 0.2))
+    for ax, mode in zip(axes, modes, strict=True):
+        rows = summary[summary["security.mode"] == mode]
+        strategies = _hue_values(rows, STRATEGY)
+        rows = rows.set_index(STRATEGY).reindex(strategies)
+        y = np.arange(len(strategies))
+        left = np.zeros(len(strategies))
+        for (part, label), colour in zip(BYTE_PARTS.items(), PART_COLOURS, strict=True):
+            width = rows[f"{part}_mean"].to_numpy(dtype=float) / 1000
+            ax.barh(y, width, left=left, color=colour, label=label, height=0.7)
+            left += width
+        ax.errorbar(rows["bytes_per_device_mean"] / 1000, y,
+                    xerr=rows["bytes_per_device_ci95"] / 1000, color="black",
+                    linestyle="none", capsize=1.5, elinewidth=0.6)
+        ax.set_yticks(y, strategies)
+        ax.invert_yaxis()
+        ax.set_title(f"security: {mode}", fontsize=7, pad=2)
+        ax.grid(axis="y", visible=False)
+    axes[-1].set_xlim(left=0)
+    axes[-1].set_xlabel("kB per device on the radio link")
+    _legend(fig, axes[0], ncol=4)
+    return fig
+
+
+# --- (h) cell contention
+
+def _contention_summary(folder) -> pd.DataFrame:
+    return analysis.study_summary(folder, "cell-contention").assign(
+        devices_per_cell=lambda s: s["devices_per_cell_mean"])
+
+
+@figure("h_cell_contention", "h")
+def cell_contention(folder):
+    """Fraction updated and p95 time to update against devices per cell, the whole fleet
+    released at once."""
+    fig, axes = _panels(2)
+    summary = _contention_summary(folder)
+    lines(axes[0], summary, "devices_per_cell", "updated_fraction")
+    lines(axes[1], summary, "devices_per_cell", "ttu_p95_s", logy=True)
+    axes[1].set_xlabel(LABELS["devices_per_cell"])
+    _legend(fig, axes[0])
+    return fig
+
+
+@figure("h_completion", "h")
+def cell_completion(folder):
+    """Completion curves of device-initiated (else the grid's first strategy), one per
+    number of devices per cell."""
+    fig, (ax,) = _panels(1)
+    strategies = analysis.load_sweep(Path(folder) / "cell-contention")["manifest"]["grid"][
+        STRATEGY]
+    strategy = "device-initiated" if "device-initiated" in strategies else strategies[0]
+    _curves(ax, folder, "cell-contention", {STRATEGY: strategy}, "devices_per_cell",
+            x_log=False)
+    ax.set_ylabel(f"fraction updated ({strategy})")
+    ax.legend(title="devices per cell", ncol=2)
+    return fig
+
+
+def save(fig, folder: Path, stem: str) -> list[Path]:
+    """PNG and PDF of `fig`, byte for byte the same from the same results (no dates)."""
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"{stem}.png", folder / f"{stem}.pdf"]
+    fig.savefig(paths[0], metadata={"Software": None})
+    fig.savefig(paths[1], metadata={"Creator": None, "Producer": None,
+                                    "CreationDate": None})
+    plt.close(fig)
+    return paths
+
+
+def draw_study(folder: str | Path) -> list[Path]:
+    """Every figure of the study in `folder` into `folder/figures/` (PNG and PDF), all at
+    once: a figure that fails leaves the previous figures in place."""
+    import matplotlib
+
+    from simulation.outputs import staged
+
+    matplotlib.use("Agg")
+    folder = Path(folder)
+    analysis.load_study(folder)                      # refuses a folder without a study
+    owned = tuple(f"{stem}.{ext}" for stem in FIGURES for ext in ("png", "pdf"))
+    paths = []
+    with staged(folder / "figures", owned=owned) as tmp:
+        for stem, (_, draw) in FIGURES.items():
+            fig = draw(folder)
+            if fig is not None:
+                paths += [folder / "figures" / p.name for p in save(fig, tmp, stem)]
+    return paths
