@@ -10,6 +10,13 @@ from simulation.errors import ScenarioError
 EXIT_BAD_INPUT = 2
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """Refuses bad arguments with one line (no usage block) and exit status 2."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="iotsu-sim",
@@ -36,7 +43,23 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--dask", metavar="ADDRESS",
                     help="a dask.distributed scheduler address, or 'local' for a LocalCluster")
     sw.add_argument("--out", type=Path, help="output folder (default results/<name>)")
+    sw.add_argument("--tier", choices=("quick", "default", "full"), default="default",
+                    help="size tier of an experiment with [experiment.quick] / "
+                         "[experiment.full] tables (default: its own values)")
     sw.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    sub._parser_class = _OneLineParser      # for `reproduce` only
+    rp = sub.add_parser("reproduce", help="the headline study: every sweep, figure and the "
+                                          "report (resumable)")
+    sub._parser_class = argparse.ArgumentParser
+    rp.add_argument("--quick", action="store_true",
+                    help="the small tier (about a minute; what the tests run)")
+    rp.add_argument("--full", action="store_true", help="the paper-size tier (hours)")
+    rp.add_argument("--out", type=Path, default=Path("results"),
+                    help="output folder (default results/)")
+    rp.add_argument("--workers", type=int, metavar="N",
+                    help="local processes (default: every core)")
+    rp.add_argument("--quiet", action="store_true", help="no progress bars")
 
     fg = sub.add_parser("figures", help="redraw every figure from stored results")
     fg.add_argument("results_dir", type=Path, help="a run or sweep folder, or a folder of them")
@@ -89,7 +112,7 @@ def cmd_sweep(args) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ScenarioError(f"--workers {args.workers} is not allowed: expected N >= 1")
-    experiment = load_experiment(args.experiment)
+    experiment = load_experiment(args.experiment, args.tier)
     result = sweep(experiment, args.out, workers=args.workers, dask=args.dask,
                    progress=False if args.quiet else None)
     m = result.manifest
@@ -100,6 +123,24 @@ def cmd_sweep(args) -> int:
         print(f"iotsu-sim: {result.failed} runs failed, e.g. {first}; see "
               f"{result.out / 'failed'}", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from simulation.study import reproduce
+
+    if args.quick and args.full:
+        raise ScenarioError("--quick and --full are not allowed together: pick one tier")
+    tier = "quick" if args.quick else "full" if args.full else "default"
+    result = reproduce(args.out, tier, workers=args.workers,
+                       progress=False if args.quiet else None, log=print)
+    if result.failed:
+        print(f"iotsu-sim: {result.failed} runs failed (see {args.out}/<question>/failed/); "
+              "no figures or report; run the same command again to retry them",
+              file=sys.stderr)
+        return 1
+    print(f"{len(result.figures)} figure files in {args.out / 'figures'}; report: "
+          f"{result.report}")
     return 0
 
 
@@ -144,9 +185,17 @@ def cmd_keys(_args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if args.command == "reproduce":
+            print(f"iotsu-sim reproduce: error: unrecognized arguments: {' '.join(extra)}",
+                  file=sys.stderr)
+            return EXIT_BAD_INPUT
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = {"run": cmd_run, "sweep": cmd_sweep, "scenarios": cmd_scenarios,
-               "keys": cmd_keys, "docs": cmd_docs, "figures": cmd_figures}[args.command]
+               "keys": cmd_keys, "docs": cmd_docs, "figures": cmd_figures,
+               "reproduce": cmd_reproduce}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:
@@ -154,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         what = ("finished runs are stored; run the same command again to continue"
-                if args.command == "sweep" else "nothing was written")
+                if args.command in ("sweep", "reproduce") else "nothing was written")
         print(f"iotsu-sim: interrupted; {what}", file=sys.stderr)
         return 130
 

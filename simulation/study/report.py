@@ -1,0 +1,570 @@
+"""`<out>/REPORT.md`: each question, its figures, and findings whose numbers are read from
+the results, never typed by hand.
+
+Every number of a finding is a `Num`: its value, how it is shown, and its source, a recipe
+that says where it comes from (`<out>/report.json` keeps them all):
+
+* `{"study": NAME, "where": {KEY: VALUE}, "expr": EXPR, "stat": "mean" | "ci95"}`: the mean
+  (or the 95 % Student-t half-width) over the replications of the point `where` of
+  `pandas.DataFrame.eval(EXPR)` on the question's `runs.parquet` (EXPR is a summary field or
+  a formula of them, e.g. `manager_bytes_out / fleet_size`);
+* `{"study": NAME, "grid": KEY, "value": V}`: a value of the question's grid;
+* `{"study": NAME, "manifest": FIELD}`: a field of the sweep's `manifest.json`;
+* `{"op": "ratio" | "change_pct" | "saving_pct", "args": [A, B]}`: A / B,
+  100 (A / B - 1) or 100 (1 - A / B);
+
+each times `scale` if given (100 for a fraction shown in %). The tests recompute every
+number of the report from its source and the stored tables.
+
+Findings are written for whatever strategies and values the grids hold (they name the
+fastest, the slowest, the most affected), so that a strategy added to a grid needs no
+change here.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from simulation import analysis
+from simulation.figures.study import FIGURES
+from simulation.study.questions import QUESTIONS
+from simulation.sweeps.stats import ci95_half_width
+from simulation.sweeps.store import write_atomic
+
+STRATEGY = "strategy.name"
+
+
+# --- numbers and where they come from
+
+def render(value: float, kind: str = "n") -> str:
+    """How a number is shown. `n`: no decimals from 100 on, one from 10, two from 1, else
+    three significant digits; `pct` (a percentage) and `x` (a ratio): no decimals from 100
+    on (`x`: from 10), else one (two below 1 for `pct`); `ci` (a half-width): no decimals
+    from 10 on, else one; `exact`: as it is (a grid value, a count)."""
+    v = float(value)
+    if kind == "exact":
+        text = f"{v:,.15g}"
+    elif kind == "x":
+        text = f"{v:,.0f}" if abs(v) >= 10 else f"{v:.1f}"
+    elif kind == "pct":
+        text = f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}" if abs(v) >= 1 else f"{v:.2f}"
+    elif kind == "ci":
+        text = f"{v:,.0f}" if abs(v) >= 10 else f"{v:.1f}"
+    elif abs(v) >= 100:
+        text = f"{v:,.0f}"
+    elif abs(v) >= 10:
+        text = f"{v:.1f}"
+    elif abs(v) >= 1:
+        text = f"{v:.2f}"
+    else:
+        text = f"{v:.3g}"
+    return text[1:] if text.startswith("-") and not text.strip("-0.,") else text
+
+
+@dataclass(frozen=True)
+class Num:
+    value: float
+    source: dict
+    kind: str = "n"
+
+    @property
+    def text(self) -> str:
+        return render(self.value, self.kind)
+
+    def scaled(self, scale: float, kind: str | None = None) -> "Num":
+        return Num(self.value * scale, {**self.source, "scale": self.source.get("scale", 1)
+                                        * scale}, kind or self.kind)
+
+
+def ratio(a: Num, b: Num) -> Num:
+    return Num(a.value / b.value, {"op": "ratio", "args": [a.source, b.source]}, "x")
+
+
+def change_pct(a: Num, b: Num) -> Num:
+    """How much larger a is than b, in %."""
+    return Num(100 * (a.value / b.value - 1), {"op": "change_pct",
+                                               "args": [a.source, b.source]}, "pct")
+
+
+def saving_pct(a: Num, b: Num) -> Num:
+    """How much smaller a is than b, in %."""
+    return Num(100 * (1 - a.value / b.value), {"op": "saving_pct",
+                                               "args": [a.source, b.source]}, "pct")
+
+
+class Results:
+    """The stored tables of the study, read once, as sources of numbers."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self._runs: dict[str, pd.DataFrame] = {}
+        self._manifests: dict[str, dict] = {}
+
+    def runs(self, name: str) -> pd.DataFrame:
+        if name not in self._runs:
+            self._runs[name] = pd.read_parquet(self.folder / name / "runs.parquet")
+        return self._runs[name]
+
+    def manifest(self, name: str) -> dict:
+        if name not in self._manifests:
+            self._manifests[name] = json.loads(
+                (self.folder / name / "manifest.json").read_text())
+        return self._manifests[name]
+
+    def grid(self, name: str, key: str) -> list:
+        return self.manifest(name)["grid"][key]
+
+    def value(self, name: str, where: dict, expr: str, stat: str = "mean",
+              kind: str = "n") -> Num:
+        rows = analysis.select(self.runs(name), where)
+        x = pd.to_numeric(rows.eval(expr), errors="coerce").astype(float)
+        v = float(x.mean()) if stat == "mean" else ci95_half_width(x)
+        return Num(v, {"study": name, "where": where, "expr": expr, "stat": stat}, kind)
+
+    def grid_value(self, name: str, key: str, value) -> Num:
+        assert value in self.grid(name, key)
+        return Num(float(value), {"study": name, "grid": key, "value": value}, "exact")
+
+    def manifest_value(self, name: str, key: str) -> Num:
+        return Num(float(self.manifest(name)[key]), {"study": name, "manifest": key},
+                   "exact")
+
+    def strategies(self, name: str) -> list[str]:
+        return list(self.grid(name, STRATEGY))
+
+
+@dataclass
+class Finding:
+    question: str
+    parts: list = field(default_factory=list)
+
+    def add(self, *parts) -> "Finding":
+        self.parts += parts
+        return self
+
+    @property
+    def text(self) -> str:
+        return "".join(p.text if isinstance(p, Num) else str(p) for p in self.parts)
+
+    @property
+    def numbers(self) -> list[Num]:
+        return [p for p in self.parts if isinstance(p, Num)]
+
+    def valid(self) -> bool:
+        return all(math.isfinite(n.value) for n in self.numbers)
+
+
+def _finite(n: Num) -> bool:
+    return math.isfinite(n.value)
+
+
+def _s(value: Num, unit: str) -> list:
+    return [value, f" {unit}"]
+
+
+def _pm(ci: Num) -> list:
+    ci = Num(ci.value, ci.source, "ci")
+    return [" (± ", ci, ")"] if _finite(ci) else []
+
+
+def _names(names: list[str]) -> str:
+    names = [f"`{n}`" for n in names]
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# --- the findings, question by question
+
+def findings_a(r: Results) -> list[Finding]:
+    name = "fleet-size"
+    sizes = sorted(r.grid(name, "fleet.size"))
+    small, big = sizes[0], sizes[-1]
+    at = {s: {STRATEGY: s, "fleet.size": big} for s in r.strategies(name)}
+    p95 = {s: r.value(name, w, "ttu_p95_s") for s, w in at.items()}
+    done = sorted((s for s in p95 if _finite(p95[s])), key=lambda s: p95[s].value)
+    out = []
+    if done:
+        fast, slow = done[0], done[-1]
+        f = Finding("a").add("At ", r.grid_value(name, "fleet.size", big), " devices, `", fast,
+                             "` has the shortest p95 time to update, ",
+                             *_s(p95[fast], "s"), *_pm(r.value(name, at[fast], "ttu_p95_s",
+                                                                "ci95")))
+        if slow != fast:
+            f.add("; `", slow, "` needs ", *_s(p95[slow], "s"), " (",
+                  ratio(p95[slow], p95[fast]), "x)")
+        never = [s for s in p95 if s not in done]
+        if never:
+            most = max(never, key=lambda s: r.value(name, at[s], "updated_fraction").value)
+            f.add("; ", _names(never), " never update", "s" if len(never) == 1 else "",
+                  " most of the fleet (", "`" + most + "` " if len(never) > 1 else "",
+                  r.value(name, at[most], "updated_fraction").scaled(100, "pct"),
+                  " % updated)")
+        out.append(f.add("."))
+    msgs = "manager_msgs_in + manager_msgs_out"
+    load = {s: (r.value(name, {STRATEGY: s, "fleet.size": small}, msgs),
+                r.value(name, at[s], msgs)) for s in r.strategies(name)}
+    heavy = max(load, key=lambda s: load[s][1].value)
+    light = min(load, key=lambda s: load[s][1].value)
+    f = Finding("a").add("From ", r.grid_value(name, "fleet.size", small), " to ",
+                         r.grid_value(name, "fleet.size", big), " devices the manager's ",
+                         "messages grow ", ratio(load[heavy][1], load[heavy][0]), "x with `",
+                         heavy, "` (", load[heavy][1].scaled(1e-6), " million messages at ",
+                         r.grid_value(name, "fleet.size", big), " devices)")
+    if light != heavy:
+        f.add("; `", light, "` sends and receives ", ratio(load[heavy][1], load[light][1]),
+              "x fewer")
+    out.append(f.add("."))
+    util = {s: r.value(name, at[s], "manager_utilization_peak") for s in at}
+    busiest = max(util, key=lambda s: util[s].value)
+    out.append(Finding("a").add(
+        "The manager is busiest with `", busiest, "`: at ",
+        r.grid_value(name, "fleet.size", big), " devices its peak second asks for ",
+        util[busiest].scaled(100, "pct"), " % of its capacity (",
+        r.value(name, at[busiest], "manager_peak_rps"), " messages/s)",
+        ", more than it can serve, so requests queue" if util[busiest].value > 1 else "",
+        "."))
+    if done:
+        fast = done[0]
+        a = r.value(name, {STRATEGY: fast, "fleet.size": small}, "ttu_p95_s")
+        if _finite(a):
+            out.append(Finding("a").add(
+                "`", fast, "`'s p95 time to update goes from ", *_s(a, "s"), " at ",
+                r.grid_value(name, "fleet.size", small), " devices to ", *_s(p95[fast], "s"),
+                " at ", r.grid_value(name, "fleet.size", big), "."))
+    return out
+
+
+def findings_b(r: Results) -> list[Finding]:
+    name, key = "nat-timeout", "nat.udp_timeout_s"
+    timeouts = sorted(r.grid(name, key))
+    short, long = timeouts[0], timeouts[-1]
+    out = []
+    upd = {s: (r.value(name, {STRATEGY: s, key: short}, "updated_fraction"),
+               r.value(name, {STRATEGY: s, key: long}, "updated_fraction"))
+           for s in r.strategies(name)}
+    robust = [s for s in upd if upd[s][0].value >= 0.99]
+    if robust:
+        worst = min(robust, key=lambda s: upd[s][0].value)
+        f = Finding("b").add(
+            "Even when the NAT forgets a binding after ", r.grid_value(name, key, short),
+            " s, ", _names(robust), " update", "s" if len(robust) == 1 else "",
+            " the fleet")
+        tied = len({upd[s][0].scaled(100, "pct").text for s in robust}) == 1
+        f.add(" (", "each " if tied and len(robust) > 1 else "" if tied else
+              f"the fewest, `{worst}`: ", upd[worst][0].scaled(100, "pct"), " % updated).")
+        out.append(f)
+    fragile = [s for s in upd if s not in robust]
+    if fragile:
+        s = max(fragile, key=lambda s: abs(upd[s][1].value - upd[s][0].value))
+        out.append(Finding("b").add(
+            "`", s, "` updates ", upd[s][0].scaled(100, "pct"), " % of the fleet with a ",
+            r.grid_value(name, key, short), " s NAT timeout and ",
+            upd[s][1].scaled(100, "pct"), " % with ", r.grid_value(name, key, long), " s."))
+    p95, ci = {}, {}
+    for s in robust:
+        ends = ({STRATEGY: s, key: short}, {STRATEGY: s, key: long})
+        p95[s] = tuple(r.value(name, w, "ttu_p95_s") for w in ends)
+        ci[s] = tuple(r.value(name, w, "ttu_p95_s", "ci95") for w in ends)
+    p95 = {s: v for s, v in p95.items() if _finite(v[0]) and _finite(v[1])}
+    if p95:
+        # a change counts when the two 95 % intervals do not overlap
+        moved = [s for s in p95 if abs(p95[s][0].value - p95[s][1].value)
+                 > np.nan_to_num(ci[s][0].value + ci[s][1].value, nan=np.inf)]
+        s = max(moved or p95, key=lambda s: abs(p95[s][0].value / p95[s][1].value - 1))
+        a, b = p95[s]
+        f = Finding("b")
+        if moved:
+            f.add("The NAT timeout moves the p95 time to update most for `", s, "`: ")
+        else:
+            f.add("No strategy's p95 time to update changes with the NAT timeout beyond ",
+                  "its confidence intervals; the largest change is `", s, "`'s: ")
+        out.append(f.add(*_s(a, "s"), *_pm(ci[s][0]), " at ", r.grid_value(name, key, short),
+                         " s against ", *_s(b, "s"), *_pm(ci[s][1]), " at ",
+                         r.grid_value(name, key, long), " s (", change_pct(a, b), " %)."))
+    return out
+
+
+def findings_c(r: Results) -> list[Finding]:
+    name, key = "wake-interval", "device.wake_interval_s"
+    wakes = sorted(r.grid(name, key))
+    short, long = wakes[0], wakes[-1]
+    out = []
+    p95 = {s: (r.value(name, {STRATEGY: s, key: short}, "ttu_p95_s"),
+               r.value(name, {STRATEGY: s, key: long}, "ttu_p95_s"))
+           for s in r.strategies(name)}
+    done = [s for s in p95 if _finite(p95[s][0]) and _finite(p95[s][1])]
+    if done:
+        fast = min(done, key=lambda s: p95[s][0].value)
+        slow = max(done, key=lambda s: p95[s][0].value)
+        f = Finding("c").add(
+            "With wake-ups every ", r.grid_value(name, key, short), " s, `", fast,
+            "` has the shortest p95 time to update, ", *_s(p95[fast][0], "s"))
+        if slow != fast:
+            f.add(", ", ratio(p95[slow][0], p95[fast][0]), "x sooner than `", slow, "` (",
+                  *_s(p95[slow][0], "s"), ")")
+        out.append(f.add("."))
+        longest = max(done, key=lambda s: p95[s][1].value)
+        shortest = min(done, key=lambda s: p95[s][1].value)
+        wake = r.grid_value(name, key, long)
+        out.append(Finding("c").add(
+            "Waking every ", wake, " s, the p95 time to update of each strategy that has one is ",
+            ratio(p95[shortest][1], wake), " to ", ratio(p95[longest][1], wake),
+            " wake intervals (", *_s(p95[shortest][1], "s"), " to ", *_s(p95[longest][1], "s"),
+            "): the wake-up interval sets the pace."))
+    energy = {s: (r.value(name, {STRATEGY: s, key: short}, "energy_per_device_j"),
+                  r.value(name, {STRATEGY: s, key: long}, "energy_per_device_j"))
+              for s in r.strategies(name)}
+    s = max(energy, key=lambda s: energy[s][0].value / energy[s][1].value)
+    out.append(Finding("c").add(
+        "Frequent wake-ups cost energy: over the horizon a `", s, "` device spends ",
+        *_s(energy[s][0], "J"), " waking every ", r.grid_value(name, key, short), " s and ",
+        *_s(energy[s][1], "J"), " waking every ", r.grid_value(name, key, long), " s (",
+        ratio(energy[s][0], energy[s][1]), "x)."))
+    return out
+
+
+def findings_d(r: Results) -> list[Finding]:
+    name, key = "coverage", "link.preset"
+    presets = r.grid(name, key)
+    good, bad = presets[0], max(presets, key=lambda p: r.value(
+        name, {key: p}, "energy_per_device_j").value)
+    out = []
+    energy = {s: (r.value(name, {STRATEGY: s, key: good}, "energy_per_device_j"),
+                  r.value(name, {STRATEGY: s, key: bad}, "energy_per_device_j"))
+              for s in r.strategies(name)}
+    rat = {s: ratio(b, a) for s, (a, b) in energy.items()}
+    hi = max(rat, key=lambda s: rat[s].value)
+    lo = min(rat, key=lambda s: rat[s].value)
+    f = Finding("d").add(
+        "In `", bad, "` a device spends up to ", rat[hi], "x the energy of `", good, "` (`",
+        hi, "`: ", *_s(energy[hi][1], "J"), " against ", *_s(energy[hi][0], "J"),
+        " per device over the horizon)")
+    if lo != hi:
+        f.add("; the least affected is `", lo, "` (", rat[lo], "x)")
+    out.append(f.add("."))
+    p50 = {s: (r.value(name, {STRATEGY: s, key: good}, "ttu_p50_s"),
+               r.value(name, {STRATEGY: s, key: bad}, "ttu_p50_s")) for s in r.strategies(name)}
+    done = [s for s in p50 if _finite(p50[s][0]) and _finite(p50[s][1])]
+    if done:
+        s = max(done, key=lambda s: p50[s][1].value / p50[s][0].value)
+        out.append(Finding("d").add(
+            "The median time to update of `", s, "` grows from ", *_s(p50[s][0], "s"),
+            " in `", good, "` to ", *_s(p50[s][1], "s"), " in `", bad, "` (",
+            ratio(p50[s][1], p50[s][0]), "x)."))
+    short = {s: r.value(name, {STRATEGY: s, key: bad}, "updated_fraction")
+             for s in r.strategies(name)}
+    short = {s: v for s, v in short.items() if 0.5 <= v.value < 0.99}
+    if short:
+        s = min(short, key=lambda s: short[s].value)
+        out.append(Finding("d").add(
+            "In `", bad, "` ", _names(sorted(short)), " leave", "s" if len(short) == 1 else "",
+            " part of the fleet without the update within the horizon (`", s, "`: ",
+            short[s].scaled(100, "pct"), " % updated)."))
+    return out
+
+
+def findings_e(r: Results) -> list[Finding]:
+    name, key = "gateway-fanout", "gateway.devices_per_gateway"
+    fanouts = sorted(r.grid(name, key))
+    one, many = fanouts[0], fanouts[-1]
+    out = []
+    backhaul = "manager_bytes_out / fleet_size"
+    for i, fetch in enumerate(r.grid(name, "gateway.fetch")):
+        a = r.value(name, {"gateway.fetch": fetch, key: one}, backhaul)
+        b = r.value(name, {"gateway.fetch": fetch, key: many}, backhaul)
+        if i == 0:
+            out.append(Finding("e").add(
+                "Sharing a gateway among ", r.grid_value(name, key, many), " devices cuts the ",
+                "manager's backhaul bytes per device by ", saving_pct(b, a), " % (",
+                a.scaled(1e-3), " kB with ", r.grid_value(name, key, one), " device per ",
+                "gateway to ", b.scaled(1e-3), " kB; the gateway fetches by `", fetch, "`)."))
+        else:
+            out.append(Finding("e").add(
+                "With `", fetch, "` the saving is ", saving_pct(b, a), " % (",
+                a.scaled(1e-3), " kB to ", b.scaled(1e-3), " kB per device)."))
+    for fetch in r.grid(name, "gateway.fetch"):
+        a = r.value(name, {"gateway.fetch": fetch, key: one}, "ttu_p95_s")
+        b = r.value(name, {"gateway.fetch": fetch, key: many}, "ttu_p95_s")
+        if _finite(a) and _finite(b):
+            out.append(Finding("e").add(
+                "Sharing the local hop, the p95 time to update (`", fetch, "`) is ",
+                *_s(b, "s"), *_pm(r.value(name, {"gateway.fetch": fetch, key: many},
+                                          "ttu_p95_s", "ci95")), " with ",
+                r.grid_value(name, key, many), " devices per gateway against ", *_s(a, "s"),
+                *_pm(r.value(name, {"gateway.fetch": fetch, key: one}, "ttu_p95_s", "ci95")),
+                " with ", r.grid_value(name, key, one), "."))
+    return out
+
+
+def findings_f(r: Results) -> list[Finding]:
+    name, key = "delta-ratio", "update.delta_ratio"
+    ratios = sorted(r.grid(name, key))
+    full = max(ratios)
+    delta = 0.117 if 0.117 in ratios else ratios[0]     # the measured bsdiff patch
+    if delta == full:
+        return []
+    at_full, at_delta = {key: full}, {key: delta}
+    values = {f: (r.value(name, at_delta, f), r.value(name, at_full, f))
+              for f in ("bytes_down_per_device", "energy_per_device_j", "ttu_p95_s")}
+    out = [Finding("f").add(
+        "A partial update of ", r.grid_value(name, key, delta), " of the image cuts the ",
+        "downlink bytes per device by ", saving_pct(*values["bytes_down_per_device"]),
+        " % and the energy per device by ", saving_pct(*values["energy_per_device_j"]),
+        " % against the full image (", *_s(values["energy_per_device_j"][0], "J"),
+        " against ", *_s(values["energy_per_device_j"][1], "J"), ").")]
+    a, b = values["ttu_p95_s"]
+    if _finite(a) and _finite(b):
+        out.append(Finding("f").add(
+            "Its p95 time to update is ", *_s(a, "s"), " against ", *_s(b, "s"),
+            " for the full image (", saving_pct(a, b), " % sooner): the wait for a wake-up,",
+            " not the download, dominates."))
+    return out
+
+
+def findings_g(r: Results) -> list[Finding]:
+    name, key = "security", "security.mode"
+    modes = r.grid(name, key)
+    if "none" not in modes:
+        return []
+    out = []
+    bytes_ = "bytes_up_per_device + bytes_down_per_device"
+    for mode in [m for m in modes if m != "none"]:
+        over = {s: (change_pct(r.value(name, {STRATEGY: s, key: mode}, bytes_),
+                               r.value(name, {STRATEGY: s, key: "none"}, bytes_)),
+                    change_pct(r.value(name, {STRATEGY: s, key: mode}, "energy_per_device_j"),
+                               r.value(name, {STRATEGY: s, key: "none"},
+                                       "energy_per_device_j")))
+                for s in r.strategies(name)}
+        lo = min(over, key=lambda s: over[s][0].value)
+        hi = max(over, key=lambda s: over[s][0].value)
+        elo = min(over, key=lambda s: over[s][1].value)
+        ehi = max(over, key=lambda s: over[s][1].value)
+        out.append(Finding("g").add(
+            "`", mode, "` adds ", over[lo][0], " % (`", lo, "`) to ", over[hi][0], " % (`", hi,
+            "`) to the bytes on a device's radio link and ", over[elo][1], " % (`", elo,
+            "`) to ", over[ehi][1], " % (`", ehi, "`) to its energy."))
+    runs = r.runs(name)
+    parts = ("payload", "header", "security", "wasted")
+    if all(f"{p}_bytes_per_device" in runs for p in parts) and "bytes_per_device" in runs:
+        mode = modes[-1]                                # as in the bytes split figure
+        s = "device-initiated" if "device-initiated" in r.strategies(name) else \
+            r.strategies(name)[0]
+        w = {STRATEGY: s, key: mode}
+        total = r.value(name, w, "bytes_per_device")
+        share = {p: ratio(r.value(name, w, f"{p}_bytes_per_device"), total).scaled(100, "pct")
+                 for p in parts}
+        out.append(Finding("g").add(
+            "Of the ", total.scaled(1e-3), " kB a `", s, "` device exchanges with `", mode,
+            "`, ", share["payload"], " % is payload, ", share["header"], " % protocol headers, ",
+            share["security"], " % security and ", share["wasted"], " % wasted ",
+            "transmissions."))
+    return out
+
+
+def findings_h(r: Results) -> list[Finding]:
+    name, key = "cell-contention", "fleet.cells"
+    cells = sorted(r.grid(name, key), reverse=True)     # fewest devices per cell first
+    alone, crowded = cells[0], cells[-1]
+    per_cell = "fleet_size / `fleet.cells`"
+    out = []
+    for s in r.strategies(name):
+        lone, crowd = {STRATEGY: s, key: alone}, {STRATEGY: s, key: crowded}
+        a, b = r.value(name, lone, "ttu_p95_s"), r.value(name, crowd, "ttu_p95_s")
+        n_lone = r.value(name, lone, per_cell, kind="exact")
+        f = Finding("h").add(
+            "`", s, "`: with ", n_lone, " device", "" if n_lone.value == 1 else "s",
+            " per cell the p95 time to update is ", *_s(a, "s"), "; with ",
+            r.value(name, crowd, per_cell, kind="exact"), " devices sharing a cell, ")
+        if _finite(b):
+            f.add(*_s(b, "s"), " (", ratio(b, a), "x).")
+        else:
+            f.add("only ", r.value(name, crowd, "updated_fraction").scaled(100, "pct"),
+                  " % are updated by the horizon.")
+        out.append(f)
+    stretch = {s: r.value(name, {STRATEGY: s, key: crowded}, "cell_peak_stretch")
+               for s in r.strategies(name)}
+    s = max(stretch, key=lambda s: stretch[s].value)
+    lone, crowd = {STRATEGY: s, key: alone}, {STRATEGY: s, key: crowded}
+    out.append(Finding("h").add(
+        "At ", r.value(name, crowd, per_cell, kind="exact"), " devices per cell a block takes ",
+        "up to ", stretch[s], "x its time on an idle cell (`", s, "`), and CoAP's ",
+        "retransmissions add ", change_pct(r.value(name, crowd, "bytes_down_per_device"),
+                                           r.value(name, lone, "bytes_down_per_device")),
+        " % to the downlink bytes per device."))
+    return out
+
+
+FINDINGS = {"a": findings_a, "b": findings_b, "c": findings_c, "d": findings_d,
+            "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h}
+
+
+# --- the report
+
+def all_findings(folder: Path) -> dict[str, list[Finding]]:
+    r = Results(folder)
+    return {q.key: [f for f in FINDINGS[q.key](r) if f.valid()] for q in QUESTIONS}
+
+
+def _setup(r: Results, name: str, tier: str) -> Finding:
+    grid = " x ".join(f"`{k}`" for k in r.manifest(name)["grid"])
+    return Finding("setup").add(
+        f"Setup: `experiments/{name}.toml`, tier `{tier}`: {grid}, ",
+        r.manifest_value(name, "replications"), " replications, ",
+        r.manifest_value(name, "runs"), " runs.")
+
+
+def write_report(folder: str | Path) -> Path:
+    """Write `<folder>/REPORT.md` and `<folder>/report.json` from the stored results."""
+    folder = Path(folder)
+    study = analysis.load_study(folder)
+    tier = study["tier"]
+    found = all_findings(folder)
+    r = Results(folder)
+    figures = {key: [stem for stem, (k, _) in FIGURES.items() if k == key
+                     and (folder / "figures" / f"{stem}.png").is_file()]
+               for key in found}
+    lines = [
+        "# iotsu-sim: which update strategy for which fleet?",
+        "",
+        f"Generated by `iotsu-sim reproduce` (tier `{tier}`, iotsu-sim "
+        f"{study['iotsu_sim_version']}) from the results in this folder; every number is "
+        "read from them (`report.json` gives the source of each). Times are seconds after "
+        "the release of the update; p95 is the time by which 95 % of the fleet is updated "
+        "(none when fewer were). A number with ± is a mean over replications with the "
+        "half-width of its 95 % confidence interval (Student t).",
+        "",
+        "## Headline findings",
+        "",
+        "| question | finding |",
+        "| --- | --- |",
+    ]
+    for q in QUESTIONS:
+        first = found[q.key][0].text if found[q.key] else "(no finding: see the figures)"
+        lines.append(f"| ({q.key}) {q.title} | {first} |")
+    setups = []
+    for q in QUESTIONS:
+        setup = _setup(r, q.name, tier)
+        setups.append(setup)
+        lines += ["", f"## ({q.key}) {q.title}", ""]
+        lines += [f"![{stem}](figures/{stem}.png)" for stem in figures[q.key]]
+        lines += ["", setup.text, ""]
+        lines += [f"- {f.text}" for f in found[q.key]]
+    text = "\n".join(lines) + "\n"
+    records = [{"question": f.question, "text": f.text,
+                "numbers": [{"text": n.text, "value": n.value, "source": n.source}
+                            for n in f.numbers]}
+               for f in [*(f for q in QUESTIONS for f in found[q.key]), *setups]]
+    write_atomic(folder / "report.json", json.dumps(
+        {"tier": tier, "findings": records}, indent=1, default=_json_default) + "\n")
+    write_atomic(folder / "REPORT.md", text)
+    return folder / "REPORT.md"
+
+
+def _json_default(v):
+    if isinstance(v, np.generic):
+        return v.item()
+    raise TypeError(f"not JSON: {v!r}")

@@ -1,0 +1,196 @@
+"""`iotsu-sim reproduce`: every question's sweep, then the figures and the report.
+
+Each question's experiment (`experiments/<name>.toml`, at the chosen size tier) runs
+through the sweep machinery (`simulation.sweeps.sweep`) into `<out>/<name>/` and resumes
+from the runs stored there. Completion curves and CDFs need each device's time to update,
+which a sweep does not keep: so replication 0 of every grid point is simulated first by
+the study itself, which keeps its run folder (the files `iotsu-sim run` writes) in
+`<out>/<name>/devices/<run id>/` and stores its summary in the sweep's store, where the
+sweep finds it and does not simulate it again. `<out>/<name>/devices/index.json` maps the
+points to their folders. Then the figures go to `<out>/figures/` and the report to
+`<out>/REPORT.md` (see `report.py`); `<out>/study.json` records the tier and what was
+computed or reused.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import multiprocessing as mp
+
+from simulation import __version__
+from simulation.errors import ScenarioError
+from simulation.outputs import now_iso, versions, write_json
+from simulation.study.questions import QUESTIONS, Question, experiments_dir
+from simulation.sweeps import SweepResult, load_experiment, sweep
+from simulation.sweeps.experiment import Experiment, Run
+from simulation.sweeps.store import Store, write_atomic
+
+TIERS = ("quick", "default", "full")
+STUDY_FILE = "study.json"
+
+
+@dataclass
+class StudyResult:
+    out: Path
+    tier: str
+    sweeps: dict[str, SweepResult] = field(default_factory=dict)
+    manifest: dict = field(default_factory=dict)
+    figures: list[Path] = field(default_factory=list)
+    report: Path | None = None
+
+    @property
+    def failed(self) -> int:
+        return sum(q["failed"] for q in self.manifest.get("questions", []))
+
+
+def load_study(tier: str = "default") -> list[tuple[Question, Experiment]]:
+    """Every question with its experiment at `tier`, checked before anything runs."""
+    if tier not in TIERS:
+        raise ScenarioError(f"tier {tier!r} is not allowed: expected one of {', '.join(TIERS)}")
+    folder = experiments_dir()
+    return [(q, load_experiment(folder / f"{q.name}.toml", tier)) for q in QUESTIONS]
+
+
+def devices_folder(out: Path, name: str) -> Path:
+    return Path(out) / name / "devices"
+
+
+def reproduce(out: str | Path = "results", tier: str = "default", *,
+              workers: int | None = None, progress: bool | None = None,
+              log=None) -> StudyResult:
+    """Run the study at `tier` into `out` (resuming), draw its figures, write its report.
+
+    workers: local processes (default: every core). progress: progress bars (default: when
+    stderr is a terminal). log: called with one line per finished sweep (default: none).
+    """
+    from simulation.figures.study import draw_study
+    from simulation.study.report import write_report
+
+    if workers is not None and workers < 1:
+        raise ScenarioError(f"--workers {workers} is not allowed: expected N >= 1")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ScenarioError(f"--out {str(out)!r} is not allowed: it is a file, not a folder")
+    study = load_study(tier)
+    workers = workers or os.cpu_count() or 1
+    show = progress if progress is not None else sys.stderr.isatty()
+    kept = keep_devices(out, study, workers, show)
+    result = StudyResult(out, tier)
+    questions = []
+    for q, exp in study:
+        sw = sweep(exp, out / q.name, workers=workers, progress=show)
+        result.sweeps[q.name] = sw
+        m = sw.manifest
+        computed, reused = kept[q.name]
+        entry = {"key": q.key, "name": q.name, "title": q.title,
+                 "experiment": f"experiments/{q.name}.toml", "runs": m["runs"],
+                 "computed": m["computed"] + computed,
+                 "reused": len(m["reused"]) - computed, "failed": len(m["failed"]),
+                 "grid": exp.grid, "set": exp.set, "replications": exp.replications}
+        questions.append(entry)
+        if log is not None:
+            log(f"({q.key}) {q.name}: {entry['runs']} runs ({entry['computed']} computed, "
+                f"{entry['reused']} reused, {entry['failed']} failed)")
+    result.manifest = {"tier": tier, "iotsu_sim_version": __version__,
+                       "questions": questions, "versions": versions()}
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(out / STUDY_FILE, json.dumps(result.manifest, indent=2) + "\n")
+    if result.failed:
+        return result
+    result.figures = draw_study(out)
+    result.report = write_report(out)
+    return result
+
+
+def _keep(scenario, folder: str, source: str) -> dict:
+    """In a worker: simulate one run, write its run folder, return its summary or error."""
+    from simulation.engine import run
+    from simulation.outputs import write_run
+
+    started = now_iso()
+    try:
+        result = run(scenario, workers=1)       # as the sweep runs it: the same summary
+    except Exception as e:  # noqa: BLE001 - recorded like a failed sweep run
+        return {"error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc(limit=8)}
+    write_run(result, Path(folder), source=source, started=started,
+              argv=["iotsu-sim", "reproduce"])
+    return {"summary": result.summary}
+
+
+def _cost(run: Run) -> float:
+    """Rough simulation cost, to start the longest runs first."""
+    sc = run.scenario
+    wakes = sc.sim.horizon_s / sc.device.wake_interval_s
+    return sc.fleet.size * wakes * (30.0 if sc.sim.fidelity == "packet" else 1.0)
+
+
+def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, tuple[int, int]]:
+    """Replication 0 of every point with its devices table (see the module docstring);
+    returns, per question, how many of them were computed and how many were there."""
+    todo, counts, firsts_of = [], {}, {}
+    for q, exp in study:
+        store = Store(out / q.name)
+        stored = store.finished()
+        folder = devices_folder(out, q.name)
+        firsts = firsts_of[q.name] = [r for r in exp.runs() if r.replication == 0]
+        missing = [r for r in firsts if r.run_id not in stored
+                   or not (folder / r.run_id / "devices.parquet").is_file()]
+        todo += [(q, store, r) for r in missing]
+        counts[q.name] = [0, len(firsts) - len(missing)]
+    todo.sort(key=lambda item: -_cost(item[2]))
+    bar = None
+    if progress and todo:
+        from tqdm import tqdm
+        bar = tqdm(total=len(todo), desc="devices tables", unit="run")
+
+    def finished(item, outcome: dict) -> None:
+        q, store, run = item
+        store.save(run.run_id, {"point": [[k, v] for k, v in run.point],
+                                "replication": run.replication, "seed": run.seed, **outcome})
+        if "error" not in outcome:
+            counts[q.name][0] += 1
+        if bar is not None:
+            bar.update(1)
+
+    def args(item):
+        q, _, run = item
+        return (run.scenario, str(devices_folder(out, q.name) / run.run_id),
+                f"experiments/{q.name}.toml")
+
+    try:
+        if workers == 1 or len(todo) <= 1:
+            for item in todo:
+                finished(item, _keep(*args(item)))
+        else:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                pending = {pool.submit(_keep, *args(item)): item for item in todo}
+                try:
+                    while pending:
+                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                        for future in done:
+                            finished(pending.pop(future), future.result())
+                except BaseException:
+                    for future in pending:
+                        future.cancel()
+                    raise
+    finally:
+        if bar is not None:
+            bar.close()
+    for q, _ in study:
+        _write_index(devices_folder(out, q.name), firsts_of[q.name])
+    return {name: tuple(c) for name, c in counts.items()}
+
+
+def _write_index(folder: Path, firsts: list[Run]) -> None:
+    """`index.json`: the point, seed and run id of each kept run of this tier."""
+    entries = [{"point": dict(r.point), "seed": r.seed, "run_id": r.run_id} for r in firsts
+               if (folder / r.run_id / "devices.parquet").is_file()]
+    write_atomic(folder / "index.json", json.dumps(entries, indent=1) + "\n")
