@@ -50,3 +50,47 @@ def test_every_strategy_keeps_its_own_colour_and_marker():
     styles = [strategy_style(s) for s in STRATEGY_ORDER]
     assert len({s["color"] for s in styles}) == len(STRATEGY_ORDER) == len(OKABE_ITO)
     assert len({s["marker"] for s in styles}) == len(STRATEGY_ORDER)
+
+
+# --- the study's analysis API, on the shared quick study
+
+from test_reproduce import quick_study  # noqa: E402,F401 - the shared quick study
+
+from simulation import analysis  # noqa: E402
+
+
+def test_study_summary_derives_fields_with_their_intervals(quick_study):  # noqa: F811
+    summary = analysis.study_summary(quick_study, "cell-contention")
+    stored = analysis.load_sweep(quick_study / "cell-contention")["summary"]
+    pd_cols = ["strategy.name", "fleet.cells"]
+    assert summary[pd_cols].equals(stored[pd_cols])
+    assert np.allclose(summary["ttu_p50_s_mean"], stored["ttu_p50_s_mean"], equal_nan=True)
+    assert np.allclose(summary["devices_per_cell_mean"],
+                       summary["fleet_size_mean"] / summary["fleet.cells"])
+    assert np.allclose(summary["manager_msgs_mean"],
+                       summary["manager_msgs_in_mean"] + summary["manager_msgs_out_mean"])
+    assert (summary["manager_msgs_ci95"] >= 0).all()
+
+
+def test_select_nearest_and_kept_runs(quick_study):  # noqa: F811
+    kept = analysis.kept_runs(quick_study, "fleet-size")
+    sizes = sorted(kept["fleet.size"].unique())
+    assert analysis.nearest(sizes, 1000) == sizes[-1]
+    assert analysis.nearest([100, 1000, 10000], 2000) == 1000
+    one = analysis.select(kept, {"strategy.name": "device-initiated",
+                                 "fleet.size": float(sizes[0])})
+    assert len(one) == 1
+    run = analysis.point_run(quick_study, "fleet-size",
+                             {"strategy.name": "device-initiated", "fleet.size": sizes[0]})
+    assert len(run["devices"]) == sizes[0]
+    with pytest.raises(KeyError):
+        analysis.point_run(quick_study, "fleet-size", {"strategy.name": "device-initiated"})
+
+
+def test_notebooks_find_the_results_through_the_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("IOTSU_RESULTS", raising=False)
+    assert str(analysis.results_dir()) == "../results"
+    monkeypatch.setenv("IOTSU_RESULTS", str(tmp_path))
+    assert analysis.results_dir() == tmp_path
+    with pytest.raises(Exception, match="no study.json"):
+        analysis.load_study(tmp_path)

@@ -50,3 +50,59 @@ def test_figures_command_draws_every_figure_of_a_folder_of_results(stored_sweep,
     assert {p.stem for p in run_paths} == {"completion", "ttu_cdf", "manager_load"}
     with pytest.raises(ScenarioError, match="no run or sweep"):
         draw(tmp_path / "run" / "figures")
+
+
+# --- the study's figures (simulation/figures/study.py) on the shared quick study
+
+from test_reproduce import quick_study  # noqa: E402,F401 - the shared quick study
+
+
+def test_study_lines_show_the_means_and_intervals_over_replications(quick_study):  # noqa: F811
+    from simulation.analysis import study_runs, study_summary
+    from simulation.figures.study import lines
+
+    summary = study_summary(quick_study, "fleet-size")
+    runs = study_runs(quick_study, "fleet-size")
+    fig, ax = plt.subplots()
+    lines(ax, summary, "fleet.size", "manager_msgs")
+    bars = {c.get_label(): c for c in ax.containers}
+    assert set(bars) == set(summary["strategy.name"])
+    for strategy, container in bars.items():
+        mine = runs[runs["strategy.name"] == strategy]
+        means = mine.groupby("fleet.size")[["manager_msgs_in", "manager_msgs_out"]].mean()
+        line = container.lines[0]
+        assert np.allclose(line.get_xdata(), means.index)
+        assert np.allclose(line.get_ydata(), means.sum(axis=1))
+        segments = container.lines[2][0].get_segments()        # the error bars
+        half = [abs(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+        rows = summary[summary["strategy.name"] == strategy].sort_values("fleet.size")
+        assert np.allclose(half, rows["manager_msgs_ci95"], equal_nan=True)
+    plt.close(fig)
+
+
+def test_bytes_split_figure_waits_for_the_split_with_a_note(quick_study, tmp_path,  # noqa: F811
+                                                            caplog):
+    import logging
+    import shutil
+
+    import pandas as pd
+
+    from simulation.figures.study import BYTE_PARTS, bytes_split, draw_study
+
+    copy = tmp_path / "results"
+    shutil.copytree(quick_study, copy)
+    runs_path = copy / "security" / "runs.parquet"
+    runs = pd.read_parquet(runs_path)
+    if "payload_bytes_per_device" in runs:
+        fig = bytes_split(copy)
+        widths = [p.get_width() for p in fig.axes[0].patches[:len(runs["strategy.name"].unique())]]
+        assert max(widths) > 50                          # the payload: kB of the image
+        plt.close(fig)
+    runs.drop(columns=[c for c in (*BYTE_PARTS, "bytes_per_device") if c in runs]).to_parquet(
+        runs_path)
+    with caplog.at_level(logging.INFO, logger="simulation.figures.study"):
+        assert bytes_split(copy) is None
+    assert "bytes split figure skipped" in caplog.text
+    draw_study(copy)
+    assert not list((copy / "figures").glob("g_bytes_split.*"))
+    assert (copy / "figures" / "g_security.pdf").is_file()
