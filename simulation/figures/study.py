@@ -128,6 +128,21 @@ def grid_ticks(ax, values) -> None:
     ax.xaxis.set_major_formatter(lambda v, _pos: labels.get(v, ""))
 
 
+def against(summary: pd.DataFrame, x: str, fields: list[tuple[str, bool]],
+            hue: str | None = STRATEGY, logx: bool = True):
+    """A figure of one panel per (field, log y axis) against grid key `x`, a line per
+    value of `hue`; linear y axes start at 0 when x is linear too."""
+    fig, axes = _panels(len(fields))
+    for ax, (field, logy) in zip(axes, fields, strict=True):
+        lines(ax, summary, x, field, hue=hue, logx=logx, logy=logy)
+        if not (logx or logy):
+            ax.set_ylim(bottom=0)
+    axes[-1].set_xlabel(LABELS.get(x, x))
+    if hue is not None:
+        _legend(fig, axes[0], ncol=3 if hue == STRATEGY else 2)
+    return fig
+
+
 def bars(ax, summary: pd.DataFrame, category: str, field: str, hue: str = STRATEGY,
          scale: float = 1.0, label: str | None = None, logy: bool = False) -> None:
     """Grouped bars: one group per value of `category`, one bar per value of `hue`, each
@@ -235,25 +250,15 @@ def fleet_ttu_cdf(folder):
 @figure("a_manager_load", "a")
 def fleet_manager_load(folder):
     """Manager messages per campaign and peak messages per second against fleet size."""
-    fig, axes = _panels(2)
-    summary = analysis.study_summary(folder, "fleet-size")
-    lines(axes[0], summary, "fleet.size", "manager_msgs", logy=True)
-    lines(axes[1], summary, "fleet.size", "manager_peak_rps", logy=True)
-    axes[1].set_xlabel(LABELS["fleet.size"])
-    _legend(fig, axes[0])
-    return fig
+    return against(analysis.study_summary(folder, "fleet-size"), "fleet.size",
+                   [("manager_msgs", True), ("manager_peak_rps", True)])
 
 
 @figure("a_time_to_update", "a")
 def fleet_time_to_update(folder):
     """Median and p95 time to update against fleet size."""
-    fig, axes = _panels(2)
-    summary = analysis.study_summary(folder, "fleet-size")
-    lines(axes[0], summary, "fleet.size", "ttu_p50_s")
-    lines(axes[1], summary, "fleet.size", "ttu_p95_s")
-    axes[1].set_xlabel(LABELS["fleet.size"])
-    _legend(fig, axes[0])
-    return fig
+    return against(analysis.study_summary(folder, "fleet-size"), "fleet.size",
+                   [("ttu_p50_s", False), ("ttu_p95_s", False)])
 
 
 # --- (b) NAT timeout
@@ -261,13 +266,8 @@ def fleet_time_to_update(folder):
 @figure("b_nat_timeout", "b")
 def nat_timeout(folder):
     """Fraction updated and p95 time to update against the NAT's UDP timeout."""
-    fig, axes = _panels(2)
-    summary = analysis.study_summary(folder, "nat-timeout")
-    lines(axes[0], summary, "nat.udp_timeout_s", "updated_fraction")
-    lines(axes[1], summary, "nat.udp_timeout_s", "ttu_p95_s")
-    axes[1].set_xlabel(LABELS["nat.udp_timeout_s"])
-    _legend(fig, axes[0])
-    return fig
+    return against(analysis.study_summary(folder, "nat-timeout"), "nat.udp_timeout_s",
+                   [("updated_fraction", False), ("ttu_p95_s", False)])
 
 
 # --- (c) wake interval
@@ -275,13 +275,8 @@ def nat_timeout(folder):
 @figure("c_wake_interval", "c")
 def wake_interval(folder):
     """p95 time to update and energy per device against the wake-up interval."""
-    fig, axes = _panels(2)
-    summary = analysis.study_summary(folder, "wake-interval")
-    lines(axes[0], summary, "device.wake_interval_s", "ttu_p95_s", logy=True)
-    lines(axes[1], summary, "device.wake_interval_s", "energy_per_device_j", logy=True)
-    axes[1].set_xlabel(LABELS["device.wake_interval_s"])
-    _legend(fig, axes[0])
-    return fig
+    return against(analysis.study_summary(folder, "wake-interval"), "device.wake_interval_s",
+                   [("ttu_p95_s", True), ("energy_per_device_j", True)])
 
 
 # --- (d) coverage
@@ -303,14 +298,10 @@ def coverage(folder):
 @figure("e_gateway_backhaul", "e")
 def gateway_backhaul(folder):
     """Backhaul bytes per device and p95 time to update against devices per gateway."""
-    fig, axes = _panels(2)
-    summary = analysis.study_summary(folder, "gateway-fanout")
-    x = "gateway.devices_per_gateway"
-    lines(axes[0], summary, x, "backhaul_bytes_per_device", hue="gateway.fetch", logy=True)
-    lines(axes[1], summary, x, "ttu_p95_s", hue="gateway.fetch")
-    axes[1].set_xlabel(LABELS[x])
-    _legend(fig, axes[0], ncol=2)
-    return fig
+    return against(analysis.study_summary(folder, "gateway-fanout"),
+                   "gateway.devices_per_gateway",
+                   [("backhaul_bytes_per_device", True), ("ttu_p95_s", False)],
+                   hue="gateway.fetch")
 
 
 # --- (f) delta ratio
@@ -319,15 +310,9 @@ def gateway_backhaul(folder):
 def delta_ratio(folder):
     """Downlink bytes, energy per device and p95 time to update against the update's
     size (discovery)."""
-    fig, axes = _panels(3)
-    summary = analysis.study_summary(folder, "delta-ratio")
-    x = "update.delta_ratio"
-    for ax, field in zip(axes, ("bytes_down_per_device", "energy_per_device_j",
-                                "ttu_p95_s"), strict=True):
-        lines(ax, summary, x, field, hue=None, logx=False)
-        ax.set_ylim(bottom=0)
-    axes[-1].set_xlabel(LABELS[x])
-    return fig
+    return against(analysis.study_summary(folder, "delta-ratio"), "update.delta_ratio",
+                   [("bytes_down_per_device", False), ("energy_per_device_j", False),
+                    ("ttu_p95_s", False)], hue=None, logx=False)
 
 
 # --- (g) security
@@ -394,13 +379,8 @@ def _contention_summary(folder) -> pd.DataFrame:
 def cell_contention(folder):
     """Fraction updated and p95 time to update against devices per cell, the whole fleet
     released at once."""
-    fig, axes = _panels(2)
-    summary = _contention_summary(folder)
-    lines(axes[0], summary, "devices_per_cell", "updated_fraction")
-    lines(axes[1], summary, "devices_per_cell", "ttu_p95_s", logy=True)
-    axes[1].set_xlabel(LABELS["devices_per_cell"])
-    _legend(fig, axes[0])
-    return fig
+    return against(_contention_summary(folder), "devices_per_cell",
+                   [("updated_fraction", False), ("ttu_p95_s", True)])
 
 
 @figure("h_completion", "h")

@@ -137,6 +137,17 @@ class Results:
     def strategies(self, name: str) -> list[str]:
         return list(self.grid(name, STRATEGY))
 
+    def ends(self, name: str, key: str) -> tuple:
+        """The smallest and the largest value of grid key `key`."""
+        values = sorted(self.grid(name, key))
+        return values[0], values[-1]
+
+    def per_strategy(self, name: str, key: str, values: tuple, expr: str,
+                     stat: str = "mean") -> dict[str, tuple[Num, ...]]:
+        """For each strategy of the grid, `expr` at each of `values` of grid key `key`."""
+        return {s: tuple(self.value(name, {STRATEGY: s, key: v}, expr, stat) for v in values)
+                for s in self.strategies(name)}
+
 
 @dataclass
 class Finding:
@@ -181,8 +192,7 @@ def _names(names: list[str]) -> str:
 
 def findings_a(r: Results) -> list[Finding]:
     name = "fleet-size"
-    sizes = sorted(r.grid(name, "fleet.size"))
-    small, big = sizes[0], sizes[-1]
+    small, big = r.ends(name, "fleet.size")
     at = {s: {STRATEGY: s, "fleet.size": big} for s in r.strategies(name)}
     p95 = {s: r.value(name, w, "ttu_p95_s") for s, w in at.items()}
     done = sorted((s for s in p95 if _finite(p95[s])), key=lambda s: p95[s].value)
@@ -199,14 +209,13 @@ def findings_a(r: Results) -> list[Finding]:
         never = [s for s in p95 if s not in done]
         if never:
             most = max(never, key=lambda s: r.value(name, at[s], "updated_fraction").value)
-            f.add("; ", _names(never), " never update", "s" if len(never) == 1 else "",
-                  " most of the fleet (", "`" + most + "` " if len(never) > 1 else "",
+            f.add("; ", _names(never), " ha", "s" if len(never) == 1 else "ve",
+                  " no p95 within the horizon (", "`" + most + "` " if len(never) > 1 else "",
                   r.value(name, at[most], "updated_fraction").scaled(100, "pct"),
                   " % updated)")
         out.append(f.add("."))
     msgs = "manager_msgs_in + manager_msgs_out"
-    load = {s: (r.value(name, {STRATEGY: s, "fleet.size": small}, msgs),
-                r.value(name, at[s], msgs)) for s in r.strategies(name)}
+    load = r.per_strategy(name, "fleet.size", (small, big), msgs)
     heavy = max(load, key=lambda s: load[s][1].value)
     light = min(load, key=lambda s: load[s][1].value)
     f = Finding("a").add("From ", r.grid_value(name, "fleet.size", small), " to ",
@@ -240,12 +249,9 @@ def findings_a(r: Results) -> list[Finding]:
 
 def findings_b(r: Results) -> list[Finding]:
     name, key = "nat-timeout", "nat.udp_timeout_s"
-    timeouts = sorted(r.grid(name, key))
-    short, long = timeouts[0], timeouts[-1]
+    short, long = r.ends(name, key)
     out = []
-    upd = {s: (r.value(name, {STRATEGY: s, key: short}, "updated_fraction"),
-               r.value(name, {STRATEGY: s, key: long}, "updated_fraction"))
-           for s in r.strategies(name)}
+    upd = r.per_strategy(name, key, (short, long), "updated_fraction")
     robust = [s for s in upd if upd[s][0].value >= 0.99]
     if robust:
         worst = min(robust, key=lambda s: upd[s][0].value)
@@ -264,12 +270,9 @@ def findings_b(r: Results) -> list[Finding]:
             "`", s, "` updates ", upd[s][0].scaled(100, "pct"), " % of the fleet with a ",
             r.grid_value(name, key, short), " s NAT timeout and ",
             upd[s][1].scaled(100, "pct"), " % with ", r.grid_value(name, key, long), " s."))
-    p95, ci = {}, {}
-    for s in robust:
-        ends = ({STRATEGY: s, key: short}, {STRATEGY: s, key: long})
-        p95[s] = tuple(r.value(name, w, "ttu_p95_s") for w in ends)
-        ci[s] = tuple(r.value(name, w, "ttu_p95_s", "ci95") for w in ends)
-    p95 = {s: v for s, v in p95.items() if _finite(v[0]) and _finite(v[1])}
+    p95 = r.per_strategy(name, key, (short, long), "ttu_p95_s")
+    ci = r.per_strategy(name, key, (short, long), "ttu_p95_s", "ci95")
+    p95 = {s: v for s, v in p95.items() if s in robust and _finite(v[0]) and _finite(v[1])}
     if p95:
         # a change counts when the two 95 % intervals do not overlap
         moved = [s for s in p95 if abs(p95[s][0].value - p95[s][1].value)
@@ -290,12 +293,9 @@ def findings_b(r: Results) -> list[Finding]:
 
 def findings_c(r: Results) -> list[Finding]:
     name, key = "wake-interval", "device.wake_interval_s"
-    wakes = sorted(r.grid(name, key))
-    short, long = wakes[0], wakes[-1]
+    short, long = r.ends(name, key)
     out = []
-    p95 = {s: (r.value(name, {STRATEGY: s, key: short}, "ttu_p95_s"),
-               r.value(name, {STRATEGY: s, key: long}, "ttu_p95_s"))
-           for s in r.strategies(name)}
+    p95 = r.per_strategy(name, key, (short, long), "ttu_p95_s")
     done = [s for s in p95 if _finite(p95[s][0]) and _finite(p95[s][1])]
     if done:
         fast = min(done, key=lambda s: p95[s][0].value)
@@ -315,9 +315,7 @@ def findings_c(r: Results) -> list[Finding]:
             ratio(p95[shortest][1], wake), " to ", ratio(p95[longest][1], wake),
             " wake intervals (", *_s(p95[shortest][1], "s"), " to ", *_s(p95[longest][1], "s"),
             "): the wake-up interval sets the pace."))
-    energy = {s: (r.value(name, {STRATEGY: s, key: short}, "energy_per_device_j"),
-                  r.value(name, {STRATEGY: s, key: long}, "energy_per_device_j"))
-              for s in r.strategies(name)}
+    energy = r.per_strategy(name, key, (short, long), "energy_per_device_j")
     s = max(energy, key=lambda s: energy[s][0].value / energy[s][1].value)
     out.append(Finding("c").add(
         "Frequent wake-ups cost energy: over the horizon a `", s, "` device spends ",
@@ -333,9 +331,7 @@ def findings_d(r: Results) -> list[Finding]:
     good, bad = presets[0], max(presets, key=lambda p: r.value(
         name, {key: p}, "energy_per_device_j").value)
     out = []
-    energy = {s: (r.value(name, {STRATEGY: s, key: good}, "energy_per_device_j"),
-                  r.value(name, {STRATEGY: s, key: bad}, "energy_per_device_j"))
-              for s in r.strategies(name)}
+    energy = r.per_strategy(name, key, (good, bad), "energy_per_device_j")
     rat = {s: ratio(b, a) for s, (a, b) in energy.items()}
     hi = max(rat, key=lambda s: rat[s].value)
     lo = min(rat, key=lambda s: rat[s].value)
@@ -346,8 +342,7 @@ def findings_d(r: Results) -> list[Finding]:
     if lo != hi:
         f.add("; the least affected is `", lo, "` (", rat[lo], "x)")
     out.append(f.add("."))
-    p50 = {s: (r.value(name, {STRATEGY: s, key: good}, "ttu_p50_s"),
-               r.value(name, {STRATEGY: s, key: bad}, "ttu_p50_s")) for s in r.strategies(name)}
+    p50 = r.per_strategy(name, key, (good, bad), "ttu_p50_s")
     done = [s for s in p50 if _finite(p50[s][0]) and _finite(p50[s][1])]
     if done:
         s = max(done, key=lambda s: p50[s][1].value / p50[s][0].value)
@@ -355,9 +350,8 @@ def findings_d(r: Results) -> list[Finding]:
             "The median time to update of `", s, "` grows from ", *_s(p50[s][0], "s"),
             " in `", good, "` to ", *_s(p50[s][1], "s"), " in `", bad, "` (",
             ratio(p50[s][1], p50[s][0]), "x)."))
-    short = {s: r.value(name, {STRATEGY: s, key: bad}, "updated_fraction")
-             for s in r.strategies(name)}
-    short = {s: v for s, v in short.items() if 0.5 <= v.value < 0.99}
+    short = {s: v for s, (v,) in r.per_strategy(name, key, (bad,), "updated_fraction").items()
+             if 0.5 <= v.value < 0.99}
     if short:
         s = min(short, key=lambda s: short[s].value)
         out.append(Finding("d").add(
@@ -369,8 +363,7 @@ def findings_d(r: Results) -> list[Finding]:
 
 def findings_e(r: Results) -> list[Finding]:
     name, key = "gateway-fanout", "gateway.devices_per_gateway"
-    fanouts = sorted(r.grid(name, key))
-    one, many = fanouts[0], fanouts[-1]
+    one, many = r.ends(name, key)
     out = []
     backhaul = "manager_bytes_out / fleet_size"
     for i, fetch in enumerate(r.grid(name, "gateway.fetch")):
@@ -433,12 +426,9 @@ def findings_g(r: Results) -> list[Finding]:
     out = []
     bytes_ = "bytes_up_per_device + bytes_down_per_device"
     for mode in [m for m in modes if m != "none"]:
-        over = {s: (change_pct(r.value(name, {STRATEGY: s, key: mode}, bytes_),
-                               r.value(name, {STRATEGY: s, key: "none"}, bytes_)),
-                    change_pct(r.value(name, {STRATEGY: s, key: mode}, "energy_per_device_j"),
-                               r.value(name, {STRATEGY: s, key: "none"},
-                                       "energy_per_device_j")))
-                for s in r.strategies(name)}
+        radio = r.per_strategy(name, key, (mode, "none"), bytes_)
+        energy = r.per_strategy(name, key, (mode, "none"), "energy_per_device_j")
+        over = {s: (change_pct(*radio[s]), change_pct(*energy[s])) for s in radio}
         lo = min(over, key=lambda s: over[s][0].value)
         hi = max(over, key=lambda s: over[s][0].value)
         elo = min(over, key=lambda s: over[s][1].value)
@@ -485,8 +475,8 @@ def findings_h(r: Results) -> list[Finding]:
             f.add("only ", r.value(name, crowd, "updated_fraction").scaled(100, "pct"),
                   " % are updated by the horizon.")
         out.append(f)
-    stretch = {s: r.value(name, {STRATEGY: s, key: crowded}, "cell_peak_stretch")
-               for s in r.strategies(name)}
+    stretch = {s: v for s, (v,) in
+               r.per_strategy(name, key, (crowded,), "cell_peak_stretch").items()}
     s = max(stretch, key=lambda s: stretch[s].value)
     lone, crowd = {STRATEGY: s, key: alone}, {STRATEGY: s, key: crowded}
     out.append(Finding("h").add(
