@@ -120,7 +120,7 @@ def grid_ticks(ax, values) -> None:
     """Ticks at the simulated values (every other one labelled when there are many)."""
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    values = sorted(set(float(v) for v in values))
+    values = sorted({float(v) for v in values})
     ax.xaxis.set_major_locator(FixedLocator(values))
     ax.xaxis.set_minor_locator(NullLocator())
     step = 1 if len(values) <= 7 else 2

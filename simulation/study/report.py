@@ -76,7 +76,7 @@ class Num:
     def text(self) -> str:
         return render(self.value, self.kind)
 
-    def scaled(self, scale: float, kind: str | None = None) -> "Num":
+    def scaled(self, scale: float, kind: str | None = None) -> Num:
         return Num(self.value * scale, {**self.source, "scale": self.source.get("scale", 1)
                                         * scale}, kind or self.kind)
 
@@ -154,7 +154,7 @@ class Finding:
     question: str
     parts: list = field(default_factory=list)
 
-    def add(self, *parts) -> "Finding":
+    def add(self, *parts) -> Finding:
         self.parts += parts
         return self
 

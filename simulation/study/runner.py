@@ -25,13 +25,12 @@ import multiprocessing as mp
 
 from simulation import __version__
 from simulation.errors import ScenarioError
-from simulation.outputs import now_iso, versions, write_json
+from simulation.outputs import now_iso, versions
 from simulation.study.questions import QUESTIONS, Question, experiments_dir
 from simulation.sweeps import SweepResult, load_experiment, sweep
-from simulation.sweeps.experiment import Experiment, Run
+from simulation.sweeps.experiment import TIERS, Experiment, Run
 from simulation.sweeps.store import Store, write_atomic
 
-TIERS = ("quick", "default", "full")
 STUDY_FILE = "study.json"
 
 
@@ -49,7 +48,7 @@ class StudyResult:
         return sum(q["failed"] for q in self.manifest.get("questions", []))
 
 
-def load_study(tier: str = "default") -> list[tuple[Question, Experiment]]:
+def study_experiments(tier: str = "default") -> list[tuple[Question, Experiment]]:
     """Every question with its experiment at `tier`, checked before anything runs."""
     if tier not in TIERS:
         raise ScenarioError(f"tier {tier!r} is not allowed: expected one of {', '.join(TIERS)}")
@@ -77,7 +76,7 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ScenarioError(f"--out {str(out)!r} is not allowed: it is a file, not a folder")
-    study = load_study(tier)
+    study = study_experiments(tier)
     workers = workers or os.cpu_count() or 1
     show = progress if progress is not None else sys.stderr.isatty()
     kept = keep_devices(out, study, workers, show)
@@ -87,7 +86,7 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
         sw = sweep(exp, out / q.name, workers=workers, progress=show)
         result.sweeps[q.name] = sw
         m = sw.manifest
-        computed, reused = kept[q.name]
+        computed = kept[q.name]
         entry = {"key": q.key, "name": q.name, "title": q.title,
                  "experiment": f"experiments/{q.name}.toml", "runs": m["runs"],
                  "computed": m["computed"] + computed,
@@ -131,9 +130,9 @@ def _cost(run: Run) -> float:
     return sc.fleet.size * wakes * (30.0 if sc.sim.fidelity == "packet" else 1.0)
 
 
-def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, tuple[int, int]]:
+def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, int]:
     """Replication 0 of every point with its devices table (see the module docstring);
-    returns, per question, how many of them were computed and how many were there."""
+    returns, per question, how many of them were computed."""
     todo, counts, firsts_of = [], {}, {}
     for q, exp in study:
         store = Store(out / q.name)
@@ -143,7 +142,7 @@ def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, tu
         missing = [r for r in firsts if r.run_id not in stored
                    or not (folder / r.run_id / "devices.parquet").is_file()]
         todo += [(q, store, r) for r in missing]
-        counts[q.name] = [0, len(firsts) - len(missing)]
+        counts[q.name] = 0
     todo.sort(key=lambda item: -_cost(item[2]))
     bar = None
     if progress and todo:
@@ -155,7 +154,7 @@ def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, tu
         store.save(run.run_id, {"point": [[k, v] for k, v in run.point],
                                 "replication": run.replication, "seed": run.seed, **outcome})
         if "error" not in outcome:
-            counts[q.name][0] += 1
+            counts[q.name] += 1
         if bar is not None:
             bar.update(1)
 
@@ -186,7 +185,7 @@ def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, tu
             bar.close()
     for q, _ in study:
         _write_index(devices_folder(out, q.name), firsts_of[q.name])
-    return {name: tuple(c) for name, c in counts.items()}
+    return counts
 
 
 def _write_index(folder: Path, firsts: list[Run]) -> None:
