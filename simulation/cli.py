@@ -201,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as e:
         print(f"iotsu-sim: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except BrokenPipeError:
+        # the reader went away (`iotsu-sim ... | head`): stop quietly, as the Python docs
+        # advise (signal module, "Note on SIGPIPE")
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         what = ("finished runs are stored; run the same command again to continue"
                 if args.command in ("sweep", "reproduce") else "nothing was written")

@@ -267,3 +267,17 @@ def test_rerun_without_trace_removes_the_old_trace(tmp_path):
     run_ok(tmp_path, "run", "baseline", *TINY, "--trace", "1", "--out", "out")
     run_ok(tmp_path, "run", "baseline", *TINY, "--out", "out")
     assert not (tmp_path / "out" / "trace.txt").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`iotsu-sim keys | head -1`: the closed pipe stops the command without a traceback."""
+    import subprocess
+    import sys
+
+    p = subprocess.Popen([sys.executable, "-m", "simulation", "keys"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait() == 1
+    assert "Traceback" not in err and "BrokenPipe" not in err
