@@ -17,11 +17,8 @@ import json
 import os
 import sys
 import traceback
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import multiprocessing as mp
 
 from simulation import __version__
 from simulation.errors import ScenarioError
@@ -29,6 +26,7 @@ from simulation.outputs import now_iso, versions
 from simulation.study.questions import QUESTIONS, Question, experiments_dir
 from simulation.sweeps import SweepResult, load_experiment, sweep
 from simulation.sweeps.experiment import TIERS, Experiment, Run
+from simulation.sweeps.runner import run_pool
 from simulation.sweeps.store import Store, write_atomic
 
 STUDY_FILE = "study.json"
@@ -168,18 +166,7 @@ def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, in
             for item in todo:
                 finished(item, _keep(*args(item)))
         else:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                pending = {pool.submit(_keep, *args(item)): item for item in todo}
-                try:
-                    while pending:
-                        done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            finished(pending.pop(future), future.result())
-                except BaseException:
-                    for future in pending:
-                        future.cancel()
-                    raise
+            run_pool(todo, workers, lambda item: (_keep, *args(item)), finished)
     finally:
         if bar is not None:
             bar.close()

@@ -8,6 +8,7 @@ finish; a rerun of an interrupted sweep computes only what is missing.
 from __future__ import annotations
 
 import math
+import multiprocessing as mp
 import os
 import sys
 import traceback
@@ -15,7 +16,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-import multiprocessing as mp
 import pandas as pd
 
 from simulation.outputs import now_iso, staged, versions, write_json
@@ -104,7 +104,7 @@ def sweep(experiment: str | Path | Experiment, out: str | Path | None = None, *,
                 finished(run, simulate(run.scenario))
         else:
             executor = f"{workers} local processes"
-            _run_pool(todo, workers, finished)
+            run_pool(todo, workers, lambda run: (simulate, run.scenario), finished)
     finally:
         if bar is not None:
             bar.close()
@@ -143,10 +143,13 @@ def _runs_table(exp: Experiment, runs: list[Run], stored: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _run_pool(todo: list[Run], workers: int, finished) -> None:
+def run_pool(items: list, workers: int, call, finished) -> None:
+    """Run every item on a pool of `workers` local processes: `call(item)` gives the
+    function and its arguments, `finished(item, result)` runs here as each one ends (in
+    the order they end). On an error or an interrupt the items not started are cancelled."""
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        pending = {pool.submit(simulate, run.scenario): run for run in todo}
+        pending = {pool.submit(*call(item)): item for item in items}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
