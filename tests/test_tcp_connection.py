@@ -83,7 +83,7 @@ def http_download(link, rng, tls_version=None, auth="x509_low"):
 
 
 def test_http_download_time_is_handshake_request_then_slow_start():
-    c, body = http_download(fixed(), Script())
+    _, body = http_download(fixed(), Script())
     get = len(http.get_request("/fw.bin", "company"))
     head = len(http.ok_response_head(IMAGE))
     expected = (handshake_s() + up(get + 40) + RTT / 2
@@ -95,7 +95,7 @@ def test_http_download_time_is_handshake_request_then_slow_start():
 
 
 def test_https_adds_the_tls_flights_and_record_overhead():
-    plain, b0 = http_download(fixed(), Script())
+    plain, _ = http_download(fixed(), Script())
     c, body = http_download(fixed(), Script(), tls_version="1.3")
     model = tls.handshake_model("1.3", "x509_low")
     # TLS 1.3: ClientHello, the server's flight, the client's Finished (1 RTT), then the

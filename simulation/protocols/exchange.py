@@ -306,7 +306,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     hit0 = np.flatnonzero(s_[0] & fok[0])
     if len(hit0):
         out.first_delivery_s = float(first_at[0, hit0[0]])
-    dl0 = np.flatnonzero(s_[0] & (thr[0] if device_sends else thr[0]))
+    dl0 = np.flatnonzero(s_[0] & thr[0])
     if len(dl0):    # the earliest payload to leave (a later copy may overtake: RTTs vary)
         out.first_downlink_s = float(np.min(off[0, dl0] + (s_req[0] + rtt[0, dl0] / 2 + svc
                                                            if device_sends else 0.0)))
