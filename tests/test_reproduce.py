@@ -28,9 +28,10 @@ from simulation.sweeps import load_experiment
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ["a_completion", "a_ttu_cdf", "a_manager_load", "a_time_to_update", "b_nat_timeout",
            "c_wake_interval", "d_coverage", "e_gateway_backhaul", "f_delta_ratio",
-           "g_security", "g_bytes_split", "h_cell_contention", "h_completion"]
+           "g_security", "g_bytes_split", "h_cell_contention", "h_completion",
+           "i_mqtt_session"]
 QUESTIONS = ["fleet-size", "nat-timeout", "wake-interval", "coverage", "gateway-fanout",
-             "delta-ratio", "security", "cell-contention"]
+             "delta-ratio", "security", "cell-contention", "mqtt-session"]
 BYTE_SPLIT = "payload_bytes_per_device"
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 _STUDY: dict[str, Path] = {}
@@ -113,7 +114,7 @@ def test_every_number_of_the_report_is_read_from_the_results(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     records = json.loads((quick_study / "report.json").read_text())["findings"]
     questions = {r["question"] for r in records}
-    assert set("abcdefgh") <= questions
+    assert set("abcdefghi") <= questions
     checked = 0
     for record in records:
         assert record["text"] in report
@@ -134,9 +135,9 @@ def test_every_number_of_the_report_is_read_from_the_results(quick_study):
 def test_the_report_states_each_question_with_its_figures(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     headline = report.split("## Headline findings", 1)[1].split("\n## ", 1)[0]
-    assert len([line for line in headline.splitlines() if line.startswith("| (")]) == 8
+    assert len([line for line in headline.splitlines() if line.startswith("| (")]) == 9
     for i, name in enumerate(QUESTIONS):
-        key = "abcdefgh"[i]
+        key = "abcdefghi"[i]
         section = report.split(f"## ({key})", 1)[1].split("\n## ", 1)[0]
         assert f"`experiments/{name}.toml`, tier `quick`" in section
         assert "\n- " in section                        # at least one finding

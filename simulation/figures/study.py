@@ -31,6 +31,7 @@ LABELS = {
     "gateway.devices_per_gateway": "devices per gateway",
     "update.delta_ratio": "update size (fraction of the image)",
     "security.mode": "security",
+    "mqtt.session": "MQTT session",
     "devices_per_cell": "devices per cell",
     "updated_fraction": "fraction updated",
     "ttu_p50_s": "median time to update (s)",
@@ -429,3 +430,13 @@ def draw_study(folder: str | Path) -> list[Path]:
             if fig is not None:
                 paths += [folder / "figures" / p.name for p in save(fig, tmp, stem)]
     return paths
+
+
+# --- (i) MQTT session
+
+@figure("i_mqtt_session", "i")
+def mqtt_session(folder):
+    """Energy per device and p95 time to update against the wake-up interval, keeping the
+    MQTT session open or reconnecting at each wake-up."""
+    return against(analysis.study_summary(folder, "mqtt-session"), "device.wake_interval_s",
+                   [("energy_per_device_j", True), ("ttu_p95_s", True)], hue="mqtt.session")

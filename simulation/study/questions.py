@@ -14,7 +14,7 @@ from simulation.errors import ScenarioError
 
 @dataclass(frozen=True)
 class Question:
-    key: str          # a .. h, the order of the report
+    key: str          # a .. i, the order of the report
     name: str         # the experiment's file stem and name: results in <out>/<name>/
     title: str        # the question, as the report asks it
 
@@ -36,6 +36,8 @@ QUESTIONS = (
              "What do (D)TLS sessions add in bytes and energy?"),
     Question("h", "cell-contention",
              "What happens to a cell when the whole fleet is released at once?"),
+    Question("i", "mqtt-session",
+             "Should an MQTT device keep its session open or reconnect at each wake-up?"),
 )
 
 

@@ -488,8 +488,47 @@ def findings_h(r: Results) -> list[Finding]:
     return out
 
 
+def findings_i(r: Results) -> list[Finding]:
+    name, key, session = "mqtt-session", "device.wake_interval_s", "mqtt.session"
+    modes = r.grid(name, session)
+    if set(modes) != {"keep-alive", "reconnect"}:
+        return []
+    wakes = sorted(r.grid(name, key))
+
+    def at(mode, wake, expr):
+        return r.value(name, {session: mode, key: wake}, expr)
+
+    energy = {w: (at("keep-alive", w, "energy_per_device_j"),
+                  at("reconnect", w, "energy_per_device_j")) for w in wakes}
+    keep_cheaper = [w for w in wakes if energy[w][0].value < energy[w][1].value]
+    out = []
+    if keep_cheaper and len(keep_cheaper) < len(wakes):
+        last = max(keep_cheaper)
+        first = min(w for w in wakes if w > last)
+        out.append(Finding("i").add(
+            "Keeping the session open costs less energy than reconnecting up to wake-ups "
+            "every ", r.grid_value(name, key, last), " s (", *_s(energy[last][0], "J"),
+            " against ", *_s(energy[last][1], "J"), " per device); from ",
+            r.grid_value(name, key, first), " s on, reconnecting at each wake-up is cheaper (",
+            *_s(energy[first][1], "J"), " against ", *_s(energy[first][0], "J"), ")."))
+    longest = wakes[-1]
+    keep, again = energy[longest]
+    out.append(Finding("i").add(
+        "Waking every ", r.grid_value(name, key, longest), " s, the kept session's PINGREQs "
+        "cost ", ratio(keep, again), "x the energy of reconnecting (", *_s(keep, "J"),
+        " against ", *_s(again, "J"), ")."))
+    p95 = (at("keep-alive", longest, "ttu_p95_s"), at("reconnect", longest, "ttu_p95_s"))
+    if _finite(p95[0]) and _finite(p95[1]):
+        out.append(Finding("i").add(
+            "But the kept session brings the update sooner, at the next PINGREQ rather than "
+            "the next wake-up: p95 time to update ", *_s(p95[0], "s"), " against ",
+            *_s(p95[1], "s"), " (", ratio(p95[1], p95[0]), "x sooner)."))
+    return out
+
+
 FINDINGS = {"a": findings_a, "b": findings_b, "c": findings_c, "d": findings_d,
-            "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h}
+            "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h,
+            "i": findings_i}
 
 
 # --- the report
