@@ -300,15 +300,20 @@ class Session:
         return Connection(w.ctx.link, self.next_rng(), w.tcp_params,
                           service_s=w.ctx.service_s, trace=[] if self.traced else None)
 
-    def tcp(self, conn: Connection):
-        """Book a TCP conversation computed on `conn` (process body): its packets, energy,
-        NAT refreshes (TCP binding), load and trace; the session's time moves on by its
-        duration. Returns its Outcome."""
-        w = self.world
+    def book_tcp(self, conn: Connection, start_s: float) -> Outcome:
+        """Book a TCP conversation computed on `conn` that began at `start_s`: its packets,
+        energy, NAT refreshes (TCP binding), load and trace. Returns its Outcome."""
         out = conn.out
         out.duration_s = conn.t
-        out.start_s = self.now
+        out.start_s = start_s
         self._book_flow(None, out, out.duration_s, proto="tcp", lines=conn.trace)
+        return out
+
+    def tcp(self, conn: Connection):
+        """Book a TCP conversation computed on `conn` from now (process body); the
+        session's time moves on by its duration. Returns its Outcome."""
+        w = self.world
+        out = self.book_tcp(conn, self.now)
         if w.packet:
             yield w.env.timeout(out.duration_s)
         else:

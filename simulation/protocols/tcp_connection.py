@@ -200,6 +200,19 @@ class Connection:
         self.t += self._ser(UP, ack.wire_bytes)
         return True
 
+    def reset_by_peer(self, payload_bytes: int) -> None:
+        """The device sends `payload_bytes` on a connection the server no longer knows (its
+        NAT binding expired, so the segment arrives from a new port) and is answered with
+        a reset (RFC 9293 section 3.10.7.1): both packets are wasted."""
+        seg = self.seg_overhead + payload_bytes
+        self._book(UP, seg, at=self.t)
+        self.out.manager_in += 1
+        self._book(DOWN, self.seg_overhead)
+        self.out.wasted_bytes += seg + self.seg_overhead
+        self.note(self.t, UP, "TCP segment on the stale connection")
+        self.t += self._ser(UP, seg) + self.rtt + self._ser(DOWN, self.seg_overhead)
+        self.note(self.t, DOWN, "TCP RST")
+
     def resume(self) -> None:
         """Use a connection opened earlier and idle since: the RTO keeps a sample of the
         path's RTT and the windows restart at the initial window (RFC 5681 section 4.1)."""

@@ -87,15 +87,14 @@ class MqttCommand(Strategy):
         w, i, b = self.world, session.device, self.broker
         conn = session.tcp_connection()
         t0 = session.now
-        ok = True
         live = self.keep_alive and b.connected[i] and self._binding_alive(i, t0)
-        if self.keep_alive and b.connected[i] and not live:
-            # the binding expired: the first segment meets a reset from the broker
-            ok = self._reset(conn)
-        if ok and not live:
-            ok = self.connect(conn, session)
-        elif ok:
+        if live:
             self._resume(conn)
+            ok = True
+        else:
+            if self.keep_alive and b.connected[i]:
+                self._reset(conn)   # the binding expired: the first segment meets a reset
+            ok = self.connect(conn, session)
         if ok and report:
             ok = self.publish_report(conn, session)
         elif ok and ping and live:
@@ -177,18 +176,11 @@ class MqttCommand(Strategy):
             return math.nan
         return flight.arrived_s
 
-    def _reset(self, conn) -> bool:
-        """A segment on a connection whose NAT binding is gone: the broker sees an unknown
-        port and resets it (RFC 9293 section 3.10.7.1); both are on the device's link."""
-        seg = conn.seg_overhead + mqtt.packet_bytes(0)
-        conn._book(UP, seg, at=conn.t)
-        conn._book(DOWN, conn.seg_overhead)
-        conn.out.wasted_bytes += seg + conn.seg_overhead
-        conn.out.manager_in += 1
-        conn.note(conn.t, UP, "TCP segment on the stale connection")
-        conn.t += conn._ser(UP, seg) + conn.rtt + conn._ser(DOWN, conn.seg_overhead)
-        conn.note(conn.t, DOWN, "TCP RST")
-        return True
+    @staticmethod
+    def _reset(conn) -> None:
+        """The connection's NAT binding is gone: the device's first MQTT packet (2 B at
+        least) leaves from a new port and the broker resets it."""
+        conn.reset_by_peer(mqtt.packet_bytes(0))
 
     def _binding_alive(self, i: int, t: float) -> bool:
         w = self.world
@@ -221,11 +213,10 @@ class MqttCommand(Strategy):
                 self._resume(conn)
                 ok = self._ping(conn)
             else:
-                ok = self._reset(conn) and self.connect(conn, ping)
+                self._reset(conn)
+                ok = self.connect(conn, ping)
             conn.settle()
-            conn.out.duration_s = conn.t
-            conn.out.start_s = ping.clock
-            ping._book_flow(None, conn.out, conn.t, proto="tcp", lines=conn.trace)
+            ping.book_tcp(conn, t)
             b.connected[i] = ok
             if ok:
                 b.last_control[i] = t + conn.last_message_up_s
