@@ -15,7 +15,7 @@ def run(scenario, trace_devices: int = 0, progress=None, workers=None):
     """Simulate a resolved Scenario; returns a RunResult (devices, manager, summary).
 
     workers: processes for flow-fidelity runs (the result does not depend on it)."""
-    from simulation.engine import run as _run
+    from simulation.runner import run as _run
 
     return _run(scenario, trace_devices, progress, workers)
 

@@ -7,11 +7,15 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from simulation.errors import ScenarioError
+from simulation.sweeps.stats import summarize
 
 
 def load_run(folder: str | Path) -> dict:
@@ -74,8 +78,6 @@ DERIVED = {
 
 def results_dir(default: str | Path = "../results") -> Path:
     """The study's results folder for a notebook: $IOTSU_RESULTS, else `default`."""
-    import os
-
     return Path(os.environ.get("IOTSU_RESULTS") or default)
 
 
@@ -83,7 +85,6 @@ def load_study(folder: str | Path) -> dict:
     """The study's manifest (`study.json`): tier, and per question its grid and counts."""
     path = Path(folder) / "study.json"
     if not path.is_file():
-        from simulation.errors import ScenarioError
         raise ScenarioError(f"{str(folder)!r} holds no study results (no study.json): run "
                             "iotsu-sim reproduce first")
     return json.loads(path.read_text())
@@ -109,8 +110,6 @@ def study_runs(folder: str | Path, name: str) -> pd.DataFrame:
 def study_summary(folder: str | Path, name: str) -> pd.DataFrame:
     """Per point of a question: `<field>_mean` and `<field>_ci95` (95 % Student-t) of every
     numeric field, the DERIVED ones included, and `replications`."""
-    from simulation.sweeps.stats import summarize
-
     runs = study_runs(folder, name)
     keys = grid_keys(folder, name)
     fields = [c for c in runs.columns if c not in (*keys, "replication", "seed")

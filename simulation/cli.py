@@ -1,4 +1,5 @@
-"""The `iotsu-sim` command line (see ../shared/interface.md)."""
+"""The `iotsu-sim` command line (see docs/interface.md). Commands import what they need
+when they run, so that `--help`, `scenarios` and refusals of bad input answer at once."""
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from simulation.engine import run
+    from simulation.runner import run
     from simulation.outputs import now_iso, write_run
     from simulation.scenario import load_scenario
     from simulation.strategies import check_supported
@@ -169,17 +170,17 @@ def cmd_scenarios(_args) -> int:
 
 
 def cmd_keys(_args) -> int:
-    from simulation.scenario import _toml_value, all_keys, field_of
-    from simulation.scenario.schema import _allowed
+    from simulation.scenario import toml_value, all_keys, field_of
+    from simulation.scenario.schema import allowed_text
 
     print("| key | default | unit | allowed | meaning |\n| --- | --- | --- | --- | --- |")
     for k in all_keys():
         f = field_of(k)
         m = f.metadata
-        default = "preset" if f.default is None else f"`{_toml_value(f.default)}`"
+        default = "preset" if f.default is None else f"`{toml_value(f.default)}`"
         kind = "true/false" if isinstance(f.default, bool) else (
             "integer" if m["integer"] else "number")
-        allowed = _allowed(m, kind).replace("one of ", "")
+        allowed = allowed_text(m, kind).replace("one of ", "")
         print(f"| `{k}` | {default} | {m['unit']} | {allowed} | {m['doc']} |")
     return 0
 

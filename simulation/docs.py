@@ -11,7 +11,9 @@ import inspect
 import re
 from pathlib import Path
 
-from simulation.scenario import load_scenario
+from simulation.runner import run
+from simulation.scenario import field_of, load_scenario
+from simulation.strategies import IMPLEMENTED
 
 #: the scenario every page's trace comes from (fixed link: exact, readable times)
 DEMO = {"link.preset": "fixed", "link.rtt_s": 1.0, "link.loss": 0.0, "fleet.size": 4,
@@ -51,17 +53,12 @@ SPECIFIC = {
 
 def sequence(strategy: str) -> str:
     """Device 0's messages in the demo scenario, one per line, in the draft's notation."""
-    from simulation.engine import run
-
     sets = {**DEMO, **DEMO_FOR.get(strategy, {}), "strategy.name": strategy}
     result = run(load_scenario("baseline", sets), trace_devices=1)
     return result.trace
 
 
 def page(strategy: str) -> str:
-    from simulation.scenario.schema import field_of
-    from simulation.strategies import IMPLEMENTED
-
     cls = IMPLEMENTED[strategy]
     doc = inspect.getdoc(inspect.getmodule(cls)) or ""
     keys = [*SPECIFIC.get(strategy, ()), *COMMON]
@@ -77,8 +74,6 @@ def page(strategy: str) -> str:
 
 def write_pages(out: Path) -> list[Path]:
     """Write one page per implemented strategy into `out`; returns the paths."""
-    from simulation.strategies import IMPLEMENTED
-
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for name in sorted(IMPLEMENTED):

@@ -7,12 +7,26 @@ tables from the parts, so that the result does not depend on how the run was spl
 from __future__ import annotations
 
 import math
+import resource
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from simulation import __version__
+from simulation.scenario import Scenario
+from simulation.trace import format_lines
+
+
+@dataclass
+class RunResult:
+    """What a run produced: tables, summary and what it was asked."""
+
+    scenario: Scenario
+    devices: pd.DataFrame
+    manager: pd.DataFrame
+    summary: dict
+    trace: str | None = None
 
 
 @dataclass
@@ -33,8 +47,6 @@ class Part:
 
 def part_of(world, rss_start_kib: float = math.nan) -> Part:
     """Reduce a finished world to its Part (`rss_start_kib`: memory before building it)."""
-    import resource
-
     rss_peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     f, sc = world.fleet, world.scenario
     energy = world.radios.close(world.horizon_s)
@@ -152,9 +164,6 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
 
 def assemble(scenario, parts: list[Part], wall_s: float, traced: bool = False):
     """The run's result from its parts (one per process)."""
-    from simulation.engine import RunResult
-    from simulation.trace import format_lines
-
     devices = (pd.concat([p.devices for p in parts], ignore_index=True)
                .sort_values("device_id", kind="stable").reset_index(drop=True))
     manager = manager_table(parts)

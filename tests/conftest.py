@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from simulation.engine import Session, World
+from simulation.engine import World
+from simulation.session import Session
 from simulation.scenario import load_scenario
 
 

@@ -11,9 +11,10 @@ from conftest import closed_form, run_exchange
 
 from simulation import load_scenario, run
 from simulation.engine import World
-from simulation.protocols import dtls, messages
-from simulation.protocols.exchange import flow_outcome
-from simulation.security import DtlsSessions
+from simulation.protocols import dtls
+from simulation.transport import messages
+from simulation.transport.exchange import flow_outcome
+from simulation.transport.security import DtlsSessions
 
 FIDELITIES = ("packet", "flow")
 STRATEGIES = ["device-polling", "manager-polling", "device-initiated", "manager-initiated",

@@ -6,8 +6,8 @@ import re
 
 from simulation import load_scenario, run
 from simulation.protocols import dtls, tls
-from simulation.security import DATAGRAM_HEADERS
-from simulation.world.gateway import fetch_plan
+from simulation.transport.security import DATAGRAM_HEADERS
+from simulation.transport.backhaul import fetch_plan
 
 IMAGE = 20_000
 

@@ -9,8 +9,8 @@ import pytest
 from conftest import closed_form, run_exchange
 
 from simulation.engine import World
-from simulation.protocols import messages
-from simulation.protocols.exchange import flow_outcome
+from simulation.transport import messages
+from simulation.transport.exchange import flow_outcome
 
 FIDELITIES = ("packet", "flow")
 

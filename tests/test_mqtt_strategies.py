@@ -175,7 +175,7 @@ def test_the_engine_download_is_the_connection_models(tmp_path):
     body's time from its first segment to its last byte (tested in closed form in
     test_tcp_connection.py), at both fidelities."""
     from simulation.protocols import http
-    from simulation.protocols.tcp_connection import DOWN, UP, Connection, TcpParams
+    from simulation.transport.tcp_connection import DOWN, UP, Connection, TcpParams
     from simulation.world.link import LinkModel
 
     link = LinkModel(rtt_s=1.0, uplink_bps=BPS, downlink_bps=BPS, loss=0.0, connect_s=0.0,

@@ -162,14 +162,14 @@ def test_every_figure_exists_as_png_and_pdf(quick_study):
 
 def test_figures_redraws_every_figure_identically_without_simulating(quick_study, tmp_path,
                                                                      monkeypatch):
-    import simulation.engine
+    import simulation.runner
     import simulation.sweeps.runner
     from simulation.cli import main
 
     def no_simulation(*_args, **_kwargs):
         raise AssertionError("iotsu-sim figures simulated")
 
-    monkeypatch.setattr(simulation.engine, "run", no_simulation)
+    monkeypatch.setattr(simulation.runner, "run", no_simulation)
     monkeypatch.setattr(simulation.sweeps.runner, "simulate", no_simulation)
     copy = tmp_path / "results"
     shutil.copytree(quick_study, copy)
@@ -182,13 +182,13 @@ def test_figures_redraws_every_figure_identically_without_simulating(quick_study
 # --- resuming and reproducibility
 
 def test_a_second_reproduce_reuses_every_stored_run(quick_study, tmp_path, monkeypatch):
-    import simulation.engine
+    import simulation.runner
     from simulation.study import reproduce
 
     def no_simulation(*_args, **_kwargs):
         raise AssertionError("a stored run was simulated again")
 
-    monkeypatch.setattr(simulation.engine, "run", no_simulation)
+    monkeypatch.setattr(simulation.runner, "run", no_simulation)
     copy = tmp_path / "results"
     shutil.copytree(quick_study, copy)
     result = reproduce(copy, "quick", workers=2, progress=False)

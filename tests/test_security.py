@@ -8,7 +8,7 @@ from conftest import closed_form
 from simulation import run
 from simulation.errors import ScenarioError
 from simulation.protocols import dtls
-from simulation.security import DATAGRAM_HEADERS
+from simulation.transport.security import DATAGRAM_HEADERS
 from simulation.strategies import check_supported
 
 

@@ -121,7 +121,7 @@ def test_share_of_manager_polls_answered_is_the_open_window_over_the_wake_interv
     its binding admits the manager (T after the report reached the NAT): the share of
     polls answered is about min(I + A, T) / wake interval (polls rarer than the window, at a
     period incommensurate with the wake-ups)."""
-    from simulation.protocols import messages
+    from simulation.transport import messages
     sc = load_scenario("closed-form", {
         "strategy.name": "manager-polling", "strategy.poll_interval_s": 170.0,
         "device.wake_interval_s": 600.0, "device.inactivity_s": 20.0,

@@ -115,7 +115,7 @@ def test_ci_half_widths_equal_scipy_t_interval(tmp_path):
 
 
 def test_a_failing_run_is_recorded_and_retried(tmp_path, monkeypatch):
-    import simulation.engine as engine
+    import simulation.runner as engine
 
     exp = experiment_file(tmp_path, grid={"nat.udp_timeout_s": [15, 60]}, replications=2)
     real = engine.run

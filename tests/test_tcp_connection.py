@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulation.protocols import http, tls
-from simulation.protocols.tcp_connection import DOWN, UP, Connection, TcpParams
+from simulation.transport.tcp_connection import DOWN, UP, Connection, TcpParams
 from simulation.world.link import LinkModel
 
 RTT, UP_BPS, DOWN_BPS = 1.0, 20_000.0, 25_000.0

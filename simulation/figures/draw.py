@@ -19,6 +19,7 @@ import pandas as pd
 from simulation.analysis import completion_curve, load_run, load_sweep, ttu_cdf
 from simulation.errors import ScenarioError
 from simulation.figures import style
+from simulation.figures.study import draw_study
 
 SWEEP_FIELDS = {
     "updated_fraction": "updated fraction",
@@ -129,7 +130,6 @@ def draw(folder: str | Path) -> list[Path]:
     if not folder.is_dir():
         raise ScenarioError(f"results folder {str(folder)!r} does not exist")
     if (folder / "study.json").is_file():
-        from simulation.figures.study import draw_study
         return draw_study(folder)
     if (folder / "summary.parquet").is_file():
         return draw_sweep(folder)

@@ -18,6 +18,7 @@ import pandas as pd
 
 from simulation import analysis
 from simulation.figures import style
+from simulation.outputs import staged
 
 log = logging.getLogger(__name__)
 
@@ -416,8 +417,6 @@ def draw_study(folder: str | Path) -> list[Path]:
     """Every figure of the study in `folder` into `folder/figures/` (PNG and PDF), all at
     once: a figure that fails leaves the previous figures in place."""
     import matplotlib
-
-    from simulation.outputs import staged
 
     matplotlib.use("Agg")
     folder = Path(folder)

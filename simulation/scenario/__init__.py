@@ -1,12 +1,14 @@
 """Scenarios: the typed schema, built-in scenarios, TOML loading and `--set` overrides."""
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from simulation.errors import ScenarioError
+from simulation.scenario.presets import preset_values
 from simulation.scenario.schema import (LINK_PRESETS, STRATEGIES, TABLES, Scenario, all_keys,
                                         field_of)
 
@@ -65,8 +67,6 @@ def parse_sets(sets: list[str]) -> dict[str, Any]:
 
 def resolve(scenario: Scenario) -> Scenario:
     """Fill every key left to a preset (link.*) with the preset's calibrated value."""
-    from simulation.world.link import preset_values
-
     base = preset_values(scenario.link.preset)
     filled = {f"link.{k}": v for k, v in base.items() if getattr(scenario.link, k) is None}
     return scenario.with_overrides(filled) if filled else scenario
@@ -89,8 +89,6 @@ def _follow_preset(before: Scenario, after: Scenario, overrides: dict) -> Scenar
     """When an override changes link.preset, link values that equal the old preset's
     calibrated values (as a written scenario.toml holds them) follow the new preset;
     values that differ from the old preset, or are overridden too, stay."""
-    from simulation.world.link import preset_values
-
     if after.link.preset == before.link.preset:
         return after
     old = preset_values(before.link.preset)
@@ -98,11 +96,10 @@ def _follow_preset(before: Scenario, after: Scenario, overrides: dict) -> Scenar
              if getattr(after.link, k) == v and f"link.{k}" not in overrides}
     if not reset:
         return after
-    import dataclasses
     return dataclasses.replace(after, link=dataclasses.replace(after.link, **reset))
 
 
-def _toml_value(v: Any) -> str:
+def toml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, str):
@@ -124,5 +121,5 @@ def to_toml(scenario: Scenario) -> str:
             if v is None:
                 lines.append(f"# {leaf}: from the preset{unit}")
                 continue
-            lines.append(f"{leaf} = {_toml_value(v)}  # {doc}{unit}")
+            lines.append(f"{leaf} = {toml_value(v)}  # {doc}{unit}")
     return "\n".join(lines) + "\n"

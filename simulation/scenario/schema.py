@@ -7,8 +7,8 @@ to coerce and refuse input, and the README's key table is generated from it
 never mutated.
 
 Defaults describe the `baseline` fleet: NB-IoT devices in coverage class 0 behind a
-carrier-grade NAT. Each default cites ../shared/calibration.md (the row's source) or is
-marked as an assumption (A).
+carrier-grade NAT. Each default cites its source and kind (docs/calibration.md gives the
+references) or is marked as an assumption (A).
 """
 from __future__ import annotations
 
@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulation.errors import ScenarioError
+from simulation.scenario.presets import LOCAL_PRESETS, PRESETS
 
 STRATEGIES = ("manager-polling", "device-polling", "device-initiated", "manager-initiated",
               "delegated", "mqtt-http", "mqtt-coap", "discovery")
-LINK_PRESETS = ("nbiot-ce0", "nbiot-ce1", "nbiot-ce2", "ltem", "cat1", "fixed")
+LINK_PRESETS = tuple(PRESETS)
+LOCAL_LINKS = tuple(LOCAL_PRESETS)
+#: filtering behaviours of RFC 4787 REQ-8, from the most to the least permissive
 FILTERING = ("endpoint-independent", "address-dependent", "address-port-dependent")
 SECURITY_MODES = ("none", "dtls-psk", "dtls-cert", "tls")
 
@@ -83,7 +86,7 @@ class Power:
 
 @dataclass(frozen=True)
 class Link:
-    preset: str = key("nbiot-ce0", "calibrated link (see simulation/world/link.py); `fixed` "
+    preset: str = key("nbiot-ce0", "calibrated link (see simulation/scenario/presets.py); `fixed` "
                       "uses the values below exactly, without jitter", choices=LINK_PRESETS)
     rtt_s: float | None = key(None, "mean round-trip delay device <-> peer without "
                               "serialization; overrides the preset's", "s", low=0)
@@ -203,8 +206,8 @@ class Gateway:
     fetch: str = key("http", "`http` (gateway polls the manager) or `coap-observe` (manager "
                      "notifies the gateway)", choices=("http", "coap-observe"))
     local_link: str = key("6lowpan", "the devices' hop to their gateway: `6lowpan` (IEEE "
-                          "802.15.4) or `ble` (see LOCAL_PRESETS in simulation/world/link.py)",
-                          choices=("6lowpan", "ble"))
+                          "802.15.4) or `ble` (see LOCAL_PRESETS in simulation/scenario/presets.py)",
+                          choices=LOCAL_LINKS)
     backhaul_rtt_s: float = key(0.05, "round trip gateway <-> manager over the always-on "
                                 "backhaul (A)", "s", low=0)
     backhaul_bps: float = key(10e6, "backhaul rate, not shared (A)", "bit/s", low=0,
@@ -296,7 +299,7 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _allowed(meta: dict, kind: str) -> str:
+def allowed_text(meta: dict, kind: str) -> str:
     if meta["choices"]:
         return "one of " + ", ".join(str(c) for c in meta["choices"])
     lo, hi = meta["low"], meta["high"]
@@ -324,7 +327,7 @@ def validate_value(dotted: str, raw: Any) -> Any:
 
     def refuse():
         return ScenarioError(f"{dotted} = {raw!r} is not allowed: expected "
-                             f"{_allowed(meta, kind)}")
+                             f"{allowed_text(meta, kind)}")
 
     value = raw
     if isinstance(default, bool):

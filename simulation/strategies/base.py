@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-from simulation.protocols import messages
+from simulation.transport import messages
 from simulation.world.link import LinkModel
 
 IMAGE_PATH = "/fw/image"   # Block2 pull resource

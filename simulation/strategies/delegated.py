@@ -30,10 +30,11 @@ import math
 
 import numpy as np
 
-from simulation.protocols import dtls, messages
-from simulation.security import AUTH
+from simulation.protocols import dtls
+from simulation.transport import messages
+from simulation.transport.security import AUTH
 from simulation.strategies.base import Strategy
-from simulation.world.gateway import fetch_plan
+from simulation.transport.backhaul import fetch_plan
 from simulation.world.link import LinkModel
 from simulation.world.manager import Server
 

@@ -18,7 +18,7 @@ See `notified_push.py` for what it shares with manager-initiated.
 """
 from __future__ import annotations
 
-from simulation.protocols import messages
+from simulation.transport import messages
 from simulation.strategies.notified_push import NotifiedPush
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 
-from simulation.protocols import messages
+from simulation.transport import messages
 from simulation.strategies.base import IMAGE_PATH, Strategy
 
 

@@ -22,7 +22,7 @@ import math
 
 import numpy as np
 
-from simulation.protocols import messages
+from simulation.transport import messages
 from simulation.strategies.base import Strategy
 
 CURRENT = '</fw/app>;rt="fw";v="1.0.0"'

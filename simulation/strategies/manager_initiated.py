@@ -16,7 +16,7 @@ the manager needs the logic that links any observation to the update.
 """
 from __future__ import annotations
 
-from simulation.protocols import messages
+from simulation.transport import messages
 from simulation.strategies.notified_push import NotifiedPush
 
 

@@ -26,7 +26,8 @@ import math
 import numpy as np
 
 from simulation.errors import ScenarioError
-from simulation.protocols import messages
+from simulation.transport import messages
+from simulation.session import Session
 from simulation.strategies.base import Strategy
 from simulation.world.manager import ADDRESS as MANAGER
 
@@ -91,8 +92,6 @@ class ManagerPolling(Strategy):
 
     def poll(self, i: int, j: int):
         """Process: poll j of device i (and the push it may start)."""
-        from simulation.engine import Session
-
         w = self.world
         self.armed[i] = False
         self.next_poll[i] = j + 1

@@ -12,7 +12,7 @@ The scheme is `coaps` when a DTLS mode (or `tls`, whose UDP hops use DTLS) is on
 """
 from __future__ import annotations
 
-from simulation.protocols import messages
+from simulation.transport import messages
 from simulation.strategies.mqtt_command import MqttCommand
 from simulation.world import broker as brk
 

@@ -43,7 +43,8 @@ from abc import abstractmethod
 import numpy as np
 
 from simulation.protocols import mqtt
-from simulation.protocols.tcp_connection import DOWN, UP
+from simulation.transport.tcp_connection import DOWN, UP
+from simulation.session import Session
 from simulation.strategies.base import Strategy
 from simulation.world import broker as brk
 from simulation.world.manager import ADDRESS as MANAGER
@@ -194,8 +195,6 @@ class MqttCommand(Strategy):
         """Book the PINGREQs device i sent while asleep, before `until` (they interact with
         nothing: the device is alone on its connection, and no command waited, or it would
         have been delivered at the first of them)."""
-        from simulation.engine import Session
-
         b, w = self.broker, self.world
         if not b.connected[i]:
             return
@@ -247,8 +246,6 @@ class MqttCommand(Strategy):
         """Process: device i gets the command at once if it is connected, at its next
         paging occasion if it is idle, else with the broker's answer to its next PINGREQ,
         unless a wake-up brings it first."""
-        from simulation.engine import Session
-
         w, env, b = self.world, self.world.env, self.broker
         paged = False
         while True:

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from simulation.protocols import http
-from simulation.protocols.tcp_connection import DOWN, UP
+from simulation.transport.tcp_connection import DOWN, UP
 from simulation.strategies.mqtt_command import MqttCommand
 from simulation.world import broker as brk
 

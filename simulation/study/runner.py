@@ -20,9 +20,11 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulation import __version__
+from simulation import __version__, runner
 from simulation.errors import ScenarioError
-from simulation.outputs import now_iso, versions
+from simulation.figures.study import draw_study
+from simulation.outputs import now_iso, versions, write_run
+from simulation.study.report import write_report
 from simulation.study.questions import QUESTIONS, Question, experiments_dir
 from simulation.sweeps import SweepResult, load_experiment, sweep
 from simulation.sweeps.experiment import TIERS, Experiment, Run
@@ -66,9 +68,6 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
     workers: local processes (default: every core). progress: progress bars (default: when
     stderr is a terminal). log: called with one line per finished sweep (default: none).
     """
-    from simulation.figures.study import draw_study
-    from simulation.study.report import write_report
-
     if workers is not None and workers < 1:
         raise ScenarioError(f"--workers {workers} is not allowed: expected N >= 1")
     out = Path(out)
@@ -107,12 +106,9 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
 
 def _keep(scenario, folder: str, source: str) -> dict:
     """In a worker: simulate one run, write its run folder, return its summary or error."""
-    from simulation.engine import run
-    from simulation.outputs import write_run
-
     started = now_iso()
     try:
-        result = run(scenario, workers=1)       # as the sweep runs it: the same summary
+        result = runner.run(scenario, workers=1)       # as the sweep runs it: the same summary
     except Exception as e:  # noqa: BLE001 - recorded like a failed sweep run
         return {"error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=8)}

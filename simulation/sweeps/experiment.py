@@ -1,6 +1,6 @@
 """Experiments: a scenario, fixed overrides, a grid of values and replications (TOML).
 
-The format is that of ../shared/interface.md ("Experiments"). Everything is checked when
+The format is that of docs/interface.md ("Experiments"). Everything is checked when
 the experiment is loaded, before anything runs or is written: unknown keys, empty or
 non-list grid values, replications below 1, an unknown scenario, and every grid point's
 scenario (so a bad value in one point is refused up front).
@@ -32,6 +32,7 @@ from simulation import __version__
 from simulation.errors import ScenarioError
 from simulation.scenario import Scenario, load_scenario
 from simulation.scenario.schema import field_of, validate_value
+from simulation.strategies import check_supported
 
 TIERS = ("quick", "default", "full")
 #: what a tier table may override
@@ -199,8 +200,6 @@ def _merge_tier(default, tier):
 
 def _check_points(experiment: Experiment, path: Path) -> None:
     """Every point must give a scenario this version can simulate."""
-    from simulation.strategies import check_supported
-
     for point in experiment.points():
         try:
             scenario = load_scenario(experiment.scenario, {**experiment.set, **dict(point)})

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from simulation import runner
 from simulation.outputs import now_iso, staged, versions, write_json
 from simulation.sweeps.experiment import Experiment, Run, load_experiment
 from simulation.sweeps.stats import summarize
@@ -44,10 +45,8 @@ class SweepResult:
 
 def simulate(scenario) -> dict:
     """One run (in whatever process the executor chose); its summary, or its error."""
-    from simulation.engine import run
-
     try:
-        return {"summary": run(scenario, workers=1).summary}
+        return {"summary": runner.run(scenario, workers=1).summary}
     except Exception as e:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         return {"error": f"{type(e).__name__}: {e}",
                 "traceback": traceback.format_exc(limit=8)}

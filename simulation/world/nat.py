@@ -39,9 +39,7 @@ import math
 import numpy as np
 
 from simulation.errors import ScenarioError
-
-#: filtering behaviours of RFC 4787 REQ-8, from the most to the least permissive.
-FILTERING = ("endpoint-independent", "address-dependent", "address-port-dependent")
+from simulation.scenario.schema import FILTERING
 
 PROTOS = ("udp", "tcp")
 

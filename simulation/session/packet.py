@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from simulation.protocols.exchange import DEVICE, ExchangeSpec, Outcome
+from simulation.transport.exchange import DEVICE, ExchangeSpec, Outcome
 from simulation.world.manager import ADDRESS as MANAGER
 
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulation.protocols import tcp, tls
-from simulation.protocols.exchange import Outcome
+from simulation.transport.exchange import Outcome
 from simulation.world.link import LinkModel
 
 UP, DOWN = "up", "down"

@@ -13,7 +13,7 @@ from functools import lru_cache, partial
 import numpy as np
 
 from simulation.protocols import coap
-from simulation.protocols.exchange import DEVICE, PEER, ExchangeSpec
+from simulation.transport.exchange import DEVICE, PEER, ExchangeSpec
 
 #: RFC 9176 registration lifetime when none is given (calibration.md: 90000 s).
 RD_LIFETIME_S = 90_000

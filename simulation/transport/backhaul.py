@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from simulation.protocols import coap, dtls, http
-from simulation.protocols.tcp_connection import DOWN, UP, Connection
-from simulation.security import AUTH, DATAGRAM_HEADERS
+from simulation.transport.tcp_connection import DOWN, UP, Connection
+from simulation.transport.security import AUTH, DATAGRAM_HEADERS
 from simulation.world.link import LinkModel
 
 HOST = "manager.example"

@@ -27,7 +27,7 @@ from functools import partial
 import numpy as np
 
 from simulation.protocols import coap, dtls
-from simulation.protocols.exchange import DEVICE, ExchangeContext, ExchangeSpec
+from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec
 
 #: the DTLS handshake of each security mode on UDP hops (`tls` secures TCP hops with TLS
 #: and UDP hops with DTLS and raw public keys, like `dtls-cert`)

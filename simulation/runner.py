@@ -1,0 +1,110 @@
+"""Running a scenario: one world, or the cells of a flow-fidelity fleet split over
+processes, and the run's tables built from their parts (`results.py`)."""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import os
+import time
+import traceback
+from queue import Empty
+
+import numpy as np
+
+from simulation.engine import World
+from simulation.results import RunResult, assemble, part_of
+from simulation.scenario import Scenario
+from simulation.strategies import strategy_class
+
+
+def rss_kib() -> float:
+    """Resident memory of this process now (KiB), from /proc; NaN where unavailable."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
+def default_workers(scenario: Scenario) -> int:
+    """Processes a run uses by default: one per core for large flow-fidelity fleets (whose
+    cells do not interact), else one."""
+    if scenario.sim.fidelity != "flow" or scenario.fleet.size < 20_000:
+        return 1
+    return max(1, min(os.cpu_count() or 1, scenario.fleet.cells))
+
+
+def shard_ids(scenario: Scenario, workers: int) -> list[np.ndarray]:
+    """Device ids of each process: the devices of cells c with c mod workers = s."""
+    ids = np.arange(scenario.fleet.size)
+    cell = ids % strategy_class(scenario.strategy.name).cell_count(scenario)
+    return [ids[cell % workers == s] for s in range(workers)]
+
+
+def run(scenario: Scenario, trace_devices: int = 0, progress=None,
+        workers: int | None = None) -> RunResult:
+    """Simulate `scenario` (already resolved) and build its tables.
+
+    workers: processes to split the cells over (flow fidelity only, where cells do not
+    interact); the result is the same for any number. Default: `default_workers`.
+    """
+    wall0 = time.perf_counter()
+    if workers is None:
+        workers = default_workers(scenario)
+    workers = max(1, min(workers, scenario.fleet.cells))
+    if workers == 1 or scenario.sim.fidelity != "flow":
+        rss0 = rss_kib()
+        world = World(scenario, trace_devices)
+        world.run(progress)
+        parts = [part_of(world, rss0)]
+    else:
+        parts = _run_processes(scenario, trace_devices, progress, workers)
+    return assemble(scenario, parts, time.perf_counter() - wall0, traced=trace_devices > 0)
+
+
+def _part_in_process(scenario, ids, trace_devices, slot, clocks, queue):
+    """Child process: simulate the devices `ids`, send back their Part (or the error)."""
+    try:
+        rss0 = rss_kib()
+        world = World(scenario, trace_devices, ids)
+
+        def tick(t):
+            clocks[slot] = t
+        world.run(tick)
+        queue.put((slot, part_of(world, rss0), None))
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises
+        queue.put((slot, None, traceback.format_exc()))
+
+
+def _run_processes(scenario, trace_devices, progress, workers):
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    clocks = ctx.Array("d", workers, lock=False)
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_part_in_process, daemon=True,
+                         args=(scenario, ids, trace_devices, s, clocks, queue))
+             for s, ids in enumerate(shard_ids(scenario, workers))]
+    for p in procs:
+        p.start()
+    parts = [None] * workers
+    try:
+        for _ in range(workers):
+            while True:
+                try:
+                    slot, part, error = queue.get(timeout=0.5)
+                    break
+                except Empty:
+                    if progress is not None:
+                        progress(min(clocks))
+                    dead = [p for p in procs if p.exitcode not in (None, 0)]
+                    if dead:
+                        raise RuntimeError(f"a simulation process died (exit "
+                                           f"{dead[0].exitcode})") from None
+            if error:
+                raise RuntimeError(f"simulation process {slot} failed:\n{error}")
+            parts[slot] = part
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+            p.join()
+    return parts
