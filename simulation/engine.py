@@ -27,6 +27,7 @@ from simulation.world.fleet import Fleet
 from simulation.world.manager import LoadRecorder, Manager, Server
 from simulation.world.nat import Nat
 from simulation.world.radio import Radios
+from simulation.world.topology import GATEWAY
 
 
 class World:
@@ -35,45 +36,46 @@ class World:
     def __init__(self, scenario: Scenario, trace_devices: int = 0, ids=None):
         sc = self.scenario = scenario
         strategy = strategy_class(sc.strategy.name)
+        topo = self.topology = strategy.topology(sc)
         self.env = simpy.Environment()
         self.horizon_s = sc.sim.horizon_s
         self.packet = sc.sim.fidelity == "packet"
         self.streams = Streams(sc.sim.seed)
-        link = strategy.device_link(sc)
-        behind_nat = sc.nat.enabled and strategy.device_behind_nat
-        cells = strategy.cell_count(sc)
-        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, cells)
+        self.fleet = Fleet(np.arange(sc.fleet.size) if ids is None else ids, topo.cells)
         n = self.fleet.n
+        self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
+                       sc.nat.inbound_refresh, enabled=sc.nat.enabled and topo.behind_nat,
+                       devices=n)
         self.security = DtlsSessions(sc.security, n)
         self.ctx = ExchangeContext(
-            link=link, ack_timeout_s=sc.coap.ack_timeout_s,
+            link=topo.link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,
             max_retransmit=sc.coap.max_retransmit, service_s=sc.manager.service_s,
-            nat_timeout_s=sc.nat.udp_timeout_s if behind_nat else math.inf,
-            inbound_refresh=sc.nat.inbound_refresh, inactivity_s=sc.device.inactivity_s,
+            nat=self.nat.rule("udp"), inactivity_s=sc.device.inactivity_s,
             active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s,
             record_bytes=self.security.record_bytes)
         self.handshake_ctx = DtlsSessions.timers(self.ctx)
         self.tcp_params = TcpParams(mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
                                     max_retransmit=sc.tcp.max_retransmit)
-        self.radios = Radios(n, sc.device, sc.power, link.connect_s)
-        self.nat = Nat(sc.nat.udp_timeout_s, sc.nat.tcp_timeout_s, sc.nat.filtering,
-                       sc.nat.inbound_refresh, enabled=behind_nat, devices=n)
+        self.radios = Radios(n, sc.device, sc.power, topo.link.connect_s)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)
-        self.cells = [Cell(self.env) for _ in range(cells)]
-        # the party a device exchanges with: the manager, or (delegated) its gateway,
-        # whose load is not the manager's
-        self.peer_load = (self.manager.load if strategy.peer_is_manager
-                          else LoadRecorder(sc.sim.horizon_s))
-        self.peer_servers: dict[int, Server] = {}   # cell -> its gateway's queue
+        self.cells = [Cell(self.env) for _ in range(topo.cells)]
+        # the party a device exchanges with: the manager, or its gateway, whose load is
+        # not the manager's and whose queue is its own (A: as fast as the manager's)
+        if topo.peer == GATEWAY:
+            self.peer_load = LoadRecorder(sc.sim.horizon_s)
+            self.peer_servers = {int(g): Server(self.env, sc.manager.service_s)
+                                 for g in np.unique(self.fleet.cell)}
+        else:
+            self.peer_load = self.manager.load
+            self.peer_servers = {}
         self.tracer = Tracer(trace_devices)
         self.failures = {"nat": 0, "unreachable": 0, "timeout": 0}
         self.polls_sent = self.polls_answered = 0
-        self.strategy = strategy(self)
-        self.busy_until = np.full(n, -np.inf)   # end of each device's running session
         self.under_way: dict[int, tuple] = {}   # packet-fidelity exchanges not yet booked
         self.events = 0
+        self.strategy = strategy(self)
 
     # -- wake-ups -----------------------------------------------------------------------
     def wake_phases(self) -> np.ndarray:
@@ -122,18 +124,12 @@ class World:
     def _wake(self, i: int, k: int, t: float) -> None:
         """Wake-up k of device i at t: a session, unless one is still running (a wake-up
         that falls inside a session is skipped: the device is awake anyway)."""
-        if t < self.busy_until[i]:
+        if t < self.fleet.busy_until[i]:
             return
-        self.busy_until[i] = math.inf
-        self.env.process(self._session(i, k))
-
-    def _session(self, i: int, k: int):
         self.fleet.wakeups[i] += 1
         session = Session(self, i, k)
-        yield from self.strategy.on_wake(session)
-        if not session.transferring:
-            self.busy_until[i] = session.now
-        # else the device is busy until its transfer ends (Session.end_with_transfer)
+        session.hold()
+        self.env.process(session.run(self.strategy.on_wake))
 
     # -- the run ------------------------------------------------------------------------
     def run(self, progress=None) -> None:
@@ -148,17 +144,7 @@ class World:
             self.events += 1
             if progress is not None and self.events % report_every == 0:
                 progress(env.now)
-        for i, out in self.under_way.values():   # what in-flight exchanges sent so far
-            self.fleet.add(i, out, finished=False)
+        for session, out in self.under_way.values():   # what in-flight exchanges sent
+            session.book(out, finished=False)
         self.under_way.clear()
         self.strategy.finish()
-
-    def peer_serve(self, i: int):
-        """Process: a message of device i through its peer's queue (packet fidelity)."""
-        server = self.peer_servers.get(int(self.fleet.cell[i]), self.manager.queue)
-        yield from server.serve()
-
-    def complete_image(self, i: int, t: float, install_s: float) -> None:
-        """The device holds the whole update at t; it counts as updated after install."""
-        self.fleet.t_download_end_s[i] = t
-        self.fleet.t_updated_s[i] = t + install_s

@@ -37,7 +37,7 @@ def default_workers(scenario: Scenario) -> int:
 def shard_ids(scenario: Scenario, workers: int) -> list[np.ndarray]:
     """Device ids of each process: the devices of cells c with c mod workers = s."""
     ids = np.arange(scenario.fleet.size)
-    cell = ids % strategy_class(scenario.strategy.name).cell_count(scenario)
+    cell = ids % strategy_class(scenario.strategy.name).topology(scenario).cells
     return [ids[cell % workers == s] for s in range(workers)]
 
 

@@ -176,3 +176,32 @@ def test_expires_at_is_consistent_with_admits(filtering, inbound_refresh, events
         expected = max(outs) + timeout if outs else -math.inf
         assert before == expected
     assert nat.inbound(1, remote, query, proto) == (query < before)
+
+
+@given(inbound_refresh=st.booleans(), start=times,
+       arrivals=st.lists(times, min_size=1, max_size=8))
+def test_binding_rule_ahead_of_time_matches_the_nat_packet_by_packet(inbound_refresh, start,
+                                                                    arrivals):
+    """Flow fidelity computes which inbound copies a binding admits ahead of the
+    simulation (`BindingRule.admitted`, and its scalar `inbound`); that must be what the
+    NAT does when the same packets pass it one by one."""
+    nat = make("address-port-dependent", inbound_refresh)
+    nat.outbound(1, MGR, start)
+    arrivals = sorted(arrivals)
+    rule = nat.rule("udp")
+    ahead = rule.admitted([arrivals], [nat.expires_at(1, MGR)])[0].tolist()
+    until, scalar = nat.expires_at(1, MGR), []
+    for t in arrivals:
+        ok, until = rule.inbound(t, until)
+        scalar.append(ok)
+    one_by_one = [nat.inbound(1, MGR, t) for t in arrivals]
+    assert ahead == scalar == one_by_one
+
+
+def test_binding_rule_refresh_moves_the_expiry_only_when_admitted_and_asked():
+    refreshing = make(inbound_refresh=True).rule("udp")
+    assert refreshing.inbound(10.0, 20.0) == (True, 40.0)
+    assert refreshing.inbound(20.0, 20.0) == (False, 20.0)    # at the expiry: dropped
+    assert make().rule("udp").inbound(10.0, 20.0) == (True, 20.0)
+    assert Nat(30.0, 100.0, "endpoint-independent", True, enabled=False).rule("tcp").timeout_s \
+        == math.inf

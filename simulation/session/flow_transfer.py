@@ -55,7 +55,7 @@ class FlowTransfer:
 
     def _chunk_done(self, event) -> None:
         part, self.part = self.part, None
-        self.session._book_flow(self.spec, part, event.value)
+        self.session.book_outcome(self.spec, part, event.value)
         merge(self.total, part)
         self.block += part.blocks_done
         if part.completed and self.block < self.spec.blocks:

@@ -5,6 +5,10 @@ one-way delay, manager service, paging wait and cell serialization is an event, 
 at the manager and in the cell, and a device's radio going idle mid-transfer, emerge
 instead of being approximated.
 
+Whatever a message changes in the world (radio time, NAT binding, the peer's load and queue,
+the cell) is booked through the session's methods, as flow fidelity books a computed
+exchange (`session.py`).
+
 Bytes split as `Outcome` defines: each packet is classified when it goes on the device's
 radio link. The first copy of a block's request, and of its response, is credited to
 payload and security at once; when its block fails these credits turn into wasted bytes
@@ -15,7 +19,6 @@ from __future__ import annotations
 import math
 
 from simulation.transport.exchange import DEVICE, ExchangeSpec, Outcome
-from simulation.world.manager import ADDRESS as MANAGER
 
 
 class _Block:
@@ -57,7 +60,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
     ctx = ctx or session.world.ctx
     start = env.now
     out = Outcome(start_s=start)
-    session.world.under_way[id(out)] = (session.device, out)
+    session.world.under_way[id(out)] = (session, out)
     m = ctx.max_retransmit + 1
     for b in range(first_block, spec.blocks):
         blk = _Block(env, delivered, out, start)
@@ -135,9 +138,9 @@ def _up(session, spec, b, a, blk, out, rng, packet, rtt, request):
     """A device packet (`_sizes`): transmitted, lost on the radio or carried rtt/2 to the
     manager, refreshing the NAT binding on the way, then served. True if the manager
     handled it."""
-    w, env, i = session.world, session.world.env, session.device
+    w, env = session.world, session.world.env
     s_up = w.ctx.link.up_s(packet[0])
-    w.radios.busy(i, env.now, env.now + s_up, tx_s=s_up)
+    session.radio_active(env.now, env.now + s_up, tx_s=s_up)
     _count(session, out, blk, "up", packet, request)
     lost = _lost(session, rng)
     session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
@@ -145,12 +148,11 @@ def _up(session, spec, b, a, blk, out, rng, packet, rtt, request):
     if lost:
         return False
     yield env.timeout(rtt / 2)
-    w.nat.outbound(i, MANAGER, env.now)
+    session.reached_peer(env.now)
     blk.last_refresh = env.now
     if request and math.isnan(blk.first_delivery):
         blk.first_delivery = env.now
-    w.peer_load.add(env.now, msgs_in=1)
-    yield from w.peer_serve(i)
+    yield from session.served_by_peer()
     return True
 
 
@@ -158,11 +160,11 @@ def _down(session, spec, b, a, blk, out, rng, packet, rtt):
     """A manager packet (`_sizes`): through the NAT (or dropped), rtt/2, paging if the
     device is idle, the cell's downlink, then lost on the radio or received. True if
     received."""
-    w, env, i = session.world, session.world.env, session.device
-    w.peer_load.add(env.now, msgs_out=1, bytes_out=packet[0])
+    env = session.world.env
+    admitted = session.peer_sends(env.now, packet[0])
     if math.isnan(blk.first_downlink):
         blk.first_downlink = env.now
-    if not w.nat.inbound(i, MANAGER, env.now):
+    if not admitted:
         out.nat_drops += 1
         blk.nat_drop = True
         session.trace(env.now, "down", spec, b, a, "dropped")
@@ -195,9 +197,7 @@ def _count(session, out, blk, direction: str, packet, request: bool) -> None:
             out.payload_bytes += packet[1]
             out.security_bytes += packet[2]
     else:
-        getattr(w.fleet, f"bytes_{direction}")[session.device] += nbytes
-        getattr(w.fleet, f"msgs_{direction}")[session.device] += 1
-        w.fleet.wasted_bytes[session.device] += nbytes
+        session.late_copy(direction, nbytes)
 
 
 def _reach(session, blk, rng):
@@ -208,7 +208,7 @@ def _reach(session, blk, rng):
         blk.unreachable = True
         return False
     if delay > 0:
-        w.radios.busy(i, env.now + delay - w.ctx.connect_s, env.now + delay)
+        session.radio_active(env.now + delay - w.ctx.connect_s, env.now + delay)
         yield env.timeout(delay)
     return True
 
@@ -216,10 +216,10 @@ def _reach(session, blk, rng):
 def _downlink(session, packet, out, blk, request):
     """Send a packet (`_sizes`) through the device's cell downlink, shared with the packets
     of the cell's other devices (processor sharing, `world/cell.py`)."""
-    w, env, i = session.world, session.world.env, session.device
-    s = w.ctx.link.down_s(packet[0])
+    env = session.world.env
+    s = session.world.ctx.link.down_s(packet[0])
     t0 = env.now
     _count(session, out, blk, "down", packet, request)
     out.air_down_s += s
-    yield w.cells[w.fleet.cell[i]].transfer(0.0, s, s)
-    w.radios.busy(i, t0, env.now)
+    yield session.cell.transfer(0.0, s, s)
+    session.radio_active(t0, env.now)

@@ -1,9 +1,14 @@
-"""A session: one wake-up of one device (or one contact the manager starts), and the one
-place that books what its exchanges cost into the world.
+"""A session: one wake-up of one device (or one contact the manager or the broker starts),
+and the one place that books what it costs into the world.
 
 Every exchange of a session goes through `Session.exchange` (or, for an image transfer that
 ends the session, `Session.end_with_transfer`), which runs it at packet or flow fidelity
-(`sim.fidelity`) and books its bytes, energy, NAT refreshes, manager load and trace lines.
+(`sim.fidelity`). What an exchange costs (radio time and energy, bytes, NAT refreshes and
+drops, the peer's load, trace lines, failures) and what the device gains (first contact,
+image blocks, the update) are booked here only: strategies ask a session to book.
+
+A session that holds its device (`hold`) keeps the device's other wake-ups out until it
+finishes (`finish`), or, if it ends with a transfer, until the transfer is over.
 """
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from simulation.world.manager import ADDRESS as MANAGER
 
 
 class Session:
-    """One wake-up of one device: its clock, random stream, exchanges and trace.
+    """One wake-up of one device: its clock, random stream, exchanges, bookings and trace.
 
     In flow fidelity a session keeps its own clock, ahead of the simulation's: exchanges
     that nothing else can interfere with are computed one after the other without events;
@@ -33,16 +38,20 @@ class Session:
     """
 
     __slots__ = ("world", "device", "device_id", "wake", "stream", "traced", "start",
-                 "clock", "_exchanges", "_tokens", "transferring")
+                 "clock", "_exchanges", "_tokens", "transferring", "held")
 
-    def __init__(self, world, device: int, wake: int, stream: str = "session"):
+    def __init__(self, world, device: int, wake: int, stream: str = "session",
+                 at: float | None = None):
+        """`at`: the session's start when it is booked ahead of or behind the simulation
+        (a PINGREQ booked lazily); default now."""
         self.world, self.device, self.wake, self.stream = world, device, wake, stream
         self.device_id = int(world.fleet.ids[device])   # identity: draws, tokens, trace
         self.traced = world.tracer.wants(self.device_id)
-        self.start = self.clock = world.env.now     # the wake-up (or the manager's poll)
+        self.start = self.clock = world.env.now if at is None else at
         self._exchanges = 0
         self._tokens = 0
         self.transferring = False
+        self.held = False
 
     @property
     def now(self) -> float:
@@ -60,17 +69,54 @@ class Session:
         self._tokens += 1
         return (self.device_id * 7919 + self.wake * 131 + self._tokens * 17) & 0xffff
 
+    # -- start and finish -----------------------------------------------------------------
+    def hold(self) -> None:
+        """The device is busy with this session: its wake-ups are skipped until the
+        session finishes, or its final transfer is over."""
+        self.held = True
+        self.world.fleet.busy_until[self.device] = math.inf
+
+    def run(self, body):
+        """Process body: `body(self)` (a strategy's logic), then `finish`."""
+        yield from body(self)
+        self.finish()
+
+    def finish(self) -> None:
+        """The session is over: a held device is free again, unless a transfer goes on."""
+        if self.held and not self.transferring:
+            self.world.fleet.busy_until[self.device] = self.now
+
+    def transfer_over(self, then, out) -> None:
+        """The session's final transfer is over: the device is free again; `then` books
+        it (`out` is its Outcome, or the packet process that returned it)."""
+        if isinstance(out, simpy.Event):
+            out = out.value
+        w = self.world
+        self.clock = w.env.now
+        w.fleet.busy_until[self.device] = w.env.now
+        then(self, out)
+
+    # -- the radio connection ---------------------------------------------------------------
     def connect(self):
-        """Set up the RRC connection if the device is not connected."""
+        """Set up the RRC connection if the device is not connected (process body)."""
         w, i, t = self.world, self.device, self.now
         delay = w.radios.uplink_delay(i, t)
         if delay > 0:
-            w.radios.busy(i, t, t + delay)
+            self.radio_active(t, t + delay)
             if w.packet:
                 yield w.env.timeout(delay)
             else:
                 self.clock += delay
 
+    def connect_ahead(self) -> None:
+        """Set up the RRC connection in time for the device to send at the session's start
+        (a PINGREQ due then: the radio wakes early)."""
+        w, i, t = self.world, self.device, self.start
+        delay = w.radios.uplink_delay(i, t)
+        if delay:
+            self.radio_active(t - delay, t)
+
+    # -- exchanges --------------------------------------------------------------------------
     def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done",
                  ctx: ExchangeContext | None = None):
         """Run a short exchange (process body); returns its Outcome (times relative to
@@ -98,28 +144,39 @@ class Session:
         return self._flow(spec, first_block, until, ctx)
 
     def _handshake(self, spec: ExchangeSpec, tail_bytes: int, tail_name: str):
-        """A DTLS handshake's flight pairs, then its last client flight if any."""
-        w, i = self.world, self.device
+        """A DTLS handshake's flight pairs, then its last client flight if any (sent once:
+        all of its bytes are security overhead, never wasted)."""
+        w = self.world
         out = yield from self.exchange(spec, ctx=w.handshake_ctx)
         if not out.completed:
             return out
         if tail_bytes:
-            t = self.now
             tx = w.ctx.link.up_s(tail_bytes)
-            w.radios.busy(i, t, t + tx, tx_s=tx)
-            w.fleet.bytes_up[i] += tail_bytes
-            w.fleet.security_bytes[i] += tail_bytes    # sent once, never wasted
-            w.fleet.msgs_up[i] += 1
-            w.nat.outbound(i, MANAGER, t + tx + w.ctx.link.rtt_s / 2)
-            if self.traced:
-                peer = "M" if w.strategy.peer_is_manager else "G"
-                w.tracer.add(t, self.device_id, f"D-->{peer}: {tail_name}")
+            tail = Outcome(completed=True, start_s=self.now, duration_s=tx, device_tx_s=tx,
+                           bytes_up=tail_bytes, security_bytes=tail_bytes, msgs_up=1,
+                           last_nat_refresh_s=tx + w.ctx.link.rtt_s / 2)
+            self.book_outcome(None, tail, tx, lines=[(0.0, "up", tail_name)])
             if w.packet:
                 yield w.env.timeout(tx)
             else:
                 self.clock += tx
-        w.security.established[i] = True
-        w.security.handshakes += 1
+        w.security.handshake_done(self.device)
+        return out
+
+    def _flow(self, spec, first_block, until, ctx=None) -> Outcome:
+        """A short exchange at flow fidelity: computed at once, no event."""
+        w, i = self.world, self.device
+        t = self.clock
+        out = flow_outcome(spec, ctx or w.ctx, self.next_rng(),
+                           nat_open_s=w.nat.expires_at(i, MANAGER) - t,
+                           device_gap_s=t - w.radios.last_activity[i],
+                           first_block=first_block, with_events=self.traced)
+        out.start_s = t
+        if until == "delivered" and not math.isnan(out.first_delivery_s):
+            self.clock = t + out.first_delivery_s + w.ctx.service_s
+        else:
+            self.clock = t + out.duration_s
+        self.book_outcome(spec, out, out.duration_s)
         return out
 
     def end_with_transfer(self, spec: ExchangeSpec, first_block: int, then) -> None:
@@ -148,7 +205,7 @@ class Session:
         out = conn.out
         out.duration_s = conn.t
         out.start_s = start_s
-        self._book_flow(None, out, out.duration_s, proto="tcp", lines=conn.trace)
+        self.book_outcome(None, out, out.duration_s, proto="tcp", lines=conn.trace)
         return out
 
     def tcp(self, conn: Connection):
@@ -167,20 +224,19 @@ class Session:
         like a CoAP transfer (its downlink serialization stretched by the cell's load);
         then `then(session, outcome)` books it."""
         self.transferring = True
-        w, env = self.world, self.world.env
+        env = self.world.env
         out = conn.out
         out.duration_s = conn.t
         start = self.now
 
         def begin(_event=None):
             out.start_s = env.now
-            cell = w.cells[w.fleet.cell[self.device]]
-            done = cell.transfer(out.duration_s - out.path_down_s, out.path_down_s,
-                                 out.air_down_s)
+            done = self.cell.transfer(out.duration_s - out.path_down_s, out.path_down_s,
+                                      out.air_down_s)
             done.callbacks.append(finish)
 
         def finish(event):
-            self._book_flow(None, out, event.value, proto="tcp", lines=conn.trace)
+            self.book_outcome(None, out, event.value, proto="tcp", lines=conn.trace)
             self.transfer_over(then, out)
 
         if start > env.now:     # flow fidelity: the simulation catches up with the session
@@ -188,57 +244,41 @@ class Session:
         else:
             begin()
 
-    def transfer_over(self, then, out) -> None:
-        """The session's final transfer is over: the device is free again; `then` books
-        it (`out` is its Outcome, or the packet process that returned it)."""
-        if isinstance(out, simpy.Event):
-            out = out.value
+    @property
+    def cell(self):
+        """The radio cell (or gateway channel) the device shares."""
         w = self.world
-        self.clock = w.env.now
-        w.busy_until[self.device] = w.env.now
-        then(self, out)
+        return w.cells[w.fleet.cell[self.device]]
 
-    def book(self, out: Outcome) -> None:
-        """Add a finished exchange's counts to the device and the run."""
+    # -- booking: what exchanges cost -------------------------------------------------------
+    def book(self, out: Outcome, finished: bool = True) -> None:
+        """Add an exchange's counts to the device, and its failure to the run's
+        (`finished=False`: what an exchange still under way at the horizon has sent)."""
         w = self.world
-        w.fleet.add(self.device, out)
-        if out.failure:
+        w.fleet.add(self.device, out, finished)
+        if finished and out.failure:
             w.failures[out.failure] += 1
 
-    def _flow(self, spec, first_block, until, ctx=None) -> Outcome:
-        """A short exchange at flow fidelity: computed at once, no event."""
-        w, i = self.world, self.device
-        t = self.clock
-        out = flow_outcome(spec, ctx or w.ctx, self.next_rng(),
-                           nat_open_s=w.nat.expires_at(i, MANAGER) - t,
-                           device_gap_s=t - w.radios.last_activity[i],
-                           first_block=first_block, with_events=self.traced)
-        out.start_s = t
-        if until == "delivered" and not math.isnan(out.first_delivery_s):
-            self.clock = t + out.first_delivery_s + w.ctx.service_s
-        else:
-            self.clock = t + out.duration_s
-        self._book_flow(spec, out, out.duration_s)
-        return out
-
-    def _book_flow(self, spec, out: Outcome, duration: float, proto: str = "udp",
-                   lines=None) -> None:
-        """Book a flow outcome that lasted `duration` (stretched by the cell or not).
-        `proto` is the NAT binding the device's packets refresh; a TCP conversation gives
-        its trace `lines` ((t, "up"|"down", text)) instead of a spec."""
-        w, i, t = self.world, self.device, out.start_s
+    def book_outcome(self, spec, out: Outcome, duration: float, proto: str = "udp",
+                     lines=None) -> None:
+        """Book an exchange computed at once (flow fidelity, a TCP conversation) that
+        lasted `duration` (stretched by the cell or not): its NAT refresh and drops, radio
+        time, the peer's load, its trace and its counts. `proto` is the NAT binding the
+        device's packets refresh; a TCP conversation gives its trace `lines` ((t, "up" |
+        "down", text)) instead of a spec."""
+        w, t = self.world, out.start_s
         scale = duration / out.duration_s if out.duration_s > 0 else 1.0
         if scale != 1.0:
             for name in ("first_delivery_s", "first_downlink_s", "last_nat_refresh_s"):
                 setattr(out, name, getattr(out, name) * scale)
             out.duration_s = duration
         if not math.isnan(out.last_nat_refresh_s):
-            w.nat.outbound(i, MANAGER, t + out.last_nat_refresh_s, proto)
-        w.nat.dropped += out.nat_drops
+            w.nat.outbound(self.device, MANAGER, t + out.last_nat_refresh_s, proto)
+        w.nat.count_drops(out.nat_drops)
         if out.msgs_up or out.msgs_down:
-            w.radios.busy(i, t, t + duration, tx_s=out.device_tx_s)
+            self.radio_active(t, t + duration, tx_s=out.device_tx_s)
         w.peer_load.spread(t, t + duration, out.manager_in, out.manager_out,
-                              out.manager_bytes_out)
+                           out.manager_bytes_out)
         for (t_block, t_in, direction, b, a, fate) in out.events or ():
             # contention stretches the gaps between blocks, not a block's own timing
             self.trace(t + t_block * scale + t_in, direction, spec, b, a, fate)
@@ -246,6 +286,100 @@ class Session:
             self.trace_line(t + t_line * scale, direction, text)
         self.book(out)
 
+    # packet fidelity books message by message (`session/packet.py`)
+    def radio_active(self, t0: float, t1: float, tx_s: float = 0.0) -> None:
+        """The device's radio is active over [t0, t1], `tx_s` of it transmitting."""
+        self.world.radios.busy(self.device, t0, t1, tx_s=tx_s)
+
+    def reached_peer(self, t: float) -> None:
+        """A device message reaches the peer at t: it refreshes the NAT binding on the way
+        and adds to the peer's load."""
+        w = self.world
+        w.nat.outbound(self.device, MANAGER, t)
+        w.peer_load.add(t, msgs_in=1)
+
+    def peer_sends(self, t: float, nbytes: int) -> bool:
+        """The peer sends a message of `nbytes` to the device at t: its load, and whether
+        the NAT admits it (a drop is counted by the NAT)."""
+        w = self.world
+        w.peer_load.add(t, msgs_out=1, bytes_out=nbytes)
+        return w.nat.inbound(self.device, MANAGER, t)
+
+    def served_by_peer(self):
+        """Process body: the message goes through its peer's FIFO queue."""
+        w = self.world
+        yield from w.peer_servers.get(int(w.fleet.cell[self.device]), w.manager.queue).serve()
+
+    def late_copy(self, direction: str, nbytes: int) -> None:
+        """A copy on the device's link after its exchange was booked: wasted."""
+        fleet, i = self.world.fleet, self.device
+        getattr(fleet, f"bytes_{direction}")[i] += nbytes
+        getattr(fleet, f"msgs_{direction}")[i] += 1
+        fleet.wasted_bytes[i] += nbytes
+
+    def book_lost_polls(self, times: np.ndarray, copies: int, nbytes: int,
+                        text: str) -> None:
+        """Manager polls at `times` that found the NAT closed or the device in PSM, each
+        sent `copies` times (`nbytes` each) and lost; `text` is the poll's trace text. The
+        copies are traced at the mean initial timeout's schedule (nothing is drawn)."""
+        w, i = self.world, self.device
+        n = len(times)
+        nat_closed = ~w.nat.admits(i, MANAGER, times)
+        closed = int(nat_closed.sum())
+        w.polls_sent += n
+        w.fleet.failed_attempts[i] += n
+        w.failures["nat"] += closed
+        w.failures["unreachable"] += n - closed
+        w.nat.count_drops(closed * copies)
+        if self.traced:
+            ctx = w.ctx
+            t0 = ctx.ack_timeout_s * (1 + ctx.ack_random_factor) / 2
+            for tp, shut in zip(times, nat_closed, strict=True):
+                fate = "[dropped by NAT]" if shut else "[lost: device in PSM]"
+                for k in range(copies):
+                    again = f" (retransmission {k})" if k else ""
+                    self.trace_line(float(tp + t0 * (2 ** k - 1)), "down",
+                                    f"{text}{again} {fate}")
+        w.manager.load.add_many(times, msgs_out=copies, bytes_out=copies * nbytes)
+
+    def book_backhaul(self, t: float, msgs_in: int, msgs_out: int, bytes_out: int) -> None:
+        """The gateway relays the device's message to the manager at t (the manager's load;
+        the device's own exchange was with the gateway)."""
+        self.world.manager.load.add(t, msgs_in=msgs_in, msgs_out=msgs_out,
+                                    bytes_out=bytes_out)
+
+    # -- booking: what the device gains ------------------------------------------------------
+    def poll_sent(self) -> None:
+        self.world.polls_sent += 1
+
+    def poll_answered(self) -> None:
+        self.world.polls_answered += 1
+
+    def first_contact(self, t: float) -> None:
+        """The manager's update reaches the device's attention at t (the first time only)."""
+        self.world.fleet.first_contact(self.device, t)
+
+    def download_started(self, t: float) -> None:
+        """The image's first payload leaves for the device at t (the first time only)."""
+        fleet = self.world.fleet
+        if math.isnan(fleet.t_download_start_s[self.device]):
+            fleet.t_download_start_s[self.device] = t
+
+    def blocks_received(self, blocks: int) -> None:
+        self.world.fleet.blocks_done[self.device] += blocks
+
+    @property
+    def blocks_held(self) -> int:
+        """Image blocks the device holds (a transfer resumes after them)."""
+        return int(self.world.fleet.blocks_done[self.device])
+
+    def image_complete(self, t: float, install_s: float) -> None:
+        """The device holds the whole update at t; it counts as updated after install."""
+        fleet = self.world.fleet
+        fleet.t_download_end_s[self.device] = t
+        fleet.t_updated_s[self.device] = t + install_s
+
+    # -- trace ------------------------------------------------------------------------------
     def trace(self, t: float, direction: str, spec: ExchangeSpec, block: int, attempt: int,
               fate: str) -> None:
         if not self.traced or spec.trace is None:
@@ -259,6 +393,8 @@ class Session:
 
     def trace_line(self, t: float, direction: str, text: str) -> None:
         """One message of the trace, between the device and its peer."""
-        peer = "M" if self.world.strategy.peer_is_manager else "G"
+        if not self.traced:
+            return
+        peer = self.world.topology.peer_letter
         arrow = f"D-->{peer}" if direction == "up" else f"D<--{peer}"
         self.world.tracer.add(t, self.device_id, f"{arrow}: {text}")

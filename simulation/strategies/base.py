@@ -8,35 +8,31 @@ import numpy as np
 
 from simulation.transport import messages
 from simulation.world.link import LinkModel
+from simulation.world.topology import Topology
 
 IMAGE_PATH = "/fw/image"   # Block2 pull resource
 PUSH_PATH = "/sw"          # Block1 push resource (draft section 6)
 
 
 class Strategy(ABC):
-    """Base: a strategy reacts to each wake-up of a device (`on_wake`, a process body).
+    """Base: a strategy reacts to each wake-up of a device (`on_wake`, a process body),
+    and asks the session to book what it costs and what the device gains.
 
-    Class attributes say how the devices are connected: by default they talk to the
-    manager over the scenario's link, through the carrier NAT, in `fleet.cells` cells.
+    `topology` says how the devices are connected: by default they talk to the manager
+    over the scenario's link, through the carrier NAT, in `fleet.cells` cells.
     """
 
     name = ""
-    peer_is_manager = True      # devices exchange with the manager (not a gateway)
-    device_behind_nat = True    # the carrier NAT sits on the devices' path
 
     @classmethod
-    def device_link(cls, scenario) -> LinkModel:
-        """The link between a device and its peer."""
-        return LinkModel.from_scenario(scenario.link)
+    def topology(cls, scenario) -> Topology:
+        """The devices' link, NAT, cells and peer."""
+        return Topology(LinkModel.from_scenario(scenario.link), behind_nat=True,
+                        cells=scenario.fleet.cells)
 
     @classmethod
     def check(cls, scenario) -> None:
         """Refuse (ScenarioError) a scenario this strategy cannot simulate."""
-
-    @classmethod
-    def cell_count(cls, scenario) -> int:
-        """How many radio cells share the devices (device i is in cell i mod count)."""
-        return scenario.fleet.cells
 
     def __init__(self, world):
         self.world = world
@@ -91,8 +87,7 @@ class Strategy(ABC):
     def transfer_image(self, session, spec, then=None) -> None:
         """End the session with the image transfer `spec`, resumed from the blocks the
         device already holds; `then` (default `transferred`) books it when it is over."""
-        held = int(self.world.fleet.blocks_done[session.device])
-        session.end_with_transfer(spec, held, then or self.transferred)
+        session.end_with_transfer(spec, session.blocks_held, then or self.transferred)
 
     def push_image(self, session) -> None:
         """End the session with the image pushed to the device with Block1 `POST /sw`
@@ -104,17 +99,16 @@ class Strategy(ABC):
         """Book a push; its first contact is the first pushed block reaching the device."""
         self.transferred(session, out)
         if not math.isnan(out.first_delivery_s):
-            self.world.fleet.first_contact(session.device, out.start_s + out.first_delivery_s)
+            session.first_contact(out.start_s + out.first_delivery_s)
 
     def transferred(self, session, out) -> None:
         """Book an image transfer (or its part that got through)."""
-        w, i = self.world, session.device
-        fleet = w.fleet
-        if not math.isnan(out.first_downlink_s) and math.isnan(fleet.t_download_start_s[i]):
-            fleet.t_download_start_s[i] = out.start_s + out.first_downlink_s
-        fleet.blocks_done[i] += out.blocks_done
+        if not math.isnan(out.first_downlink_s):
+            session.download_started(out.start_s + out.first_downlink_s)
+        session.blocks_received(out.blocks_done)
         if out.completed:
-            w.complete_image(i, out.start_s + out.duration_s, self.install_s(i))
+            session.image_complete(out.start_s + out.duration_s,
+                                   self.install_s(session.device))
 
     def install_s(self, i: int) -> float:
         """Time from a complete download to the device running the update (s)."""

@@ -4,7 +4,7 @@ of its devices when they wake.
 Devices reach their gateway over a local low-power hop (`gateway.local_link`: 6LoWPAN or
 BLE, shared by the gateway's devices like a cell; no NAT on it) and the gateway reaches the
 manager over an always-on backhaul. The gateway gets the image by HTTP or by a CoAP Observe
-(`gateway.fetch`, see `world/gateway.py`):
+(`gateway.fetch`, see `transport/backhaul.py`):
 
     G-->M: HTTP GET /swupdate                        G-->M: COAP GET /swupdate, Observe: 0
     G<--M: 200 Content, payload: swpackage           G<--M: 2.05 Content, payload: swpackage
@@ -18,7 +18,7 @@ The manager's image traffic then scales with the gateways, not the devices. Secu
 per hop: the gateway holds the devices' credentials as a CoAP proxy, so each device's DTLS
 session (`security.mode`) ends at its gateway, over the local hop, and the gateway keeps
 one session of its own with the manager (TLS for the HTTP fetch with `security.mode =
-"tls"`, DTLS for the Observe; see `world/gateway.py`): the manager sets up one session per
+"tls"`, DTLS for the Observe; see `transport/backhaul.py`): the manager sets up one session per
 gateway instead of one per device. First contact is the first pushed block reaching the
 device. The trace
 shows the device's exchanges with its gateway (`D<--G`); the backhaul's are in the
@@ -36,23 +36,20 @@ from simulation.transport.security import AUTH
 from simulation.strategies.base import Strategy
 from simulation.transport.backhaul import fetch_plan
 from simulation.world.link import LinkModel
-from simulation.world.manager import Server
+from simulation.world.topology import GATEWAY, Topology
 
 
 class Delegated(Strategy):
     name = "delegated"
-    peer_is_manager = False
-    device_behind_nat = False
 
     @classmethod
-    def device_link(cls, scenario) -> LinkModel:
-        return LinkModel.local(scenario.gateway.local_link)
-
-    @classmethod
-    def cell_count(cls, scenario) -> int:
-        """One gateway per `gateway.devices_per_gateway` devices; its local channel is
-        shared by its devices (device i belongs to gateway i mod count)."""
-        return math.ceil(scenario.fleet.size / scenario.gateway.devices_per_gateway)
+    def topology(cls, scenario) -> Topology:
+        """The local hop, no NAT on it, and one gateway per `gateway.devices_per_gateway`
+        devices, whose local channel its devices share (device i belongs to gateway i mod
+        count); the peer is the gateway."""
+        gateways = math.ceil(scenario.fleet.size / scenario.gateway.devices_per_gateway)
+        return Topology(LinkModel.local(scenario.gateway.local_link), behind_nat=False,
+                        cells=gateways, peer=GATEWAY)
 
     def __init__(self, world):
         super().__init__(world)
@@ -71,8 +68,6 @@ class Delegated(Strategy):
             self.ready_s[g] = plan.ready_s
             for t, msgs_in, msgs_out, bytes_out in plan.load:
                 load.add(t, msgs_in, msgs_out, bytes_out)
-            # (A) the gateway handles a message as fast as the manager does
-            world.peer_servers[g] = Server(world.env, sc.manager.service_s)
         self.report_out = messages.report(self.report_bytes, 0)
         self.backhaul_record = (dtls.record_overhead("1.2", 0) if sc.security.mode in AUTH
                                 else 0)
@@ -84,10 +79,9 @@ class Delegated(Strategy):
         if not math.isnan(report.first_delivery_s):
             # the gateway, a CoAP proxy, forwards the report to the manager (in its own
             # session's records)
-            t = report.start_s + report.first_delivery_s
-            w.manager.load.add(t, msgs_in=1, msgs_out=1,
-                               bytes_out=int(self.report_out.resp_bytes[0])
-                               + self.backhaul_record)
+            session.book_backhaul(report.start_s + report.first_delivery_s, msgs_in=1,
+                                  msgs_out=1, bytes_out=int(self.report_out.resp_bytes[0])
+                                  + self.backhaul_record)
         g = int(w.fleet.cell[i])
         if session.now < self.ready_s[g] or self.updated_or_installing(i):
             return

@@ -31,7 +31,7 @@ class DevicePolling(Strategy):
         yield from self.send_report(session)
         if not self.poll_due(session):
             return
-        w.polls_sent += 1
+        session.poll_sent()
         new = w.manager.has_release(session.now)
         out = yield from session.exchange(messages.version_check(
             session.token(), "2.0.0" if new else "1.0.0"))
@@ -40,9 +40,9 @@ class DevicePolling(Strategy):
         asked_at = out.start_s + out.first_delivery_s
         if not out.completed:
             return
-        w.polls_answered += 1
+        session.poll_answered()
         if not w.manager.has_release(asked_at) or self.updated_or_installing(i):
             return
-        w.fleet.first_contact(i, asked_at)
+        session.first_contact(asked_at)
         self.transfer_image(session, messages.block2_pull(
             IMAGE_PATH, self.image_bytes, self.block_bytes, session.token()))

@@ -54,16 +54,16 @@ class Discovery(Strategy):
         yield from self.send_report(session)
         if not self.poll_due(session):
             return
-        w.polls_sent += 1
+        session.poll_sent()
         links = (CURRENT, self.new_link) if mgr.has_release(session.now) else (CURRENT,)
         out = yield from session.exchange(messages.discover(session.token(), links))
         if not out.completed:
             return
-        w.polls_answered += 1
+        session.poll_answered()
         asked_at = out.start_s + out.first_delivery_s
         if not mgr.has_release(asked_at) or self.updated_or_installing(i):
             return
-        w.fleet.first_contact(i, asked_at)
+        session.first_contact(asked_at)
         self.transfer_image(session, messages.block2_pull(
             self.path, self.update_bytes, self.block_bytes, session.token()))
 

@@ -95,22 +95,26 @@ class ManagerPolling(Strategy):
         w = self.world
         self.armed[i] = False
         self.next_poll[i] = j + 1
-        if w.busy_until[i] > w.env.now:
+        if w.fleet.busy_until[i] > w.env.now:
             # the device is in a session or being updated: no poll; try the next one
             self.arm(i, w.env.now + 1e-9)
             return
-        w.polls_sent += 1
-        session = Session(w, i, j, stream="poll")
+        yield from Session(w, i, j, stream="poll").run(self._poll)
+
+    def _poll(self, session):
+        """The poll's session: the device is not held unless the manager pushes."""
+        w, i = self.world, session.device
+        session.poll_sent()
         out = yield from session.exchange(messages.poll(session.token()))
         if not out.completed:
             self.arm(i, session.now)
             return
-        w.polls_answered += 1
+        session.poll_answered()
         answered_at = out.start_s + out.first_delivery_s
         if not w.manager.has_release(answered_at) or self.updated_or_installing(i):
             self.arm(i, session.now)
             return
-        w.busy_until[i] = math.inf
+        session.hold()
         self.push_image(session)
 
     def pushed(self, session, out) -> None:
@@ -126,34 +130,10 @@ class ManagerPolling(Strategy):
         j1 = max(j0, math.ceil((min(until, w.horizon_s) - self.phase[i]) / self.period_s))
         if j1 <= j0:
             return
-        n = j1 - j0
         times = self.phase[i] + np.arange(j0, j1) * self.period_s
-        nat_closed = times >= w.nat.expires_at(i, MANAGER)
-        w.polls_sent += n
-        w.fleet.failed_attempts[i] += n
-        w.failures["nat"] += int(nat_closed.sum())
-        w.failures["unreachable"] += int(n - nat_closed.sum())
-        w.nat.dropped += int(nat_closed.sum()) * self.copies
-        device_id = int(w.fleet.ids[i])
-        if w.tracer.wants(device_id):
-            self._trace_failed(device_id, times, nat_closed)
-        load = w.manager.load
-        bins = np.minimum((times // load.bin_s).astype(np.int64), len(load.msgs_out) - 1)
-        np.add.at(load.msgs_out, bins, self.copies)
-        np.add.at(load.bytes_out, bins, self.copies * self.poll_bytes)
+        Session(w, i, j0, stream="poll").book_lost_polls(times, self.copies, self.poll_bytes,
+                                                         "CoAP GET /fw/state")
         self.next_poll[i] = j1
-
-    def _trace_failed(self, device_id: int, times, nat_closed) -> None:
-        """Trace lines of polls booked in bulk; their copies are shown at the mean initial
-        timeout's schedule (the bulk booking draws no timeouts)."""
-        ctx = self.world.ctx
-        t0 = ctx.ack_timeout_s * (1 + ctx.ack_random_factor) / 2
-        for tp, closed in zip(times, nat_closed, strict=True):
-            fate = "[dropped by NAT]" if closed else "[lost: device in PSM]"
-            for k in range(self.copies):
-                again = f" (retransmission {k})" if k else ""
-                self.world.tracer.add(float(tp + t0 * (2 ** k - 1)), device_id,
-                                      f"D<--M: CoAP GET /fw/state{again} {fate}")
 
     def finish(self) -> None:
         for i in range(self.world.fleet.n):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from abc import abstractmethod
+from functools import partial
 
 import numpy as np
 
@@ -111,14 +112,13 @@ class MqttCommand(Strategy):
                 conn.close()
         elif ok:
             conn.settle()
-        b.connected[i] = ok and self.keep_alive
-        if ok:
-            b.last_control[i] = t0 + conn.last_message_up_s
+        b.conversation_over(i, ok and self.keep_alive,
+                            t0 + conn.last_message_up_s if ok else None)
         out = yield from session.tcp(conn)
         if not math.isnan(delivered_at):
-            b.command_delivered[i] = True
+            b.command_acknowledged(i)
             self.knows_command[i] = True
-            w.fleet.first_contact(i, out.start_s + delivered_at)
+            session.first_contact(out.start_s + delivered_at)
         return out
 
     def connect(self, conn, session) -> bool:
@@ -146,7 +146,7 @@ class MqttCommand(Strategy):
                 return False
             if conn.message(DOWN, len(mqtt.suback(pid, 1)), text="MQTT SUBACK") is None:
                 return False
-            b.session[i] = True
+            b.subscribed(i)
         return True
 
     def publish_report(self, conn, session) -> bool:
@@ -184,8 +184,9 @@ class MqttCommand(Strategy):
         conn.reset_by_peer(mqtt.packet_bytes(0))
 
     def _binding_alive(self, i: int, t: float) -> bool:
-        w = self.world
-        return w.nat.expires_at(i, MANAGER, "tcp") > t
+        """Whether the connection's NAT binding still lives at t (else the device's next
+        segment leaves from a new port)."""
+        return bool(self.world.nat.admits(i, MANAGER, t, "tcp"))
 
     def _command_waiting(self, i: int, t: float) -> bool:
         return (self.world.manager.has_release(t) and not self.broker.command_delivered[i])
@@ -201,14 +202,10 @@ class MqttCommand(Strategy):
         while b.next_ping(i) < until:
             t = b.next_ping(i)          # the PINGREQ is due: the radio wakes in time
             self.pings += 1
-            b.pings[i] += 1
-            ping = Session(w, i, int(b.pings[i]), stream="mqtt-ping")
-            delay = w.radios.uplink_delay(i, t)
-            if delay:
-                w.radios.busy(i, t - delay, t)
-            ping.clock = t
+            ping = Session(w, i, b.ping_sent(i), stream="mqtt-ping", at=t)
+            ping.connect_ahead()
             conn = ping.tcp_connection()
-            if self._binding_alive(i, ping.clock):
+            if self._binding_alive(i, t):
                 self._resume(conn)
                 ok = self._ping(conn)
             else:
@@ -216,9 +213,7 @@ class MqttCommand(Strategy):
                 ok = self.connect(conn, ping)
             conn.settle()
             ping.book_tcp(conn, t)
-            b.connected[i] = ok
-            if ok:
-                b.last_control[i] = t + conn.last_message_up_s
+            b.conversation_over(i, ok, t + conn.last_message_up_s if ok else None)
             if not ok:
                 return
 
@@ -247,14 +242,15 @@ class MqttCommand(Strategy):
         paging occasion if it is idle, else with the broker's answer to its next PINGREQ,
         unless a wake-up brings it first."""
         w, env, b = self.world, self.world.env, self.broker
+        busy_until = w.fleet.busy_until
         paged = False
         while True:
             if b.command_delivered[i] or not b.connected[i]:
                 return
-            if env.now < w.busy_until[i]:           # a session is under way
-                if math.isinf(w.busy_until[i]):
+            if env.now < busy_until[i]:             # a session is under way
+                if math.isinf(busy_until[i]):
                     return                          # it ends with the download
-                yield env.timeout(w.busy_until[i] - env.now)
+                yield env.timeout(busy_until[i] - env.now)
                 continue
             asleep = w.radios.state(i, env.now) == "psm"
             if asleep:
@@ -271,17 +267,22 @@ class MqttCommand(Strategy):
                 yield env.timeout(u * w.radios.paging_cycle_s)
                 continue
             break
-        w.busy_until[i] = math.inf
         session = Session(w, i, int(b.pings[i]), stream="mqtt-push")
+        session.hold()
         if asleep:
-            b.pings[i] += 1
+            b.ping_sent(i)
             self.pings += 1
+        yield from session.run(partial(self._pushed_contact, ping=asleep))
+
+    def _pushed_contact(self, session, ping: bool):
+        """The session the broker's push opens: the conversation that delivers the
+        command (with the PINGREQ it answers, if the device was asleep), then the
+        download."""
+        i = session.device
         yield from session.connect()
-        yield from self.converse(session, report=False, ping=asleep)
+        yield from self.converse(session, report=False, ping=ping)
         if self.knows_command[i] and not self.updated_or_installing(i):
             self.fetch_image(session)
-        if not session.transferring:
-            w.busy_until[i] = session.now
 
     def counts(self) -> dict[str, int]:
         return {"tcp_connections": self.connections, "keepalive_pings": self.pings}
@@ -289,7 +290,7 @@ class MqttCommand(Strategy):
     def finish(self) -> None:
         if self.keep_alive:
             for i in range(self.world.fleet.n):
-                if self.world.busy_until[i] < self.world.horizon_s:
+                if self.world.fleet.busy_until[i] < self.world.horizon_s:
                     self.book_pings(i, self.world.horizon_s)
 
     @abstractmethod

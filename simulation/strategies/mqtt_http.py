@@ -68,12 +68,11 @@ class MqttHttp(MqttCommand):
         session.end_with_tcp_transfer(conn, self.downloaded)
 
     def downloaded(self, session, out) -> None:
-        w, i = self.world, session.device
-        fleet = w.fleet
+        i = session.device
         # the cell's contention lengthens the body, not what comes before it
-        if not math.isnan(self.body_sent_s[i]) and math.isnan(fleet.t_download_start_s[i]):
-            fleet.t_download_start_s[i] = out.start_s + self.body_sent_s[i]
+        if not math.isnan(self.body_sent_s[i]):
+            session.download_started(out.start_s + self.body_sent_s[i])
         if out.completed:   # the image is in when its last byte is, before the close
             self.bytes_held[i] = self.image_bytes
-            w.complete_image(i, out.start_s + out.duration_s - self.close_s[i],
-                             self.install_s(i))
+            session.image_complete(out.start_s + out.duration_s - self.close_s[i],
+                                   self.install_s(i))

@@ -48,7 +48,7 @@ class NotifiedPush(Strategy):
             yield from self.register_and_observe(session)
         if self.separate_report:
             yield from self.send_report(session)
-        if not mgr.observing[i]:
+        if not mgr.is_observing(i):
             return
         self.seq[i] += 1
         note = yield from session.exchange(self.notification(session, int(self.seq[i])),
@@ -67,10 +67,10 @@ class NotifiedPush(Strategy):
         reg = yield from self.register(session, self.links)
         if math.isnan(reg.first_delivery_s):
             return
-        w.manager.observing[i] = False
+        w.manager.set_observing(i, False)
         token = session.token() & 0xff
         obs = yield from session.exchange(self.observation(token))
         if obs.completed:
             self.obs_token[i] = token
             self.seq[i] = 1
-            w.manager.observing[i] = True
+            w.manager.set_observing(i, True)

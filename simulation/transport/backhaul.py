@@ -1,4 +1,5 @@
-"""Gateways of the delegated strategy (draft section 6): how and when each one gets the image.
+"""The gateways' backhaul (delegated strategy, draft section 6): how and when each gateway
+gets the image.
 
 A gateway reaches the manager over an always-on backhaul (`gateway.backhaul_rtt_s`,
 `gateway.backhaul_bps`; no NAT issue, no loss, not shared: assumptions) and caches the
@@ -7,7 +8,7 @@ interferes with it:
 
 * `http`: the gateway polls `GET /swupdate` every `strategy.poll_interval_s` (random phase
   per gateway), each poll a TCP connection computed like a device's
-  (`protocols/tcp_connection.py`: handshake, TLS with `security.mode = "tls"`, the request,
+  (`transport/tcp_connection.py`: handshake, TLS with `security.mode = "tls"`, the request,
   the response in slow-start rounds, the close). Before the release the answer is `200 OK`
   with an empty body (A); the first poll after it gets `200 OK` with the image.
 * `coap-observe`: the gateway observes `/swupdate` from the start; at the release the

@@ -14,7 +14,8 @@ with these rules, shared by both fidelities (`packet.py` runs them message by me
   A response to any copy completes the block, even after a retransmission was sent.
 * Every packet is lost on the radio with probability `loss`, independently.
 * The NAT sits next to the manager: a device packet refreshes the binding when it reaches
-  the manager, a manager packet must find the binding alive when it leaves. Each message
+  the manager, a manager packet must find the binding alive when it leaves (the rule is
+  the NAT's, `world/nat.py` `BindingRule`). Each message
   the manager receives costs it `service_s` before it answers or sends the next block.
 * A packet for an idle device waits for paging and connection set-up; a device in PSM
   cannot be reached (the attempt is lost). The receiver answers at once.
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from simulation.world.link import LinkModel
+from simulation.world.nat import BindingRule
 
 DEVICE, PEER = "device", "peer"
 
@@ -50,8 +52,7 @@ class ExchangeContext:
     ack_random_factor: float
     max_retransmit: int
     service_s: float
-    nat_timeout_s: float          # +inf without a NAT
-    inbound_refresh: bool
+    nat: BindingRule              # the device's UDP binding (`NO_NAT` without a NAT)
     inactivity_s: float
     active_timer_s: float
     paging_cycle_s: float
@@ -208,15 +209,18 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     give_up = t0 * (2.0 ** m - 1.0)
 
     svc = ctx.service_s
-    timeout = ctx.nat_timeout_s
     if device_sends:
         # The request refreshed the binding `svc` before the response leaves the manager.
-        nat_ok = np.full((n, m), svc < timeout)
+        nat_ok = np.full((n, m), ctx.nat.inbound(svc, ctx.nat.refreshed(0.0))[0])
         # The device last transmitted this request; approximation: earlier copies' traffic
         # in between is ignored when deciding whether it went idle.
         gap = rtt + svc + sq
     else:
-        nat_ok = _push_nat_admission(off, nat_open_s, timeout, svc, ctx.inbound_refresh)
+        # Block 0's copies find the binding as it is; each later block's, as the previous
+        # block's response left it, `svc` before the block starts.
+        open_until = np.full(n, ctx.nat.refreshed(-svc))
+        open_until[0] = nat_open_s
+        nat_ok = ctx.nat.admitted(off, open_until)
         # Approximation: after block 0 the device last transmitted its previous response,
         # one mean one-way delay plus `svc` before the block starts.
         since = np.full(n, link.rtt_s / 2 + svc)
@@ -375,7 +379,7 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
     """`flow_outcome` of a one-block exchange with plain floats: the same rules, line by
     line, as the array code (tests check that both give identical outcomes)."""
     m = len(rtt)
-    svc, timeout = ctx.service_s, ctx.nat_timeout_s
+    svc, nat = ctx.service_s, ctx.nat
     inact, reach_lim = ctx.inactivity_s, ctx.inactivity_s + ctx.active_timer_s
     give_up = t0 * (2.0 ** m - 1.0)
     open_until = nat_open_s
@@ -385,12 +389,10 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
         off = t0 * (2.0 ** i - 1.0)
         r, lq, lr = rtt[i], lost_req[i], lost_resp[i]
         if device_sends:
-            nat_ok = svc < timeout
+            nat_ok = nat.inbound(svc, nat.refreshed(0.0))[0]
             gap = r + svc + s_req
         else:
-            nat_ok = off < open_until
-            if ctx.inbound_refresh and nat_ok:
-                open_until = off + timeout
+            nat_ok, open_until = nat.inbound(off, open_until)
             gap = device_gap_s + off + r / 2
         reachable = gap < reach_lim
         page = 0.0 if gap < inact else page_u[i] * ctx.paging_cycle_s + ctx.connect_s
@@ -455,20 +457,6 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
         out.failure = ("nat" if drop else
                        "unreachable" if any(not fates[i][1] for i in sent) else "timeout")
     return out
-
-
-def _push_nat_admission(off, nat_open_s, timeout, svc, inbound_refresh):
-    """Which manager copies the NAT admits: block 0 until `nat_open_s`; later blocks for
-    `timeout - svc` after they start (the previous response refreshed the binding)."""
-    n, m = off.shape
-    open_until = np.full(n, timeout - svc)
-    open_until[0] = nat_open_s
-    ok = np.zeros((n, m), dtype=bool)
-    for i in range(m):
-        ok[:, i] = off[:, i] < open_until
-        if inbound_refresh:
-            open_until = np.where(ok[:, i], off[:, i] + timeout, open_until)
-    return ok
 
 
 def _events(starts, off, sent, arrive, rtt, page, s_req, through, first_ok, success,

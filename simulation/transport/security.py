@@ -80,6 +80,11 @@ class DtlsSessions:
                                    ack_random_factor=1.0,
                                    max_retransmit=HANDSHAKE_MAX_RETRANSMIT)
 
+    def handshake_done(self, i: int) -> None:
+        """Device i completed a handshake: it holds a session."""
+        self.established[i] = True
+        self.handshakes += 1
+
     def needed(self, i: int, t: float, binding_expires_s: float):
         """The handshake device i needs before sending at t, or None."""
         if not self.enabled:

@@ -47,6 +47,26 @@ class Broker:
         self.packet_id = np.zeros(n, dtype=np.int32)
         self.pings = np.zeros(n, dtype=np.int64)       # PINGREQs sent so far
 
+    def subscribed(self, i: int) -> None:
+        """The client's persistent session exists, subscribed to its command topic."""
+        self.session[i] = True
+
+    def conversation_over(self, i: int, connected: bool, last_control_s: float | None) -> None:
+        """After a conversation: whether the connection stays open, and when the client
+        last sent a control packet (None: the conversation failed, it is unchanged)."""
+        self.connected[i] = connected
+        if last_control_s is not None:
+            self.last_control[i] = last_control_s
+
+    def command_acknowledged(self, i: int) -> None:
+        """The client's PUBACK for the command arrived: the session forgets it."""
+        self.command_delivered[i] = True
+
+    def ping_sent(self, i: int) -> int:
+        """The client sent a PINGREQ; returns how many it has sent."""
+        self.pings[i] += 1
+        return int(self.pings[i])
+
     def next_packet_id(self, i: int) -> int:
         """Packet identifiers 1..65535, per client ([MQTT] section 2.3.1)."""
         self.packet_id[i] = self.packet_id[i] % mqtt.MAX_PACKET_ID + 1

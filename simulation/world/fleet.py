@@ -25,6 +25,8 @@ class Fleet:
             setattr(self, name, np.full(n, np.nan))
         self.blocks_done = np.zeros(n, dtype=np.int64)   # image blocks held so far
         self.wakeups = np.zeros(n, dtype=np.int64)
+        # until when each device is busy with a session (written by `Session` only)
+        self.busy_until = np.full(n, -np.inf)
 
     def add(self, i: int, out, finished: bool = True) -> None:
         """Add an exchange outcome's counts to device i (`finished=False`: what an exchange

@@ -38,6 +38,17 @@ class LoadRecorder:
         self.msgs_out[b] += msgs_out
         self.bytes_out[b] += bytes_out
 
+    def add_many(self, times: np.ndarray, msgs_in: float = 0, msgs_out: float = 0,
+                 bytes_out: float = 0) -> None:
+        """`add` at each of `times` (the same amounts each)."""
+        times = np.asarray(times, dtype=float)
+        times = times[times < self.horizon_s]
+        bins = np.minimum((times // self.bin_s).astype(np.int64), len(self.msgs_in) - 1)
+        for series, amount in ((self.msgs_in, msgs_in), (self.msgs_out, msgs_out),
+                               (self.bytes_out, bytes_out)):
+            if amount:
+                np.add.at(series, bins, amount)
+
     def spread(self, t0: float, t1: float, msgs_in: float, msgs_out: float, bytes_out: float):
         """Spread a flow-level exchange's load evenly over [t0, t1]."""
         if t0 >= self.horizon_s:
@@ -96,3 +107,10 @@ class Manager:
 
     def is_registered(self, device: int, t: float) -> bool:
         return bool(self.registered[device] > t)
+
+    def set_observing(self, device: int, observing: bool) -> None:
+        """Whether the manager observes the device's resource (RFC 7641)."""
+        self.observing[device] = observing
+
+    def is_observing(self, device: int) -> bool:
+        return bool(self.observing[device])

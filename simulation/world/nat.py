@@ -26,6 +26,11 @@ Semantics:
 
 Times that arrive out of order never shorten a life: a refresh keeps the latest time.
 
+The admission rule itself (a packet at t is admitted iff t is before the binding's expiry;
+an admitted inbound packet refreshes it iff `inbound_refresh`) is `BindingRule`: `Nat`
+applies it to its state, and flow fidelity applies the same rule to the copies of an
+exchange it computes ahead of the simulation (`transport/exchange.py`).
+
 Memory (10^5 to 10^6 devices): a simulation has a handful of distinct remote endpoints
 (manager, gateway, broker), so state lives in arrays: per protocol, the last refresh of
 every device's mapping, and a column per distinct filter key for the filter entries
@@ -38,10 +43,54 @@ import math
 
 import numpy as np
 
+from dataclasses import dataclass
+
 from simulation.errors import ScenarioError
 from simulation.scenario.schema import FILTERING
 
 PROTOS = ("udp", "tcp")
+
+
+@dataclass(frozen=True)
+class BindingRule:
+    """When one binding admits inbound packets (RFC 4787 REQ-5, REQ-6).
+
+    Times are seconds on any common clock; `open_until` is the binding's expiry (an
+    inbound packet at t is admitted iff t < open_until). `timeout_s` is +inf where no NAT
+    sits on the path.
+    """
+
+    timeout_s: float
+    inbound_refresh: bool
+
+    def refreshed(self, t: float) -> float:
+        """The expiry of a binding refreshed at t."""
+        return t + self.timeout_s
+
+    def inbound(self, t: float, open_until: float) -> tuple[bool, float]:
+        """An inbound packet at t: whether it is admitted, and the binding's expiry after
+        it (refreshed iff admitted and `inbound_refresh`; a drop refreshes nothing)."""
+        admitted = t < open_until
+        if admitted and self.inbound_refresh:
+            open_until = max(open_until, t + self.timeout_s)
+        return admitted, open_until
+
+    def admitted(self, times: np.ndarray, open_until: np.ndarray) -> np.ndarray:
+        """`inbound` over sequences: row r holds inbound packets at `times[r]` (ascending),
+        its binding open until `open_until[r]` before the first; which are admitted."""
+        times = np.asarray(times, dtype=float)
+        until = np.array(open_until, dtype=float)
+        ok = np.zeros(times.shape, dtype=bool)
+        for j in range(times.shape[1]):
+            ok[:, j] = times[:, j] < until
+            if self.inbound_refresh:
+                until = np.where(ok[:, j], np.maximum(until, times[:, j] + self.timeout_s),
+                                 until)
+        return ok
+
+
+#: the rule where no NAT sits on the path: every inbound packet is admitted
+NO_NAT = BindingRule(math.inf, False)
 
 
 class Nat:
@@ -65,7 +114,8 @@ class Nat:
         self.inbound_refresh = bool(inbound_refresh)
         self.enabled = bool(enabled)
         self.dropped = 0
-        self._timeout = {"udp": float(udp_timeout_s), "tcp": float(tcp_timeout_s)}
+        self._rules = {proto: BindingRule(float(timeout), self.inbound_refresh)
+                       for proto, timeout in (("udp", udp_timeout_s), ("tcp", tcp_timeout_s))}
         # proto -> last refresh of each device's mapping (index = device id).
         self._mappings = {proto: np.full(0, -math.inf) for proto in PROTOS}
         # proto -> last refresh of each (device, filter key) entry; columns per key, where
@@ -77,11 +127,13 @@ class Nat:
 
     # -- helpers ----------------------------------------------------------------------
 
-    def _timeout_of(self, proto: str) -> float:
+    def rule(self, proto: str = "udp") -> BindingRule:
+        """The admission rule of this NAT's `proto` bindings (`NO_NAT` when disabled)."""
         try:
-            return self._timeout[proto]
+            rule = self._rules[proto]
         except KeyError:
             raise ScenarioError(f"nat proto {proto!r} is unknown; expected udp or tcp") from None
+        return rule if self.enabled else NO_NAT
 
     def _column(self, remote: tuple[str, int], create: bool) -> int | None:
         """Filter column of `remote` (None under endpoint-independent filtering, -1 for a
@@ -127,7 +179,7 @@ class Nat:
     def outbound(self, device: int, remote: tuple[str, int], t: float, proto: str = "udp") -> None:
         """A packet from the device to remote passes the NAT at time t: creates or
         refreshes the mapping and the filter entry for remote."""
-        self._timeout_of(proto)
+        self.rule(proto)
         if self.enabled:
             self._refresh(device, remote, t, proto)
 
@@ -137,7 +189,7 @@ class Nat:
         -inf if the mapping (or, when filtering, the entry for remote) was never opened;
         +inf when the NAT is disabled. An inbound at t is admitted iff t < expires_at.
         """
-        timeout = self._timeout_of(proto)
+        rule = self.rule(proto)
         if not self.enabled:
             return math.inf
         m = self._mappings[proto]
@@ -150,22 +202,34 @@ class Nat:
             if col < 0 or col >= f.shape[1]:
                 return -math.inf
             last = min(last, float(f[device, col]))  # never newer than its mapping
-        return last + timeout
+        return rule.refreshed(last)
 
-    def admits(self, device: int, remote: tuple[str, int], t: float, proto: str = "udp") -> bool:
-        """Whether an inbound packet from remote at t would be admitted; no side effects."""
-        return t < self.expires_at(device, remote, proto)
+    def admits(self, device: int, remote: tuple[str, int], t, proto: str = "udp"):
+        """Whether an inbound packet from remote at t (a time, or an array of them) would
+        be admitted; no side effects."""
+        expires = self.expires_at(device, remote, proto)
+        if np.ndim(t):
+            return self.rule(proto).admitted(np.reshape(t, (-1, 1)),
+                                             np.full(np.size(t), expires))[:, 0]
+        return self.rule(proto).inbound(t, expires)[0]
 
     def inbound(self, device: int, remote: tuple[str, int], t: float, proto: str = "udp") -> bool:
         """A packet from remote to the device reaches the NAT at t: True if admitted,
         False if dropped (counted in `dropped`). An admitted packet refreshes the mapping
         and its filter entry iff `inbound_refresh`."""
-        if not self.admits(device, remote, t, proto):
+        rule = self.rule(proto)
+        admitted, _ = rule.inbound(t, self.expires_at(device, remote, proto))
+        if not admitted:
             self.dropped += 1
             return False
-        if self.enabled and self.inbound_refresh:
+        if rule.inbound_refresh:        # NO_NAT (disabled) refreshes nothing
             self._refresh(device, remote, t, proto)
         return True
+
+    def count_drops(self, packets: int) -> None:
+        """Inbound packets dropped that were computed, not passed one by one (flow fidelity,
+        polls booked in bulk)."""
+        self.dropped += int(packets)
 
     def forget(self, device: int) -> None:
         """Drop every state of a device (mappings and filter entries of both protocols)."""
