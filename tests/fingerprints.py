@@ -1,7 +1,8 @@
 """Fingerprints of small fixed runs, in the spirit of OMNeT++'s: for each case (a strategy
-at a fidelity, and a few variants that take other code paths), the devices table and the
-manager's load table of a small baseline run, rounded to `DIGITS` significant digits and
-hashed. `tests/fingerprints.json` stores the values; `tests/test_fingerprints.py` checks
+at a fidelity, and a few variants that take other code paths), the devices table, the
+manager's load table and the run's counters (`COUNTERS`: failures by reason, NAT drops,
+handshakes, polls, simulation events) of a small baseline run, rounded to `DIGITS`
+significant digits and hashed. `tests/fingerprints.json` stores the values; `tests/test_fingerprints.py` checks
 them.
 
 A change that moves a result on purpose updates the stored values in the same commit and
@@ -28,11 +29,16 @@ DIGITS = 9
 #: 4 h horizon
 BASE = {"fleet.size": 24, "fleet.cells": 3, "sim.horizon_s": 14_400.0, "sim.seed": 7,
         "update.image_bytes": 20_480}
+#: the summary's counters in the fingerprint (the rest is wall time, memory, or derived
+#: from the tables)
+COUNTERS = ("failed_nat", "failed_unreachable", "failed_timeout", "nat_drops",
+            "dtls_handshakes", "tcp_connections", "keepalive_pings", "polls_sent",
+            "polls_answered", "events", "cell_peak_stretch")
 STRATEGIES = ("device-polling", "manager-polling", "device-initiated", "manager-initiated",
               "discovery", "delegated", "mqtt-http", "mqtt-coap")
 #: variants that take other paths: DTLS handshakes and rebinding, TLS on TCP, MQTT
 #: reconnects, the gateway's CoAP Observe, a tight NAT, Poisson wake-ups, polls that get
-#: through
+#: through, inbound packets that refresh the NAT
 VARIANTS = {
     "device-initiated+dtls-psk+tight-nat": {"strategy.name": "device-initiated",
                                             "security.mode": "dtls-psk",
@@ -47,6 +53,11 @@ VARIANTS = {
     "delegated+coap-observe+tls": {"strategy.name": "delegated",
                                    "gateway.fetch": "coap-observe", "security.mode": "tls"},
     "discovery+delta": {"strategy.name": "discovery", "update.delta_ratio": 0.2},
+    "manager-polling+inbound-refresh": {"strategy.name": "manager-polling",
+                                        "nat.inbound_refresh": True,
+                                        "strategy.poll_interval_s": 20.0},
+    "mqtt-http+inbound-refresh": {"strategy.name": "mqtt-http", "nat.inbound_refresh": True,
+                                  "nat.tcp_timeout_s": 900.0},
 }
 
 
@@ -75,11 +86,12 @@ def _rounded(frame: pd.DataFrame) -> str:
 
 
 def fingerprint(sets: dict) -> str:
-    """The fingerprint of one case: sha256 of its rounded devices and manager tables."""
+    """The fingerprint of one case: sha256 of its rounded tables and counters."""
     from simulation import load_scenario, run
 
     result = run(load_scenario("baseline", {**BASE, **sets}), workers=1)
-    text = _rounded(result.devices) + "\n--\n" + _rounded(result.manager)
+    counters = pd.DataFrame({k: [float(result.summary[k])] for k in COUNTERS})
+    text = "\n--\n".join(_rounded(t) for t in (result.devices, result.manager, counters))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

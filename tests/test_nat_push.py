@@ -54,3 +54,30 @@ def test_device_polling_is_not_hurt_by_a_short_nat_timeout():
                              "fleet__size": 3, "update__release_s": 100.0,
                              "update__image_bytes": 2048}))
     assert res.devices["updated"].all() and res.summary["nat_drops"] == 0
+
+
+@pytest.mark.parametrize("fidelity", ["flow", "packet"])
+@pytest.mark.parametrize("refresh", [True, False])
+def test_manager_packets_the_nat_admits_refresh_the_binding_only_with_inbound_refresh(
+        fidelity, refresh):
+    """The manager's Observe GET to a device in PSM: every copy passes the NAT (the
+    binding admits until 50 s) and is lost at the radio. Copies go at 0, t0, 3 t0, 7 t0
+    and 15 t0 with t0 in [2, 3] s (RFC 7252). With inbound refresh each admitted copy
+    renews the 30 s binding, so it lives until 15 t0 + 30 in [60, 75] s; without, until
+    50 s. Flow fidelity computes the copies ahead and must book the same refresh as the
+    NAT does packet by packet."""
+    from conftest import run_exchange
+
+    from simulation.transport import messages
+    from simulation.world.manager import ADDRESS
+
+    sc = closed_form(sim__fidelity=fidelity, nat__enabled=True, nat__udp_timeout_s=30.0,
+                     nat__inbound_refresh=refresh)
+    out, w = run_exchange(sc, messages.observe_link_status(3), connected=False,
+                          nat_open_until=50.0)
+    assert not out.completed and out.failure == "unreachable" and out.nat_drops == 0
+    expires = w.nat.expires_at(0, ADDRESS)
+    if refresh:
+        assert 60.0 <= expires <= 75.0
+    else:
+        assert expires == 50.0

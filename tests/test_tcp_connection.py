@@ -226,3 +226,23 @@ def test_partial_bytes_of_a_failed_flight_are_its_in_order_prefix():
     assert c.send(DOWN, 10 * MSS) is None
     assert c.partial_bytes == 5 * MSS
     assert c.out.failure == "timeout"
+
+
+def test_the_servers_last_packet_is_when_the_nat_last_saw_an_inbound_one():
+    """`Outcome.last_inbound_s` is when the server's last packet passed the NAT, next to
+    the server: the SYN-ACK leaves as the SYN arrives (fixed RTT 1 s, 100 kbit/s), the
+    close's last ACK as the client's FIN arrives."""
+    from simulation.protocols import tcp
+    from simulation.world.link import LinkModel
+
+    link = LinkModel(rtt_s=1.0, uplink_bps=100_000, downlink_bps=100_000, loss=0.0,
+                     connect_s=0.0, rtt_sigma=0.0)
+    conn = Connection(link, np.random.default_rng(0), TcpParams())
+    assert conn.open()
+    syn = tcp.handshake_packets(TcpParams().syn_options)[0].wire_bytes
+    assert conn.out.last_inbound_s == pytest.approx(8 * syn / 100_000 + 0.5)
+    assert conn.out.last_inbound_s == conn.out.first_delivery_s
+    fin_sent = conn.t
+    conn.close()
+    assert conn.out.last_inbound_s == pytest.approx(
+        fin_sent + 8 * conn.seg_overhead / 100_000 + 0.5)

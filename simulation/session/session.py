@@ -269,11 +269,14 @@ class Session:
         w, t = self.world, out.start_s
         scale = duration / out.duration_s if out.duration_s > 0 else 1.0
         if scale != 1.0:
-            for name in ("first_delivery_s", "first_downlink_s", "last_nat_refresh_s"):
+            for name in ("first_delivery_s", "first_downlink_s", "last_nat_refresh_s",
+                         "last_inbound_s"):
                 setattr(out, name, getattr(out, name) * scale)
             out.duration_s = duration
         if not math.isnan(out.last_nat_refresh_s):
             w.nat.outbound(self.device, MANAGER, t + out.last_nat_refresh_s, proto)
+        if not math.isnan(out.last_inbound_s):
+            w.nat.admitted_inbound(self.device, MANAGER, t + out.last_inbound_s, proto)
         w.nat.count_drops(out.nat_drops)
         if out.msgs_up or out.msgs_down:
             self.radio_active(t, t + duration, tx_s=out.device_tx_s)
@@ -320,26 +323,36 @@ class Session:
     def book_lost_polls(self, times: np.ndarray, copies: int, nbytes: int,
                         text: str) -> None:
         """Manager polls at `times` that found the NAT closed or the device in PSM, each
-        sent `copies` times (`nbytes` each) and lost; `text` is the poll's trace text. The
-        copies are traced at the mean initial timeout's schedule (nothing is drawn)."""
+        sent `copies` times (`nbytes` each) and lost; `text` is the poll's trace text.
+        Nothing is drawn: the copies go at the mean initial timeout's schedule, and the NAT
+        judges each as it would one by one (a poll with a copy it dropped failed at the
+        NAT; copies it admitted refresh the binding where inbound packets do)."""
         w, i = self.world, self.device
         n = len(times)
-        nat_closed = ~w.nat.admits(i, MANAGER, times)
-        closed = int(nat_closed.sum())
+        ctx = w.ctx
+        t0 = ctx.ack_timeout_s * (1 + ctx.ack_random_factor) / 2
+        sent = (np.asarray(times, dtype=float)[:, None]
+                + t0 * (2.0 ** np.arange(copies) - 1.0))          # poll x copy
+        order = np.argsort(sent, axis=None, kind="stable")
+        admitted = np.empty(sent.size, dtype=bool)
+        admitted[order] = w.nat.rule().admitted(sent.ravel()[order][None, :],
+                                                [w.nat.expires_at(i, MANAGER)])[0]
+        admitted = admitted.reshape(sent.shape)
+        dropped = ~admitted
+        by_nat = int(dropped.any(axis=1).sum())     # a copy dropped: the NAT's failure
         w.polls_sent += n
         w.fleet.failed_attempts[i] += n
-        w.failures["nat"] += closed
-        w.failures["unreachable"] += n - closed
-        w.nat.count_drops(closed * copies)
+        w.failures["nat"] += by_nat
+        w.failures["unreachable"] += n - by_nat
+        w.nat.count_drops(int(dropped.sum()))
+        if admitted.any():
+            w.nat.admitted_inbound(i, MANAGER, float(sent[admitted].max()))
         if self.traced:
-            ctx = w.ctx
-            t0 = ctx.ack_timeout_s * (1 + ctx.ack_random_factor) / 2
-            for tp, shut in zip(times, nat_closed, strict=True):
-                fate = "[dropped by NAT]" if shut else "[lost: device in PSM]"
-                for k in range(copies):
+            for row, shut_row in zip(sent.tolist(), dropped.tolist(), strict=True):
+                for k, (tp, shut) in enumerate(zip(row, shut_row, strict=True)):
                     again = f" (retransmission {k})" if k else ""
-                    self.trace_line(float(tp + t0 * (2 ** k - 1)), "down",
-                                    f"{text}{again} {fate}")
+                    fate = "[dropped by NAT]" if shut else "[lost: device in PSM]"
+                    self.trace_line(tp, "down", f"{text}{again} {fate}")
         w.manager.load.add_many(times, msgs_out=copies, bytes_out=copies * nbytes)
 
     def book_backhaul(self, t: float, msgs_in: int, msgs_out: int, bytes_out: int) -> None:

@@ -135,6 +135,8 @@ class Outcome:
     first_delivery_s: float = math.nan  # first request delivered to the receiver
     first_downlink_s: float = math.nan  # first block's payload leaves its sender
     last_nat_refresh_s: float = math.nan  # last device packet reaching the NAT
+    last_inbound_s: float = math.nan  # last peer packet the NAT admitted (it refreshes the
+                                      # binding where inbound packets do, `BindingRule`)
     device_tx_s: float = 0.0
     bytes_up: int = 0
     bytes_down: int = 0
@@ -307,6 +309,16 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     out.path_down_s = float(np.where(ok[:k], down_path[np.arange(k), winner], 0.0).sum())
     out.duration_s = float(per_block.sum())
 
+    # the peer's packets the NAT admitted: its answers to the copies it got, or its own
+    # requests; they pass the NAT (next to the peer) as they leave it
+    if device_sends:
+        admitted = s_ & ~lost_req[:k] & nat_ok[:k]
+        t_in = off[:k] + sq[:k] + rtt[:k] / 2 + svc
+    else:
+        admitted = s_ & nat_ok[:k]
+        t_in = off[:k]
+    if admitted.any():
+        out.last_inbound_s = float((starts[:, None] + t_in)[admitted].max())
     hit0 = np.flatnonzero(s_[0] & fok[0])
     if len(hit0):
         out.first_delivery_s = float(first_at[0, hit0[0]])
@@ -347,8 +359,9 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     for name in ("first_delivery_s", "first_downlink_s"):
         if math.isnan(getattr(total, name)):
             setattr(total, name, shift + getattr(part, name))
-    if not math.isnan(part.last_nat_refresh_s):
-        total.last_nat_refresh_s = shift + part.last_nat_refresh_s
+    for name in ("last_nat_refresh_s", "last_inbound_s"):
+        if not math.isnan(getattr(part, name)):
+            setattr(total, name, shift + getattr(part, name))
     total.completed, total.failure = part.completed, part.failure
     total.duration_s = shift + part.duration_s
     return total
@@ -448,6 +461,10 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
     if thr:         # the earliest payload to leave (a later copy may overtake: RTTs vary)
         out.first_downlink_s = min(offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
                                               else 0.0) for j in thr)
+    admitted = [offs[i] + (s_req + fates[i][6] / 2 + svc if device_sends else 0.0)
+                for i in sent if fates[i][0] and not (device_sends and fates[i][3])]
+    if admitted:
+        out.last_inbound_s = max(admitted)
     if completed:
         a = min(sent, key=lambda i: arrival[i])
         out.last_nat_refresh_s = (offs[a] + s_req + fates[a][6] / 2 if device_sends

@@ -119,7 +119,9 @@ class Connection:
         return self.link.up_s(nbytes) if direction == UP else self.link.down_s(nbytes)
 
     def _book(self, direction: str, nbytes: int, count: int = 1, at: float | None = None):
-        """Book `count` packets of `nbytes` each sent in `direction` (at time `at`)."""
+        """Book `count` packets of `nbytes` each sent in `direction` (at time `at`: a
+        device's packet reaches the NAT one serialization and rtt/2 later, the server's
+        passes it as it leaves)."""
         o = self.out
         total = nbytes * count
         if direction == UP:
@@ -136,6 +138,8 @@ class Connection:
             o.manager_out += count
             o.manager_bytes_out += total
             o.air_down_s += self._ser(DOWN, total)
+            if at is not None and not at <= o.last_inbound_s:   # nan compares False
+                o.last_inbound_s = at
 
     def note(self, t: float, direction: str, text: str) -> None:
         if self.trace is not None:
@@ -207,7 +211,7 @@ class Connection:
         seg = self.seg_overhead + payload_bytes
         self._book(UP, seg, at=self.t)
         self.out.manager_in += 1
-        self._book(DOWN, self.seg_overhead)
+        self._book(DOWN, self.seg_overhead, at=self.t + self._ser(UP, seg) + self.rtt / 2)
         self.out.wasted_bytes += seg + self.seg_overhead
         self.note(self.t, UP, "TCP segment on the stale connection")
         self.t += self._ser(UP, seg) + self.rtt + self._ser(DOWN, self.seg_overhead)
@@ -228,8 +232,8 @@ class Connection:
         self._book(UP, ack, at=self.t)
         self.out.manager_in += 1
         self.note(self.t, UP, "TCP FIN, ACK")
+        self._book(DOWN, ack, at=self.t + self._ser(UP, ack) + self.rtt / 2)
         self.t += self._ser(UP, ack) + self.rtt + self._ser(DOWN, ack)
-        self._book(DOWN, ack)
         self.note(self.t, DOWN, "TCP ACK")
 
     def settle(self) -> None:

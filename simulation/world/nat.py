@@ -226,6 +226,13 @@ class Nat:
             self._refresh(device, remote, t, proto)
         return True
 
+    def admitted_inbound(self, device: int, remote: tuple[str, int], t: float,
+                         proto: str = "udp") -> None:
+        """An inbound packet computed ahead of the simulation (flow fidelity) was admitted
+        at t: it refreshes the binding as `inbound` would."""
+        if self.rule(proto).inbound_refresh:
+            self._refresh(device, remote, t, proto)
+
     def count_drops(self, packets: int) -> None:
         """Inbound packets dropped that were computed, not passed one by one (flow fidelity,
         polls booked in bulk)."""
