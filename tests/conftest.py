@@ -49,3 +49,11 @@ def approx_rel():
     def check(a, b, rel):
         assert math.isclose(a, b, rel_tol=rel), f"{a} vs {b} (rel {rel})"
     return check
+
+
+def pytest_collection_modifyitems(items):
+    """Tests on the study's quick tier (the `quick_study` fixture runs `reproduce --quick`,
+    about 2 minutes) are slow; so are those marked slow by hand (long statistical checks)."""
+    for item in items:
+        if "quick_study" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -55,7 +55,7 @@ VARIANTS = {
     "discovery+delta": {"strategy.name": "discovery", "update.delta_ratio": 0.2},
     "manager-polling+inbound-refresh": {"strategy.name": "manager-polling",
                                         "nat.inbound_refresh": True,
-                                        "strategy.poll_interval_s": 20.0},
+                                        "strategy.poll_interval_s": 60.0},
     "mqtt-http+inbound-refresh": {"strategy.name": "mqtt-http", "nat.inbound_refresh": True,
                                   "nat.tcp_timeout_s": 900.0},
 }

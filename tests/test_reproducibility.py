@@ -49,6 +49,7 @@ FIELDS = {"download_s": 0.05, "energy_j": 0.05, "bytes_down": 0.03, "bytes_up": 
           "time_to_update_s": 0.05}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_cell", [1, 10])
 @pytest.mark.parametrize("strategy", ["device-initiated", "device-polling",
                                       "manager-initiated", "discovery", "delegated",

@@ -114,6 +114,7 @@ def test_partial_updates_need_no_install_and_full_images_do():
     assert ((gap_full > 500) & (gap_full < 520)).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("nat_timeout", [15.0, 60.0])
 def test_share_of_manager_polls_answered_is_the_open_window_over_the_wake_interval(
         nat_timeout):

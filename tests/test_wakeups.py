@@ -24,6 +24,7 @@ def first_contact_delays(wake, n=3000, interval=600.0, release=5000.0):
     return delay, interval
 
 
+@pytest.mark.slow
 def test_periodic_wakeups_meet_the_release_after_half_an_interval():
     """Random phase: the residual time to the next wake-up is uniform on [0, interval)."""
     delay, interval = first_contact_delays("periodic")
@@ -32,6 +33,7 @@ def test_periodic_wakeups_meet_the_release_after_half_an_interval():
     assert abs(delay.mean() - interval / 2) < 4 * se
 
 
+@pytest.mark.slow
 def test_poisson_wakeups_meet_the_release_after_a_whole_interval():
     """Memoryless wake-ups: the residual time is exponential with the full mean
     (the inspection paradox of renewal theory)."""
