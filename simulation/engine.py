@@ -26,7 +26,7 @@ from simulation.world.cell import Cell
 from simulation.world.fleet import Fleet
 from simulation.world.manager import LoadRecorder, Manager, Server
 from simulation.world.nat import Nat
-from simulation.world.radio import Radios
+from simulation.world.radio import RadioModel, Radios
 from simulation.world.topology import GATEWAY
 
 
@@ -47,17 +47,16 @@ class World:
                        sc.nat.inbound_refresh, enabled=sc.nat.enabled and topo.behind_nat,
                        devices=n)
         self.security = DtlsSessions(sc.security, n)
+        radio = RadioModel.from_scenario(sc.device, sc.power, topo.link.connect_s)
         self.ctx = ExchangeContext(
             link=topo.link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,
             max_retransmit=sc.coap.max_retransmit, service_s=sc.manager.service_s,
-            nat=self.nat.rule("udp"), inactivity_s=sc.device.inactivity_s,
-            active_timer_s=sc.device.active_timer_s, paging_cycle_s=sc.device.paging_cycle_s,
-            record_bytes=self.security.record_bytes)
+            nat=self.nat.rule("udp"), radio=radio, record_bytes=self.security.record_bytes)
         self.handshake_ctx = DtlsSessions.timers(self.ctx)
         self.tcp_params = TcpParams(mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
                                     max_retransmit=sc.tcp.max_retransmit)
-        self.radios = Radios(n, sc.device, sc.power, topo.link.connect_s)
+        self.radios = Radios(n, radio)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)
         self.cells = [Cell(self.env) for _ in range(topo.cells)]

@@ -16,6 +16,7 @@ import pandas as pd
 from simulation import __version__
 from simulation.scenario import Scenario
 from simulation.trace import format_lines
+from simulation.world.radio import PARTS
 
 
 @dataclass
@@ -49,7 +50,7 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     """Reduce a finished world to its Part (`rss_start_kib`: memory before building it)."""
     rss_peak = float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     f, sc = world.fleet, world.scenario
-    energy = world.radios.close(world.horizon_s)
+    energy = world.radios.close(world.horizon_s)      # J, per device and part
     t_upd = f.t_updated_s.copy()
     updated = ~np.isnan(t_upd) & (t_upd <= world.horizon_s)
     t_upd[~updated] = np.nan
@@ -62,7 +63,9 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
         "t_updated_s": t_upd,
         "time_to_update_s": t_upd - sc.update.release_s,
         "download_s": download,
-        "energy_j": energy,
+        "energy_j": energy.sum(axis=1),
+        # the same energy split by radio state (`world/radio.py` PARTS)
+        **{f"energy_{part}_j": energy[:, k] for k, part in enumerate(PARTS)},
         "bytes_up": f.bytes_up, "bytes_down": f.bytes_down,
         # the same bytes split four ways (`exchange.Outcome`); headers are the rest
         "payload_bytes": f.payload_bytes,
@@ -127,6 +130,8 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "download_mean_s": (float(devices["download_s"].mean())
                             if devices["download_s"].notna().any() else None),
         "energy_per_device_j": float(devices["energy_j"].mean()),
+        **{f"energy_{part}_per_device_j": float(devices[f"energy_{part}_j"].mean())
+           for part in PARTS},
         "bytes_up_per_device": float(devices["bytes_up"].mean()),
         "bytes_down_per_device": float(devices["bytes_down"].mean()),
         "bytes_per_device": float((devices["bytes_up"] + devices["bytes_down"]).mean()),

@@ -1,57 +1,154 @@
-"""Radio states and energy: closed-form integration of the power draw."""
+"""Radio states and energy: closed-form integration of the power draw, connected-mode DRX,
+paging and eDRX, release assistance, and the energy split."""
 from __future__ import annotations
+
+import dataclasses
+import math
 
 import numpy as np
 import pytest
 from conftest import closed_form
+from hypothesis import given, settings, strategies as st
 
 from simulation import run
 from simulation.scenario import load_scenario
-from simulation.world.radio import CONNECTED, IDLE, PSM, Radios, gap_energy_mj
+from simulation.world.radio import CONNECTED, IDLE, PARTS, PSM, RadioModel, Radios
+
+RX, TX, LS, IDLE_MW, PSM_MW = 150.0, 500.0, 3.0, 0.5, 0.01
+PLAIN = RadioModel(inactivity_s=20.0, active_s=8.0, paging_cycle_s=2.56, connect_s=1.0,
+                   tx_mw=TX, rx_mw=RX, idle_mw=IDLE_MW, psm_mw=PSM_MW, connect_mw=100.0)
+#: connected-mode DRX as Martinez et al. 2019 measured it (2.048 s cycle with the 20 s
+#: timer), with a 40 ms on-duration and a 100 ms DRX inactivity timer
+CDRX = dataclasses.replace(PLAIN, drx_inactivity_s=0.1, cdrx_cycle_s=2.048, cdrx_on_s=0.04,
+                           light_sleep_mw=LS, paging_occasion_mj=1.8)
 
 
-def test_gap_energy_is_piecewise_power_times_time():
-    # 20 s connected, 8 s idle, rest PSM
-    e = gap_energy_mj(100.0, 20.0, 8.0, rx_mw=150.0, idle_mw=2.0, psm_mw=0.01)
-    assert e == pytest.approx(150 * 20 + 2 * 8 + 0.01 * 72)
-    assert gap_energy_mj(5.0, 20.0, 8.0, 150.0, 2.0, 0.01) == pytest.approx(150 * 5)
-    assert gap_energy_mj(25.0, 20.0, 8.0, 150.0, 2.0, 0.01) == pytest.approx(150 * 20 + 2 * 5)
+def part(name: str) -> int:
+    return PARTS.index(name)
 
 
-def radios(n=1):
-    sc = load_scenario("baseline")
-    return sc, Radios(n, sc.device, sc.power, connect_s=1.0)
+def test_quiet_gap_without_drx_is_piecewise_power_times_time():
+    e = PLAIN.quiet_energy_mj(100.0, 20.0)      # 20 s connected, 8 s idle, rest PSM
+    assert e.sum() == pytest.approx(RX * 20 + IDLE_MW * 8 + PSM_MW * 72)
+    assert e[part("rx")] == pytest.approx(RX * 20) and e[part("psm")] == pytest.approx(0.72)
+    assert PLAIN.quiet_energy_mj(5.0, 20.0).sum() == pytest.approx(RX * 5)
+    assert PLAIN.quiet_energy_mj(25.0, 20.0).sum() == pytest.approx(RX * 20 + IDLE_MW * 5)
+
+
+def test_connected_drx_tail_counts_on_durations_and_light_sleep():
+    """20 s tail: 0.1 s continuous, then 19.9 s of 2.048 s cycles: 9 whole cycles and a
+    part longer than the on-duration, so 10 on-durations of 40 ms."""
+    e = CDRX.quiet_energy_mj(20.0, 20.0)
+    on = 10 * 0.04
+    assert e[part("rx")] == pytest.approx(RX * 0.1)
+    assert e[part("cdrx")] == pytest.approx(RX * on + LS * (19.9 - on))
+    # the mean C-DRX power is the cycle's average
+    assert CDRX.cdrx_mean_mw == pytest.approx((0.04 * RX + 2.008 * LS) / 2.048)
+
+
+def test_idle_energy_follows_the_paging_cycle_and_edrx():
+    e = CDRX.quiet_energy_mj(28.0, 20.0)[part("idle")]
+    assert e == pytest.approx((IDLE_MW + 1.8 / 2.56) * 8.0)
+    edrx = dataclasses.replace(CDRX, paging_cycle_s=1.28, edrx_cycle_s=20.48, ptw_s=2.56)
+    # two paging occasions per 20.48 s eDRX cycle
+    assert edrx.paging_occasions_per_s() == pytest.approx(2 / 20.48)
+    longer = dataclasses.replace(edrx, edrx_cycle_s=81.92)
+    assert longer.paging_occasions_per_s() < edrx.paging_occasions_per_s()
+
+
+def test_a_downlink_packet_in_the_drx_tail_waits_for_the_next_on_duration():
+    assert CDRX.downlink_wait(0.05, 20.0, 0.3) == 0.0            # DRX inactivity timer
+    assert CDRX.downlink_wait(0.1 + 2.048 + 0.02, 20.0, 0.3) == 0.0   # inside an on-duration
+    assert CDRX.downlink_wait(0.1 + 1.0, 20.0, 0.3) == pytest.approx(1.048)
+    assert PLAIN.downlink_wait(1.1, 20.0, 0.3) == 0.0             # continuous reception
+    r = Radios(1, CDRX)
+    r.busy(0, 0.0, 1.0)
+    assert r.uplink_delay(0, 2.1) == 0.0                          # an uplink packet goes at once
+
+
+def test_paging_waits_for_the_next_occasion_and_with_edrx_for_the_next_window():
+    assert PLAIN.downlink_wait(21.0, 20.0, 0.5) == pytest.approx(0.5 * 2.56 + 1.0)
+    assert PLAIN.downlink_wait(29.0, 20.0, 0.5) is None           # PSM
+    edrx = dataclasses.replace(PLAIN, paging_cycle_s=1.28, edrx_cycle_s=20.48, ptw_s=2.56)
+    u = (np.arange(200_000) + 0.5) / 200_000
+    waits = np.array([edrx.paging_wait(x) for x in u[::50]])
+    # mean wait: inside the window half a paging cycle, outside half of the rest of the cycle
+    p_in = 2.56 / 20.48
+    mean = p_in * 1.28 / 2 + (1 - p_in) * (20.48 - 2.56) / 2
+    assert waits.mean() == pytest.approx(mean, rel=1e-3)
+    assert waits.max() <= 20.48 - 2.56 + 1e-9
+
+
+radio_models = st.builds(
+    lambda cycle, on, inact, edrx, ptw_share: dataclasses.replace(
+        CDRX, cdrx_cycle_s=cycle, cdrx_on_s=on * cycle, drx_inactivity_s=inact,
+        paging_cycle_s=1.28, edrx_cycle_s=edrx, ptw_s=1.28 + ptw_share * max(edrx - 1.28, 0)),
+    st.sampled_from([0.0, 0.32, 2.048]), st.floats(0, 1), st.floats(0, 0.5),
+    st.sampled_from([0.0, 20.48, 163.84]), st.floats(0, 1))
+
+
+@settings(max_examples=200, deadline=None)
+@given(model=radio_models, since=st.lists(st.floats(0, 40), min_size=1, max_size=6),
+       lasting=st.sampled_from([0.5, 20.0]), u=st.floats(0, 0.999))
+def test_vector_and_scalar_downlink_waits_agree(model, since, lasting, u):
+    """Flow fidelity's arrays and packet fidelity's scalar follow one rule."""
+    connected, reachable, wait = model.downlink_waits(np.array(since), lasting,
+                                                      np.full(len(since), u))
+    for k, s in enumerate(since):
+        one = model.downlink_wait(s, lasting, u)
+        assert reachable[k] == (one is not None)
+        assert connected[k] == (s < lasting)
+        if one is not None:
+            assert wait[k] == pytest.approx(one, abs=1e-9)
+
+
+def test_one_activity_then_timers_and_energy_split():
+    r = Radios(1, CDRX)
+    r.busy(0, 10.0, 12.0, tx_s=0.5)
+    assert r.state(0, 12.0 + 20.0 - 1e-6) == CONNECTED
+    assert r.state(0, 12.0 + 20.0 + 1e-6) == IDLE
+    assert r.state(0, 12.0 + 28.0 + 1e-6) == PSM
+    horizon = 1000.0
+    energy = r.close(horizon)[0] * 1000
+    tail = CDRX.quiet_energy_mj(horizon - 12.0, 20.0)
+    assert energy[part("tx")] == pytest.approx(TX * 0.5)
+    assert energy[part("rx")] == pytest.approx(RX * 1.5 + tail[part("rx")])
+    assert energy[part("psm")] == pytest.approx(PSM_MW * 10 + tail[part("psm")])
+    assert energy.sum() == pytest.approx(PSM_MW * 10 + TX * 0.5 + RX * 1.5 + tail.sum())
+
+
+def test_release_assistance_ends_the_connection_release_s_after_the_last_packet():
+    model = dataclasses.replace(CDRX, release_assistance=True, release_s=0.5)
+    r = Radios(1, model)
+    r.set_up(0, 0.0)
+    r.busy(0, 1.0, 2.0)
+    r.ask_release(0, 2.0)
+    assert r.state(0, 2.4) == CONNECTED and r.state(0, 2.6) == IDLE
+    assert r.reachable_until(0) == pytest.approx(2.5 + 8.0)
+    r.busy(0, 2.3, 2.4)                 # traffic before the release moves it on
+    assert r.state(0, 2.8) == CONNECTED and r.state(0, 3.0) == IDLE
+    r.set_up(0, 50.0)                   # a new connection: the normal inactivity timer
+    assert r.state(0, 51.0 + 19.0) == CONNECTED
+    without = Radios(1, CDRX)
+    without.busy(0, 1.0, 2.0)
+    without.ask_release(0, 2.0)         # no release assistance: nothing changes
+    assert without.state(0, 2.6) == CONNECTED
+
+
+def test_set_up_is_charged_at_the_connect_power():
+    r = Radios(1, PLAIN)
+    r.set_up(0, 5.0)
+    e = r.close(6.0)[0] * 1000
+    assert e[part("setup")] == pytest.approx(100.0 * 1.0)
+    assert e[part("psm")] == pytest.approx(PSM_MW * 5.0)
 
 
 def test_a_radio_that_only_sleeps_draws_psm_power():
-    sc, r = radios(3)
+    sc = load_scenario("baseline")
+    r = Radios(3, RadioModel.from_scenario(sc.device, sc.power, 1.0))
     energy = r.close(86_400.0)
-    assert np.allclose(energy, sc.power.psm_mw * 86_400.0 / 1000)
-
-
-def test_one_activity_then_timers():
-    sc, r = radios()
-    p, d = sc.power, sc.device
-    r.busy(0, 10.0, 12.0, tx_s=0.5)
-    assert r.state(0, 12.0 + d.inactivity_s - 1e-6) == CONNECTED
-    assert r.state(0, 12.0 + d.inactivity_s + 1e-6) == IDLE
-    assert r.state(0, 12.0 + d.inactivity_s + d.active_timer_s + 1e-6) == PSM
-    horizon = 1000.0
-    expected = (p.psm_mw * 10 + p.tx_mw * 0.5 + p.rx_mw * 1.5 + p.rx_mw * d.inactivity_s
-                + p.idle_mw * d.active_timer_s
-                + p.psm_mw * (horizon - 12 - d.inactivity_s - d.active_timer_s)) / 1000
-    assert r.close(horizon)[0] == pytest.approx(expected)
-
-
-def test_reachability_follows_the_state():
-    sc, r = radios()
-    d = sc.device
-    r.busy(0, 0.0, 1.0)
-    assert r.downlink_delay(0, 5.0, 0.5) == 0.0
-    idle_t = 1.0 + d.inactivity_s + 1.0
-    assert r.downlink_delay(0, idle_t, 0.5) == pytest.approx(0.5 * d.paging_cycle_s + 1.0)
-    assert r.downlink_delay(0, 1.0 + d.inactivity_s + d.active_timer_s + 1.0, 0.5) is None
-    assert r.uplink_delay(0, 5.0) == 0.0 and r.uplink_delay(0, idle_t) == 1.0
+    assert np.allclose(energy.sum(axis=1), sc.power.psm_mw * 86_400.0 / 1000)
+    assert np.allclose(energy[:, part("psm")], energy.sum(axis=1))
 
 
 def test_a_fleet_that_never_wakes_uses_psm_power_times_horizon():
@@ -61,3 +158,41 @@ def test_a_fleet_that_never_wakes_uses_psm_power_times_horizon():
     assert len(asleep) == sc.fleet.size
     assert np.allclose(asleep["energy_j"], sc.power.psm_mw * 50_000.0 / 1000)
     assert (res.devices[["bytes_up", "bytes_down", "msgs_up", "msgs_down"]] == 0).all().all()
+
+
+@pytest.mark.parametrize("fidelity", ["flow", "packet"])
+def test_the_energy_split_sums_to_the_energy_of_every_device(fidelity):
+    res = run(load_scenario("baseline", {"fleet.size": 20, "fleet.cells": 2,
+                                         "sim.horizon_s": 9000.0, "sim.fidelity": fidelity,
+                                         "device.cdrx_cycle_s": 2.048,
+                                         "device.cdrx_on_s": 0.04,
+                                         "device.drx_inactivity_s": 0.1,
+                                         "power.light_sleep_mw": 21.6}))
+    d = res.devices
+    split = d[[f"energy_{p}_j" for p in PARTS]].sum(axis=1)
+    assert np.allclose(split, d["energy_j"], rtol=1e-12)
+    assert (d[[f"energy_{p}_j" for p in PARTS]] >= 0).all().all()
+    assert d["energy_cdrx_j"].min() > 0
+    for p in PARTS:
+        assert res.summary[f"energy_{p}_per_device_j"] == pytest.approx(
+            d[f"energy_{p}_j"].mean())
+    assert math.isclose(sum(res.summary[f"energy_{p}_per_device_j"] for p in PARTS),
+                        res.summary["energy_per_device_j"], rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("sets,named", [
+    (["device.cdrx_cycle_s=0.32", "device.cdrx_on_s=0.5"], "device.cdrx_on_s"),
+    (["device.edrx_cycle_s=20.48", "device.ptw_s=40"], "device.ptw_s"),
+    (["device.edrx_cycle_s=20.48", "device.ptw_s=1"], "device.ptw_s"),
+    (["device.release_s=-1"], "device.release_s"),
+])
+def test_inconsistent_radio_timers_are_refused_with_one_line(sets, named, tmp_path, capsys):
+    from simulation.cli import main
+
+    args = ["run", "baseline", "--out", str(tmp_path / "out")]
+    for s in sets:
+        args += ["--set", s]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and named in err
+    assert not (tmp_path / "out").exists()

@@ -70,6 +70,20 @@ class Device:
     paging_cycle_s: float = key(2.56, "idle DRX / eDRX cycle: the delay to reach an idle "
                                 "device is uniform in [0, cycle] (S: DRX 0.64-2.56 s)", "s",
                                 low=0)
+    drx_inactivity_s: float = key(0.0, "connected-mode DRX inactivity timer: continuous "
+                                  "reception after each packet", "s", low=0)
+    cdrx_cycle_s: float = key(0.0, "connected-mode DRX cycle while the RRC inactivity timer "
+                              "runs; 0: continuous reception", "s", low=0)
+    cdrx_on_s: float = key(0.0, "connected-mode DRX on-duration at the start of each cycle",
+                           "s", low=0)
+    edrx_cycle_s: float = key(0.0, "idle-mode eDRX cycle; 0: none (paging every "
+                              "`device.paging_cycle_s`)", "s", low=0)
+    ptw_s: float = key(0.0, "eDRX paging time window at the start of each eDRX cycle", "s",
+                       low=0)
+    release_assistance: bool = key(False, "AS-RAI: a device that expects nothing more asks "
+                                   "for release after its last packet")
+    release_s: float = key(0.5, "with release assistance, from the last packet to the RRC "
+                           "release", "s", low=0)
     install_s: float = key(60.0, "time to install a full image and reboot (A)", "s", low=0)
 
 
@@ -82,12 +96,18 @@ class Power:
     idle_mw: float = key(1.44, "idle DRX 1.28 s, reachable: 0.4 mA x 3.6 V (V, M5311)", "mW",
                          low=0)
     psm_mw: float = key(0.0108, "PSM: 3 uA x 3.6 V (V, SARA-N211 / M5311)", "mW", low=0)
+    light_sleep_mw: float = key(0.0, "between connected-mode DRX on-durations", "mW", low=0)
+    paging_occasion_mj: float = key(0.0, "one paging occasion monitored while idle, above "
+                                    "`power.idle_mw`", "mJ", low=0)
+    connect_mw: float = key(165.6, "during RRC connection set-up (random access included); "
+                            "A: the receive power", "mW", low=0)
 
 
 @dataclass(frozen=True)
 class Link:
-    preset: str = key("nbiot-ce0", "calibrated link (see simulation/scenario/presets.py); `fixed` "
-                      "uses the values below exactly, without jitter", choices=LINK_PRESETS)
+    preset: str = key("nbiot-ce0", "calibrated link (see simulation/scenario/presets.py); "
+                      "`fixed` uses the values below exactly, without jitter",
+                      choices=LINK_PRESETS)
     rtt_s: float | None = key(None, "mean round-trip delay device <-> peer without "
                               "serialization; overrides the preset's", "s", low=0)
     uplink_bps: float | None = key(None, "uplink rate; overrides the preset's", "bit/s", low=0,

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 from simulation.transport.exchange import DEVICE, ExchangeSpec, Outcome
+from simulation.world.radio import IDLE
 
 
 class _Block:
@@ -203,12 +204,14 @@ def _count(session, out, blk, direction: str, packet, request: bool) -> None:
 def _reach(session, blk, rng):
     """Wait for paging if the device is idle; False if it is in PSM (packet lost)."""
     w, env, i = session.world, session.world.env, session.device
+    idle = w.radios.state(i, env.now) == IDLE
     delay = w.radios.downlink_delay(i, env.now, rng.random())
     if delay is None:
         blk.unreachable = True
         return False
+    if idle:
+        session.radio_paged(env.now + delay - w.radios.connect_s)
     if delay > 0:
-        session.radio_active(env.now + delay - w.ctx.connect_s, env.now + delay)
         yield env.timeout(delay)
     return True
 

@@ -82,9 +82,13 @@ class Session:
         self.finish()
 
     def finish(self) -> None:
-        """The session is over: a held device is free again, unless a transfer goes on."""
-        if self.held and not self.transferring:
+        """The session is over: a held device is free again, unless a transfer goes on;
+        a device that expects nothing more asks for release (release assistance)."""
+        if self.transferring:
+            return
+        if self.held:
             self.world.fleet.busy_until[self.device] = self.now
+        self.world.radios.ask_release(self.device, self.now)
 
     def transfer_over(self, then, out) -> None:
         """The session's final transfer is over: the device is free again; `then` books
@@ -95,6 +99,7 @@ class Session:
         self.clock = w.env.now
         w.fleet.busy_until[self.device] = w.env.now
         then(self, out)
+        w.radios.ask_release(self.device, w.env.now)
 
     # -- the radio connection ---------------------------------------------------------------
     def connect(self):
@@ -102,11 +107,13 @@ class Session:
         w, i, t = self.world, self.device, self.now
         delay = w.radios.uplink_delay(i, t)
         if delay > 0:
-            self.radio_active(t, t + delay)
+            w.radios.set_up(i, t)
             if w.packet:
                 yield w.env.timeout(delay)
             else:
                 self.clock += delay
+        else:
+            w.radios.stay_connected(i)
 
     def connect_ahead(self) -> None:
         """Set up the RRC connection in time for the device to send at the session's start
@@ -114,7 +121,7 @@ class Session:
         w, i, t = self.world, self.device, self.start
         delay = w.radios.uplink_delay(i, t)
         if delay:
-            self.radio_active(t - delay, t)
+            w.radios.set_up(i, t - delay)
 
     # -- exchanges --------------------------------------------------------------------------
     def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done",
@@ -170,7 +177,8 @@ class Session:
         out = flow_outcome(spec, ctx or w.ctx, self.next_rng(),
                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                            device_gap_s=t - w.radios.last_activity[i],
-                           first_block=first_block, with_events=self.traced)
+                           first_block=first_block, with_events=self.traced,
+                           **w.radios.connected_periods(i))
         out.start_s = t
         if until == "delivered" and not math.isnan(out.first_delivery_s):
             self.clock = t + out.first_delivery_s + w.ctx.service_s
@@ -270,7 +278,7 @@ class Session:
         scale = duration / out.duration_s if out.duration_s > 0 else 1.0
         if scale != 1.0:
             for name in ("first_delivery_s", "first_downlink_s", "last_nat_refresh_s",
-                         "last_inbound_s"):
+                         "last_inbound_s", "woke_s"):
                 setattr(out, name, getattr(out, name) * scale)
             out.duration_s = duration
         if not math.isnan(out.last_nat_refresh_s):
@@ -279,7 +287,13 @@ class Session:
             w.nat.admitted_inbound(self.device, MANAGER, t + out.last_inbound_s, proto)
         w.nat.count_drops(out.nat_drops)
         if out.msgs_up or out.msgs_down:
-            self.radio_active(t, t + duration, tx_s=out.device_tx_s)
+            radios, start = w.radios, t
+            if not math.isnan(out.woke_s):      # paged: set up, then connected
+                start = t + out.woke_s
+                radios.set_up(self.device, start - radios.connect_s)
+            radios.busy(self.device, start, t + duration, tx_s=out.device_tx_s,
+                        listen_s=(out.msgs_up + out.msgs_down)
+                        * radios.model.drx_inactivity_s)
         w.peer_load.spread(t, t + duration, out.manager_in, out.manager_out,
                            out.manager_bytes_out)
         for (t_block, t_in, direction, b, a, fate) in out.events or ():
@@ -293,6 +307,10 @@ class Session:
     def radio_active(self, t0: float, t1: float, tx_s: float = 0.0) -> None:
         """The device's radio is active over [t0, t1], `tx_s` of it transmitting."""
         self.world.radios.busy(self.device, t0, t1, tx_s=tx_s)
+
+    def radio_paged(self, t0: float) -> None:
+        """The device, idle, was paged: its connection is set up from t0."""
+        self.world.radios.set_up(self.device, t0)
 
     def reached_peer(self, t: float) -> None:
         """A device message reaches the peer at t: it refreshes the NAT binding on the way

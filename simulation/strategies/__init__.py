@@ -19,6 +19,14 @@ IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, Manager
 def check_supported(scenario) -> None:
     """Refuse, before anything runs, what this version cannot simulate yet."""
     strategy_class(scenario.strategy.name).check(scenario)
+    d = scenario.device
+    if d.cdrx_on_s > d.cdrx_cycle_s:
+        raise ScenarioError(f"device.cdrx_on_s = {d.cdrx_on_s} is not allowed: expected at "
+                            f"most device.cdrx_cycle_s = {d.cdrx_cycle_s}")
+    if d.edrx_cycle_s and not d.paging_cycle_s <= d.ptw_s <= d.edrx_cycle_s:
+        raise ScenarioError(f"device.ptw_s = {d.ptw_s} is not allowed with eDRX: expected "
+                            f"from device.paging_cycle_s = {d.paging_cycle_s} to "
+                            f"device.edrx_cycle_s = {d.edrx_cycle_s}")
     if scenario.tls.version == "1.2" and scenario.tls.auth in ("psk_ecdhe", "rpk_ecdhe"):
         raise ScenarioError(f"tls.auth = {scenario.tls.auth!r} is not allowed with "
                             f"tls.version = '1.2': expected x509_low, x509_high or psk")

@@ -74,8 +74,7 @@ class ManagerPolling(Strategy):
         """Until when a poll may get through: the NAT admits it and the device can be
         reached (its radio's active timer has not run out)."""
         w = self.world
-        reachable = w.radios.last_activity[i] + w.ctx.inactivity_s + w.ctx.active_timer_s
-        return min(w.nat.expires_at(i, MANAGER), reachable)
+        return min(w.nat.expires_at(i, MANAGER), w.radios.reachable_until(i))
 
     def arm(self, i: int, t: float) -> None:
         """Simulate the next poll at or after t if it may get through; later polls are

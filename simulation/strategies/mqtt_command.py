@@ -264,7 +264,7 @@ class MqttCommand(Strategy):
             elif w.radios.state(i, env.now) == "idle" and not paged:
                 paged = True                        # idle: the next paging occasion
                 u = w.streams.uniform("mqtt-paging", int(w.fleet.ids[i]))
-                yield env.timeout(u * w.radios.paging_cycle_s)
+                yield env.timeout(w.radios.model.paging_wait(u))
                 continue
             break
         session = Session(w, i, int(b.pings[i]), stream="mqtt-push")

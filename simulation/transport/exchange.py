@@ -17,8 +17,9 @@ with these rules, shared by both fidelities (`packet.py` runs them message by me
   the manager, a manager packet must find the binding alive when it leaves (the rule is
   the NAT's, `world/nat.py` `BindingRule`). Each message
   the manager receives costs it `service_s` before it answers or sends the next block.
-* A packet for an idle device waits for paging and connection set-up; a device in PSM
-  cannot be reached (the attempt is lost). The receiver answers at once.
+* A packet for a device waits as its radio's state says (`world/radio.py`: the next
+  on-duration of connected-mode DRX, or paging and connection set-up when idle); a device
+  in PSM cannot be reached (the attempt is lost). The receiver answers at once.
 
 Every byte an exchange puts on the device's radio link (`bytes_up` + `bytes_down`) is one of
 payload, security, wasted or header bytes (`Outcome`): a block's request and response each
@@ -39,6 +40,7 @@ import numpy as np
 
 from simulation.world.link import LinkModel
 from simulation.world.nat import BindingRule
+from simulation.world.radio import RadioModel
 
 DEVICE, PEER = "device", "peer"
 
@@ -53,9 +55,7 @@ class ExchangeContext:
     max_retransmit: int
     service_s: float
     nat: BindingRule              # the device's UDP binding (`NO_NAT` without a NAT)
-    inactivity_s: float
-    active_timer_s: float
-    paging_cycle_s: float
+    radio: RadioModel             # when a packet can reach the device
     record_bytes: int = 0         # security record overhead on every protected packet
 
     @property
@@ -134,6 +134,7 @@ class Outcome:
     air_down_s: float = 0.0         # all downlink airtime (retransmissions, lost copies)
     first_delivery_s: float = math.nan  # first request delivered to the receiver
     first_downlink_s: float = math.nan  # first block's payload leaves its sender
+    woke_s: float = math.nan        # the radio, idle, was paged: its set-up ends then
     last_nat_refresh_s: float = math.nan  # last device packet reaching the NAT
     last_inbound_s: float = math.nan  # last peer packet the NAT admitted (it refreshes the
                                       # binding where inbound packets do, `BindingRule`)
@@ -157,7 +158,9 @@ class Outcome:
 def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Generator, *,
                  nat_open_s: float, device_gap_s: float, first_block: int = 0,
                  last_block: int | None = None, cell_queue: float = 0.0,
-                 with_events: bool = False, scalar: bool = True) -> Outcome:
+                 with_events: bool = False, scalar: bool = True,
+                 connected_for_s: float | None = None,
+                 connected_after_s: float | None = None) -> Outcome:
     """Outcome of blocks `first_block` to `last_block` (excluded; default: all) of `spec`,
     computed without events.
 
@@ -165,6 +168,8 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         (as `Nat.expires_at` - now); ignored for device-initiated exchanges, whose own
         requests refresh the binding.
     device_gap_s: seconds since the device's last radio activity at the start.
+    connected_for_s: the device's connected period after that activity (`Radios`);
+        connected_after_s: after its own next packet. Default: the inactivity timer.
     cell_queue: mean number of other packets in the device's cell (`Cell.queue`). Each
         downlink copy finds a geometric number of them (the number in a processor-sharing
         queue) and takes that many times longer than its serialization to get through;
@@ -172,7 +177,11 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     scalar: compute a one-block exchange with plain floats (the same draws and rules,
         several times faster than numpy on arrays of one row).
     """
-    link = ctx.link
+    link, radio = ctx.link, ctx.radio
+    if connected_for_s is None:
+        connected_for_s = radio.inactivity_s
+    if connected_after_s is None:
+        connected_after_s = radio.inactivity_s
     record = ctx.record_bytes if spec.protected else 0
     req = spec.req_bytes[first_block:last_block] + record
     resp = spec.resp_bytes[first_block:last_block] + record
@@ -187,7 +196,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
                          lost_req[0].tolist(), lost_resp[0].tolist(), page_u[0].tolist(),
                          rq, rs, 8.0 * rq / (up_rate if device_sends else down_rate),
                          8.0 * rs / (down_rate if device_sends else up_rate),
-                         nat_open_s, device_gap_s)
+                         nat_open_s, device_gap_s, connected_for_s, connected_after_s)
         if out.completed:
             _split(out, rq + rs, int(spec.req_payload[first_block])
                    + int(spec.resp_payload[first_block]),
@@ -228,9 +237,10 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         since = np.full(n, link.rtt_s / 2 + svc)
         since[0] = device_gap_s
         gap = since[:, None] + off + rtt / 2
-    connected = gap < ctx.inactivity_s
-    reachable = gap < ctx.inactivity_s + ctx.active_timer_s
-    page = np.where(connected, 0.0, page_u * ctx.paging_cycle_s + ctx.connect_s)
+    lasting = np.full((n, 1), connected_after_s)
+    if not device_sends:
+        lasting[0] = connected_for_s
+    connected, reachable, page = radio.downlink_waits(gap, lasting, page_u)
 
     if device_sends:
         # request on air -> manager (NAT) -> response on air
@@ -319,6 +329,10 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         t_in = off[:k]
     if admitted.any():
         out.last_inbound_s = float((starts[:, None] + t_in)[admitted].max())
+    if not device_sends:        # block 0's earliest copy that had to page the device
+        paged = np.flatnonzero(s_[0] & thr[0] & ~connected[0])
+        if len(paged):
+            out.woke_s = float(np.min(off[0, paged] + rtt[0, paged] / 2 + page[0, paged]))
     hit0 = np.flatnonzero(s_[0] & fok[0])
     if len(hit0):
         out.first_delivery_s = float(first_at[0, hit0[0]])
@@ -356,7 +370,7 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
                  "msgs_down", "retransmissions", "nat_drops", "manager_in", "manager_out",
                  "manager_bytes_out"):
         setattr(total, name, getattr(total, name) + getattr(part, name))
-    for name in ("first_delivery_s", "first_downlink_s"):
+    for name in ("first_delivery_s", "first_downlink_s", "woke_s"):
         if math.isnan(getattr(total, name)):
             setattr(total, name, shift + getattr(part, name))
     for name in ("last_nat_refresh_s", "last_inbound_s"):
@@ -388,12 +402,13 @@ def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):
 
 
 def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, resp, s_req,
-               s_resp, nat_open_s, device_gap_s) -> Outcome:
+               s_resp, nat_open_s, device_gap_s, connected_for_s,
+               connected_after_s) -> Outcome:
     """`flow_outcome` of a one-block exchange with plain floats: the same rules, line by
     line, as the array code (tests check that both give identical outcomes)."""
     m = len(rtt)
-    svc, nat = ctx.service_s, ctx.nat
-    inact, reach_lim = ctx.inactivity_s, ctx.inactivity_s + ctx.active_timer_s
+    svc, nat, radio = ctx.service_s, ctx.nat, ctx.radio
+    lasting = connected_after_s if device_sends else connected_for_s
     give_up = t0 * (2.0 ** m - 1.0)
     open_until = nat_open_s
     inf = math.inf
@@ -407,8 +422,10 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
         else:
             nat_ok, open_until = nat.inbound(off, open_until)
             gap = device_gap_s + off + r / 2
-        reachable = gap < reach_lim
-        page = 0.0 if gap < inact else page_u[i] * ctx.paging_cycle_s + ctx.connect_s
+        wait = radio.downlink_wait(gap, lasting, page_u[i])
+        reachable = wait is not None
+        page = wait if reachable else 0.0
+        paged = reachable and gap >= lasting
         if device_sends:
             through = not lq and nat_ok and reachable
             arrive = off + s_req + r + svc + page + s_resp
@@ -421,7 +438,8 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
             first_at, first_ok = off + r / 2 + page + s_req, through and not lq
         arrival.append(arrive if ok else inf)
         offs.append(off)
-        fates.append((nat_ok, reachable, through, lq, first_at, first_ok, r))
+        fates.append((nat_ok, reachable, through, lq, first_at, first_ok, r,
+                      off + r / 2 + page if paged and through else None))
     out = Outcome()
     best, sent = inf, []
     for i in range(m):
@@ -458,6 +476,9 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
     delivered = [i for i in sent if fates[i][5]]
     if delivered:
         out.first_delivery_s = fates[delivered[0]][4]
+    woken = [fates[i][7] for i in sent if fates[i][7] is not None and not device_sends]
+    if woken:
+        out.woke_s = min(woken)
     if thr:         # the earliest payload to leave (a later copy may overtake: RTTs vary)
         out.first_downlink_s = min(offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
                                               else 0.0) for j in thr)
