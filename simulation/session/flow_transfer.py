@@ -37,7 +37,7 @@ class FlowTransfer:
             self._finish()
             return
         t = env.now
-        cell = w.cells[w.fleet.cell[i]]
+        cell = s.cell
         queue = cell.queue
         part = flow_outcome(spec, w.ctx, s.next_rng(),
                             nat_open_s=w.nat.expires_at(i, MANAGER) - t,

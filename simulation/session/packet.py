@@ -1,6 +1,6 @@
 """Packet fidelity: an exchange run message by message as SimPy processes.
 
-The rules are those of `exchange.py` (its module docstring); here every transmission,
+The rules are those of `transport/exchange.py` (its module docstring); here every transmission,
 one-way delay, manager service, paging wait and cell serialization is an event, so queues
 at the manager and in the cell, and a device's radio going idle mid-transfer, emerge
 instead of being approximated.

@@ -25,6 +25,7 @@ from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec,
     flow_outcome
 from simulation.transport.tcp_connection import Connection
 from simulation.world.manager import ADDRESS as MANAGER
+from simulation.world.radio import CONNECTED
 
 
 class Session:
@@ -38,7 +39,7 @@ class Session:
     """
 
     __slots__ = ("world", "device", "device_id", "wake", "stream", "traced", "start",
-                 "clock", "_exchanges", "_tokens", "transferring", "held")
+                 "clock", "_exchanges", "_tokens", "transferring", "held", "booked_at")
 
     def __init__(self, world, device: int, wake: int, stream: str = "session",
                  at: float | None = None):
@@ -48,6 +49,7 @@ class Session:
         self.device_id = int(world.fleet.ids[device])   # identity: draws, tokens, trace
         self.traced = world.tracer.wants(self.device_id)
         self.start = self.clock = world.env.now if at is None else at
+        self.booked_at = at is not None     # booked lazily, at its own time
         self._exchanges = 0
         self._tokens = 0
         self.transferring = False
@@ -86,9 +88,10 @@ class Session:
         a device that expects nothing more asks for release (release assistance)."""
         if self.transferring:
             return
+        now = self.clock if self.booked_at else self.now
         if self.held:
-            self.world.fleet.busy_until[self.device] = self.now
-        self.world.radios.ask_release(self.device, self.now)
+            self.world.fleet.busy_until[self.device] = now
+        self.world.radios.ask_release(self.device, now)
 
     def transfer_over(self, then, out) -> None:
         """The session's final transfer is over: the device is free again; `then` books
@@ -105,23 +108,25 @@ class Session:
     def connect(self):
         """Set up the RRC connection if the device is not connected (process body)."""
         w, i, t = self.world, self.device, self.now
-        delay = w.radios.uplink_delay(i, t)
+        if w.radios.state(i, t) == CONNECTED:
+            w.radios.stay_connected(i, t)
+            return
+        w.radios.set_up(i, t)
+        delay = w.radios.connect_s
         if delay > 0:
-            w.radios.set_up(i, t)
             if w.packet:
                 yield w.env.timeout(delay)
             else:
                 self.clock += delay
-        else:
-            w.radios.stay_connected(i)
 
     def connect_ahead(self) -> None:
         """Set up the RRC connection in time for the device to send at the session's start
         (a PINGREQ due then: the radio wakes early)."""
         w, i, t = self.world, self.device, self.start
-        delay = w.radios.uplink_delay(i, t)
-        if delay:
-            w.radios.set_up(i, t - delay)
+        if w.radios.state(i, t) == CONNECTED:
+            w.radios.stay_connected(i, t)
+        else:
+            w.radios.set_up(i, t - w.radios.connect_s)
 
     # -- exchanges --------------------------------------------------------------------------
     def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done",

@@ -213,6 +213,7 @@ class MqttCommand(Strategy):
                 ok = self.connect(conn, ping)
             conn.settle()
             ping.book_tcp(conn, t)
+            ping.finish()
             b.conversation_over(i, ok, t + conn.last_message_up_s if ok else None)
             if not ok:
                 return

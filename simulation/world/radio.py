@@ -262,13 +262,15 @@ class Radios:
         if t1 > start:
             self.energy_mj[i, PARTS.index("setup")] += m.connect_mw * (t1 - start)
             self.accounted_to[i] = t1
+            self.last_activity[i] = max(self.last_activity[i], t1)
         self.releasing[i] = False
-        self.last_activity[i] = max(self.last_activity[i], t1)
         self.connected_for[i] = m.inactivity_s
 
-    def stay_connected(self, i: int) -> None:
-        """A new session on a connection still up: it no longer asks for release."""
+    def stay_connected(self, i: int, t: float) -> None:
+        """A new session at t on a connection still up: it no longer asks for release
+        (what came before t is integrated first)."""
         if self.releasing[i]:
+            self._gap_to(i, t)
             self.releasing[i] = False
             self.connected_for[i] = self.model.inactivity_s
 
