@@ -56,7 +56,7 @@ class World:
         self.handshake_ctx = DtlsSessions.timers(self.ctx)
         self.tcp_params = TcpParams(mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
                                     max_retransmit=sc.tcp.max_retransmit)
-        self.radios = Radios(n, radio)
+        self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)
         self.cells = [Cell(self.env) for _ in range(topo.cells)]

@@ -224,3 +224,23 @@ def test_release_assistance_saves_the_tail_at_every_report_wake_up(fidelity):
     assert (off["energy_j"] - on["energy_j"]).iloc[0] * 1000 == pytest.approx(6 * saved_mj,
                                                                              rel=1e-9)
     assert (off["bytes_up"] == on["bytes_up"]).all()
+
+
+def test_paging_occasions_are_fixed_per_device():
+    """A packet for an idle device waits for that device's next paging occasion: its
+    occasions come every cycle from its phase, so two copies sent into the same cycle
+    meet the same occasion (TS 36.304: occasions follow from the UE identity)."""
+    r = Radios(2, PLAIN, paging_phase=np.array([0.25, 0.75]))
+    occasion = 0.25 * 2.56 + 40 * 2.56                  # device 0's occasion after 102 s
+    for t in (102.5, 102.8, 103.0):
+        assert r.paging_delay(0, t) == pytest.approx(occasion - t)
+    assert r.paging_delay(1, 103.0) == pytest.approx(0.75 * 2.56 + 40 * 2.56 - 103.0)
+    r.busy(0, 80.0, 81.0)                               # idle from 101 s to 109 s
+    assert r.downlink_delay(0, 103.0) == pytest.approx(occasion - 103.0 + PLAIN.connect_s)
+    assert r.downlink_delay(0, 110.0) is None
+    edrx = dataclasses.replace(PLAIN, paging_cycle_s=1.28, edrx_cycle_s=20.48, ptw_s=2.56)
+    e = Radios(1, edrx, paging_phase=np.array([0.5]))    # windows open at 10.24 + k 20.48
+    assert e.paging_delay(0, 11.0) == pytest.approx(11.52 - 11.0)   # inside the window
+    assert e.paging_delay(0, 15.0) == pytest.approx(30.72 - 15.0)   # the next window
+    assert np.allclose(edrx.paging_positions(np.array([11.0, 15.0]), 0.5),
+                       [edrx.paging_position(11.0, 0.5), edrx.paging_position(15.0, 0.5)])

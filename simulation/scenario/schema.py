@@ -67,8 +67,8 @@ class Device:
                               "default 20 s (M, Martinez et al. 2019)", "s", low=0)
     active_timer_s: float = key(8.0, "PSM active timer T3324: idle, reachable by paging "
                                 "(M, Martinez et al. 2019: 8 s)", "s", low=0)
-    paging_cycle_s: float = key(2.56, "idle DRX / eDRX cycle: the delay to reach an idle "
-                                "device is uniform in [0, cycle] (S: DRX 0.64-2.56 s)", "s",
+    paging_cycle_s: float = key(2.56, "idle DRX cycle: a packet for an idle device waits "
+                                "for its next paging occasion (S: DRX 0.64-2.56 s)", "s",
                                 low=0)
     drx_inactivity_s: float = key(0.0, "connected-mode DRX inactivity timer: continuous "
                                   "reception after each packet", "s", low=0)

@@ -44,7 +44,7 @@ class FlowTransfer:
                             device_gap_s=t - w.radios.last_activity[i],
                             first_block=self.block,
                             last_block=min(self.block + BULK_CHUNK_BLOCKS, spec.blocks),
-                            cell_queue=queue, with_events=s.traced,
+                            cell_queue=queue, with_events=s.traced, start_s=t,
                             **w.radios.connected_periods(i))
         part.start_s = t
         self.part = part

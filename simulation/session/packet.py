@@ -205,7 +205,8 @@ def _reach(session, blk, rng):
     """Wait for paging if the device is idle; False if it is in PSM (packet lost)."""
     w, env, i = session.world, session.world.env, session.device
     idle = w.radios.state(i, env.now) == IDLE
-    delay = w.radios.downlink_delay(i, env.now, rng.random())
+    rng.random()        # the draw of the former paging model: kept, so no other draw moves
+    delay = w.radios.downlink_delay(i, env.now)
     if delay is None:
         blk.unreachable = True
         return False

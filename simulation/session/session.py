@@ -183,7 +183,7 @@ class Session:
                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                            device_gap_s=t - w.radios.last_activity[i],
                            first_block=first_block, with_events=self.traced,
-                           **w.radios.connected_periods(i))
+                           start_s=t, **w.radios.connected_periods(i))
         out.start_s = t
         if until == "delivered" and not math.isnan(out.first_delivery_s):
             self.clock = t + out.first_delivery_s + w.ctx.service_s

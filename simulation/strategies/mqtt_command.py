@@ -264,8 +264,7 @@ class MqttCommand(Strategy):
                     continue                        # look again: a wake-up may be first
             elif w.radios.state(i, env.now) == "idle" and not paged:
                 paged = True                        # idle: the next paging occasion
-                u = w.streams.uniform("mqtt-paging", int(w.fleet.ids[i]))
-                yield env.timeout(w.radios.model.paging_wait(u))
+                yield env.timeout(w.radios.paging_delay(i, env.now))
                 continue
             break
         session = Session(w, i, int(b.pings[i]), stream="mqtt-push")

@@ -160,7 +160,8 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
                  last_block: int | None = None, cell_queue: float = 0.0,
                  with_events: bool = False, scalar: bool = True,
                  connected_for_s: float | None = None,
-                 connected_after_s: float | None = None) -> Outcome:
+                 connected_after_s: float | None = None,
+                 paging_phase: float = 0.0, start_s: float = 0.0) -> Outcome:
     """Outcome of blocks `first_block` to `last_block` (excluded; default: all) of `spec`,
     computed without events.
 
@@ -170,6 +171,10 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     device_gap_s: seconds since the device's last radio activity at the start.
     connected_for_s: the device's connected period after that activity (`Radios`);
         connected_after_s: after its own next packet. Default: the inactivity timer.
+    paging_phase, start_s: the device's paging phase and the exchange's absolute start
+        (s): a packet for an idle device waits for its next paging occasion. (The
+        paging draws of `_draws` are still made, so that no other draw moves, but not
+        used.)
     cell_queue: mean number of other packets in the device's cell (`Cell.queue`). Each
         downlink copy finds a geometric number of them (the number in a processor-sharing
         queue) and takes that many times longer than its serialization to get through;
@@ -190,13 +195,14 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     up_rate, down_rate = link.uplink_bps, link.downlink_bps
     if n == 1 and scalar and not with_events and cell_queue == 0.0:
         # the same draws, in the same layout, as the array code below
-        t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, 1, m)
+        t0, rtt, lost_req, lost_resp, _ = _draws(ctx, rng, 1, m)
         rq, rs = int(req[0]), int(resp[0])
         out = _one_block(ctx, device_sends, float(t0[0]), rtt[0].tolist(),
-                         lost_req[0].tolist(), lost_resp[0].tolist(), page_u[0].tolist(),
+                         lost_req[0].tolist(), lost_resp[0].tolist(),
                          rq, rs, 8.0 * rq / (up_rate if device_sends else down_rate),
                          8.0 * rs / (down_rate if device_sends else up_rate),
-                         nat_open_s, device_gap_s, connected_for_s, connected_after_s)
+                         nat_open_s, device_gap_s, connected_for_s, connected_after_s,
+                         paging_phase, start_s)
         if out.completed:
             _split(out, rq + rs, int(spec.req_payload[first_block])
                    + int(spec.resp_payload[first_block]),
@@ -208,7 +214,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     s_resp = 8.0 * resp / (down_rate if device_sends else up_rate)
     sq, sp = s_req[:, None], s_resp[:, None]          # per block, as columns
 
-    t0, rtt, lost_req, lost_resp, page_u = _draws(ctx, rng, n, m)
+    t0, rtt, lost_req, lost_resp, _ = _draws(ctx, rng, n, m)
     if cell_queue > 0.0:
         # one queue draw per block: a copy sent while the cell is busy finds it still busy
         stretch = rng.geometric(1.0 / (1.0 + cell_queue), (n, 1))
@@ -240,7 +246,11 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     lasting = np.full((n, 1), connected_after_s)
     if not device_sends:
         lasting[0] = connected_for_s
-    connected, reachable, page = radio.downlink_waits(gap, lasting, page_u)
+    # when each copy reaches the device (the blocks' starts are not known yet: past block
+    # 0 the device is connected and paging does not matter)
+    at_device = start_s + off + (sq + rtt + svc if device_sends else rtt / 2)
+    connected, reachable, page = radio.downlink_waits(
+        gap, lasting, radio.paging_positions(at_device, paging_phase))
 
     if device_sends:
         # request on air -> manager (NAT) -> response on air
@@ -392,7 +402,9 @@ def _split(out: Outcome, useful: int, payload: int, security: int) -> None:
 
 def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):
     """All random draws of n blocks x m attempts, in two generator calls: initial timeouts
-    (n), round-trip delays, request and response losses, paging phases (n x m each)."""
+    (n), round-trip delays, request and response losses, and paging phases (n x m each;
+    unused since paging occasions are fixed per device, but drawn so that the layout,
+    and every other draw, stays as it was)."""
     u = rng.random((n, 1 + 3 * m))
     lo = ctx.ack_timeout_s
     t0 = lo + (lo * ctx.ack_random_factor - lo) * u[:, 0]
@@ -401,9 +413,9 @@ def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):
     return (t0, rtt, u[:, 1:1 + m] < loss, u[:, 1 + m:1 + 2 * m] < loss, u[:, 1 + 2 * m:])
 
 
-def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, resp, s_req,
+def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req,
                s_resp, nat_open_s, device_gap_s, connected_for_s,
-               connected_after_s) -> Outcome:
+               connected_after_s, paging_phase, start_s) -> Outcome:
     """`flow_outcome` of a one-block exchange with plain floats: the same rules, line by
     line, as the array code (tests check that both give identical outcomes)."""
     m = len(rtt)
@@ -422,7 +434,9 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, page_u, req, res
         else:
             nat_ok, open_until = nat.inbound(off, open_until)
             gap = device_gap_s + off + r / 2
-        wait = radio.downlink_wait(gap, lasting, page_u[i])
+        at_device = start_s + off + (s_req + r + svc if device_sends else r / 2)
+        wait = radio.downlink_wait(gap, lasting,
+                                   radio.paging_position(at_device, paging_phase))
         reachable = wait is not None
         page = wait if reachable else 0.0
         paged = reachable and gap >= lasting

@@ -40,10 +40,9 @@ protocol and remote, however many packets pass; arrays grow as device ids appear
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
-
-from dataclasses import dataclass
 
 from simulation.errors import ScenarioError
 from simulation.scenario.schema import FILTERING

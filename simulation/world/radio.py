@@ -13,7 +13,9 @@ inactivity timer `inactivity_s`, or `release_s` once the device asked for releas
                (`idle_mw`) and wakes at every paging occasion (`paging_occasion_mj`
                each), every `paging_cycle_s`; with eDRX (`edrx_cycle_s` > 0) only during
                a paging time window of `ptw_s` at the start of each eDRX cycle. A packet
-               waits for the next paging occasion, then the connection is set up.
+               waits for the device's next paging occasion, then the connection is set
+               up. Paging occasions are fixed per device (3GPP TS 36.304: they follow
+               from the UE identity): a phase per device, drawn once.
     psm        until the next wake-up (`psm_mw`); unreachable.
 
 Release assistance (AS-RAI, `release_assistance`): a device that expects nothing more
@@ -116,10 +118,32 @@ class RadioModel:
         phase = (since_s - self.drx_inactivity_s) % cycle
         return 0.0 if phase < self.cdrx_on_s else cycle - phase
 
+    def paging_position(self, t: float, phase: float) -> float:
+        """Where a packet arriving at t (s) falls in the paging cycle of a device whose
+        occasions start at `phase` x cycle: the `u` of `paging_wait` (without eDRX the
+        fraction of the cycle left before the next occasion; with eDRX the fraction of
+        the eDRX cycle gone since the last paging time window began)."""
+        if self.edrx_cycle_s > 0:
+            return ((t - phase * self.edrx_cycle_s) % self.edrx_cycle_s) / self.edrx_cycle_s
+        if self.paging_cycle_s <= 0:
+            return 0.0
+        gone = (t - phase * self.paging_cycle_s) % self.paging_cycle_s
+        return 1.0 - gone / self.paging_cycle_s
+
+    def paging_positions(self, t: np.ndarray, phase: float) -> np.ndarray:
+        """`paging_position` over arrays."""
+        t = np.asarray(t, dtype=float)
+        if self.edrx_cycle_s > 0:
+            return np.mod(t - phase * self.edrx_cycle_s, self.edrx_cycle_s) / self.edrx_cycle_s
+        if self.paging_cycle_s <= 0:
+            return np.zeros(t.shape)
+        return 1.0 - np.mod(t - phase * self.paging_cycle_s, self.paging_cycle_s) \
+            / self.paging_cycle_s
+
     def paging_wait(self, u: float) -> float:
         """Seconds from a packet's arrival at an idle device to the paging occasion that
-        reaches it, for a uniform draw u in [0, 1) (the packet's phase in the cycle),
-        without the connection set-up."""
+        reaches it, for its position u in the cycle (`paging_position`), without the
+        connection set-up."""
         if self.edrx_cycle_s <= 0:
             return u * self.paging_cycle_s
         x = u * self.edrx_cycle_s
@@ -189,8 +213,11 @@ class RadioModel:
 class Radios:
     """The radio state of every device, as arrays indexed by device index."""
 
-    def __init__(self, n: int, model: RadioModel):
+    def __init__(self, n: int, model: RadioModel, paging_phase: np.ndarray | None = None):
+        """`paging_phase`: each device's paging occasions, as a fraction of the cycle
+        (default 0)."""
         self.model = model
+        self.paging_phase = np.zeros(n) if paging_phase is None else np.asarray(paging_phase)
         self.paging_cycle_s = model.paging_cycle_s
         self.connect_s = model.connect_s
         self.last_activity = np.full(n, -np.inf)  # end of the last packet sent or received
@@ -208,10 +235,12 @@ class Radios:
         return PSM
 
     def connected_periods(self, i: int) -> dict[str, float]:
-        """The device's connected period after its last packet, and after its next one
-        (`flow_outcome`'s `connected_for_s`, `connected_after_s`)."""
+        """The device's connected period after its last packet, and after its next one,
+        and its paging phase (`flow_outcome`'s `connected_for_s`, `connected_after_s`,
+        `paging_phase`)."""
         return {"connected_for_s": float(self.connected_for[i]),
-                "connected_after_s": self.model.connected_after_activity(self.releasing[i])}
+                "connected_after_s": self.model.connected_after_activity(self.releasing[i]),
+                "paging_phase": float(self.paging_phase[i])}
 
     def reachable_until(self, i: int) -> float:
         """When the device stops being reachable by paging if nothing happens (s)."""
@@ -291,12 +320,16 @@ class Radios:
         """Seconds before the device can transmit at t: 0 if connected, else set-up."""
         return 0.0 if self.state(i, t) == CONNECTED else self.connect_s
 
-    def downlink_delay(self, i: int, t: float, u: float) -> float | None:
-        """Seconds before a packet arriving at t can be received, None if in PSM.
+    def paging_delay(self, i: int, t: float) -> float:
+        """Seconds from t to device i's next paging occasion (without the set-up)."""
+        m = self.model
+        return m.paging_wait(m.paging_position(t, float(self.paging_phase[i])))
 
-        `u` is a uniform draw in [0, 1) for the paging occasion.
-        """
-        return self.model.downlink_wait(t - self.last_activity[i], self.connected_for[i], u)
+    def downlink_delay(self, i: int, t: float) -> float | None:
+        """Seconds before a packet arriving at t can be received, None if in PSM."""
+        m = self.model
+        return m.downlink_wait(t - self.last_activity[i], self.connected_for[i],
+                               m.paging_position(t, float(self.paging_phase[i])))
 
     def close(self, horizon_s: float) -> np.ndarray:
         """Integrate every device up to the horizon; energy per device and part (J)."""
