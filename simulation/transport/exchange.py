@@ -58,10 +58,6 @@ class ExchangeContext:
     radio: RadioModel             # when a packet can reach the device
     record_bytes: int = 0         # security record overhead on every protected packet
 
-    @property
-    def connect_s(self) -> float:
-        return self.link.connect_s
-
     def initial_timeouts(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """RFC 7252 §4.2 initial timeouts, one per block (s)."""
         return rng.uniform(self.ack_timeout_s, self.ack_timeout_s * self.ack_random_factor, n)
