@@ -63,7 +63,7 @@ def test_a_downlink_packet_in_the_drx_tail_waits_for_the_next_on_duration():
     assert PLAIN.downlink_wait(1.1, 20.0, 0.3) == 0.0             # continuous reception
     r = Radios(1, CDRX)
     r.busy(0, 0.0, 1.0)
-    assert r.uplink_delay(0, 2.1) == 0.0                          # an uplink packet goes at once
+    assert r.state(0, 2.1) == CONNECTED                           # an uplink packet goes at once
 
 
 def test_paging_waits_for_the_next_occasion_and_with_edrx_for_the_next_window():

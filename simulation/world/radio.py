@@ -31,7 +31,7 @@ approximation of the cycles). An RRC connection set-up (random access and RRC se
 installation is not.
 
 Nothing is scheduled for these transitions: the timers are deterministic, so the energy of
-a quiet gap is a closed form (`QuietGap`) evaluated when the next activity, or the end of
+a quiet gap is a closed form (`RadioModel.quiet_energy_mj`) evaluated when the next activity, or the end of
 the run, comes. A sleeping device therefore costs no simulation events. Energy is split
 into `PARTS` (each device's split sums to its energy).
 """
@@ -218,7 +218,6 @@ class Radios:
         (default 0)."""
         self.model = model
         self.paging_phase = np.zeros(n) if paging_phase is None else np.asarray(paging_phase)
-        self.paging_cycle_s = model.paging_cycle_s
         self.connect_s = model.connect_s
         self.last_activity = np.full(n, -np.inf)  # end of the last packet sent or received
         self.connected_for = np.full(n, model.inactivity_s)
@@ -315,10 +314,6 @@ class Radios:
             return
         self._gap_to(i, max(t, last))
         self.connected_for[i] = min(m.inactivity_s, max(t - last, 0.0) + m.release_s)
-
-    def uplink_delay(self, i: int, t: float) -> float:
-        """Seconds before the device can transmit at t: 0 if connected, else set-up."""
-        return 0.0 if self.state(i, t) == CONNECTED else self.connect_s
 
     def paging_delay(self, i: int, t: float) -> float:
         """Seconds from t to device i's next paging occasion (without the set-up)."""
