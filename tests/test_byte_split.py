@@ -298,16 +298,27 @@ def test_both_fidelities_split_the_same_messages_identically(strategy, security)
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_both_fidelities_split_alike_under_loss(strategy):
+def test_both_fidelities_split_alike_under_loss(strategy, cdrx_cycle_s=0.0):
     """With loss (and spurious retransmissions from the RTT's jitter) the fleet means agree
-    within sampling noise (or 5 %)."""
+    within sampling noise (or 5 %). The radio listens continuously while connected: with
+    connected-mode DRX they do not (the next test)."""
     sets = {"fleet.size": 60, "fleet.cells": 60, "strategy.name": strategy,
             "update.image_bytes": 20480, "sim.horizon_s": 12000.0, "link.loss": 0.05,
             "security.mode": "dtls-psk", "strategy.poll_interval_s": poll_s(strategy),
-            "gateway.devices_per_gateway": 1}
+            "gateway.devices_per_gateway": 1, "device.cdrx_cycle_s": cdrx_cycle_s}
     flow = run(load_scenario("baseline", sets)).devices
     packet = run(load_scenario("baseline", {**sets, "sim.fidelity": "packet"})).devices
     for col in PARTS:
         f, p = flow[col].mean(), packet[col].mean()
         se = np.hypot(flow[col].std(), packet[col].std()) / np.sqrt(len(flow))
         assert abs(f - p) <= max(0.05 * abs(p), 4 * se), (col, f, p)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: with connected-mode DRX, flow fidelity "
+                   "sends about 17 % fewer wasted bytes than packet fidelity, because it "
+                   "ignores how a block's spurious copies re-phase the next block's DRX "
+                   "cycles (issue 13)")
+def test_both_fidelities_split_alike_under_loss_with_connected_drx():
+    """The same agreement with the default connected-mode DRX (2.048 s): a response that
+    waits for the next on-duration outlasts the 2 s ACK timeout and is sent again."""
+    test_both_fidelities_split_alike_under_loss("device-polling", cdrx_cycle_s=2.048)

@@ -44,13 +44,15 @@ def energy_per_interval(session: str, interval: float) -> float:
     return (energy(6) - energy(2)) / 4
 
 
-def closed_form_energies(power):
+def closed_form_energies(scenario):
     """(E_ka, E_rc) in J from the power keys and the packets' sizes (RFC 9293 headers,
     MQTT 3.1.1 encodings), on the fixed link: a PINGREQ / PINGRESP from PSM with its ACK
     and radio tail, and what a reconnection (TCP handshake, CONNECT / CONNACK,
     DISCONNECT, close) adds to a wake-up's report over an open connection."""
-    p_tx, p_rx, p_idle, p_psm = (power.tx_mw / 1e3, power.rx_mw / 1e3, power.idle_mw / 1e3,
-                                 power.psm_mw / 1e3)
+    power, paging_s = scenario.power, scenario.device.paging_cycle_s
+    # idle: deep sleep plus a paging occasion every paging cycle
+    p_idle = (power.idle_mw + power.paging_occasion_mj / paging_s) / 1e3
+    p_tx, p_rx, p_psm = power.tx_mw / 1e3, power.rx_mw / 1e3, power.psm_mw / 1e3
     inact, active = INACTIVITY, 0.5
 
     def busy(duration, tx):
@@ -80,7 +82,7 @@ def test_keep_alive_vs_reconnect_break_even_matches_the_closed_form():
     """Keeping the session costs ceil(T/K) - 1 pings per wake interval T, reconnecting one
     reconnection: the engine's energies cross where mqtt.keepalive_vs_reconnect_break_even_s
     (discrete) says, T* = K (floor(E_rc / E_ka) + 1)."""
-    e_ka, e_rc = closed_form_energies(one_device().power)
+    e_ka, e_rc = closed_form_energies(one_device())
     t_star = mqtt.keepalive_vs_reconnect_break_even_s(e_ka, e_rc, K, discrete=True)
     assert 2 * K <= t_star <= 6 * K      # the scenario puts the crossing mid-range
 

@@ -87,9 +87,11 @@ def test_discovery_trace_shows_the_drafts_flow():
 
 def test_discovery_downlink_bytes_scale_with_the_delta_ratio():
     """On a loss-free link the update's downlink bytes are the Block2 responses of
-    delta_ratio x image: payload plus a fixed header per block, so proportional to it."""
+    delta_ratio x image: payload plus a fixed header per block, so proportional to it.
+    (Continuous reception while connected: with connected-mode DRX a response that waits
+    for the next on-duration can outlast the ACK timeout and be sent twice.)"""
     sets = {"link.preset": "fixed", "nat.enabled": False, "update.image_bytes": 51200,
-            "strategy.poll_interval_s": 0.0}
+            "strategy.poll_interval_s": 0.0, "device.cdrx_cycle_s": 0.0}
     base = run(small("discovery", **sets, **{"update.release_s": 1e9})).devices
     extra = {}
     for ratio in (0.1, 0.3, 1.0):

@@ -39,7 +39,8 @@ class Session:
     """
 
     __slots__ = ("world", "device", "device_id", "wake", "stream", "traced", "start",
-                 "clock", "_exchanges", "_tokens", "transferring", "held", "booked_at")
+                 "clock", "_exchanges", "_tokens", "transferring", "held", "booked_at",
+                 "_running")
 
     def __init__(self, world, device: int, wake: int, stream: str = "session",
                  at: float | None = None):
@@ -54,6 +55,7 @@ class Session:
         self._tokens = 0
         self.transferring = False
         self.held = False
+        self._running = None                # packet exchanges that go on after "delivered"
 
     @property
     def now(self) -> float:
@@ -91,7 +93,20 @@ class Session:
         now = self.clock if self.booked_at else self.now
         if self.held:
             self.world.fleet.busy_until[self.device] = now
-        self.world.radios.ask_release(self.device, now)
+        running = [p for p in self._running or () if p.is_alive]
+        if running:         # it still awaits an ACK: it asks once the exchanges are over
+            self.world.env.process(self._release_after(running))
+        else:
+            self.world.radios.ask_release(self.device, now)
+
+    def _release_after(self, running):
+        """Ask for release when the exchanges still running are over, unless another
+        session has used the connection since (process body)."""
+        radios, i = self.world.radios, self.device
+        claimed = radios.claimed_at[i]
+        yield self.world.env.all_of(running)
+        if radios.claimed_at[i] == claimed:
+            radios.ask_release(i, self.world.env.now)
 
     def transfer_over(self, then, out) -> None:
         """The session's final transfer is over: the device is free again; `then` books
@@ -152,6 +167,8 @@ class Session:
             delivered = env.event() if until == "delivered" else None
             proc = env.process(packet_exchange(self, spec, first_block, delivered,
                                                self.next_rng(), ctx))
+            if delivered is not None:
+                self._running = [*(self._running or ()), proc]
             return (yield (proc if delivered is None else delivered))
         return self._flow(spec, first_block, until, ctx)
 

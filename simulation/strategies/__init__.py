@@ -20,7 +20,7 @@ def check_supported(scenario) -> None:
     """Refuse, before anything runs, what this version cannot simulate yet."""
     strategy_class(scenario.strategy.name).check(scenario)
     d = scenario.device
-    if d.cdrx_on_s > d.cdrx_cycle_s:
+    if d.cdrx_cycle_s and d.cdrx_on_s > d.cdrx_cycle_s:
         raise ScenarioError(f"device.cdrx_on_s = {d.cdrx_on_s} is not allowed: expected at "
                             f"most device.cdrx_cycle_s = {d.cdrx_cycle_s}")
     if d.edrx_cycle_s and not d.paging_cycle_s <= d.ptw_s <= d.edrx_cycle_s:

@@ -12,7 +12,8 @@ inactivity timer `inactivity_s`, or `release_s` once the device asked for releas
     idle       for `active_s` (T3324), reachable by paging: the radio sleeps
                (`idle_mw`) and wakes at every paging occasion (`paging_occasion_mj`
                each), every `paging_cycle_s`; with eDRX (`edrx_cycle_s` > 0) only during
-               a paging time window of `ptw_s` at the start of each eDRX cycle. A packet
+               a paging time window of `ptw_s` at the start of each eDRX cycle, whose
+               first occasion costs `edrx_window_mj` (waking from the long sleep). A packet
                waits for the device's next paging occasion, then the connection is set
                up. Paging occasions are fixed per device (3GPP TS 36.304: they follow
                from the UE identity): a phase per device, drawn once.
@@ -66,6 +67,7 @@ class RadioModel:
     cdrx_on_s: float = 0.0
     light_sleep_mw: float = 0.0
     paging_occasion_mj: float = 0.0
+    edrx_window_mj: float = 0.0
     edrx_cycle_s: float = 0.0           # 0: no eDRX
     ptw_s: float = 0.0
     connect_mw: float = 0.0
@@ -81,6 +83,7 @@ class RadioModel:
                    cdrx_cycle_s=device.cdrx_cycle_s, cdrx_on_s=device.cdrx_on_s,
                    light_sleep_mw=power.light_sleep_mw,
                    paging_occasion_mj=power.paging_occasion_mj,
+                   edrx_window_mj=power.edrx_window_mj,
                    edrx_cycle_s=device.edrx_cycle_s, ptw_s=device.ptw_s,
                    connect_mw=power.connect_mw,
                    release_assistance=device.release_assistance,
@@ -108,6 +111,16 @@ class RadioModel:
         if self.edrx_cycle_s > 0:
             return min(self.ptw_s, self.edrx_cycle_s) / self.paging_cycle_s / self.edrx_cycle_s
         return 1.0 / self.paging_cycle_s
+
+    @property
+    def idle_power_mw(self) -> float:
+        """Mean power of an idle device (mW): the sleep between paging occasions and the
+        occasions; with eDRX the first occasion of each paging time window costs
+        `edrx_window_mj` (the wake-up and resynchronisation after the long sleep)."""
+        paging = self.paging_occasion_mj * self.paging_occasions_per_s()
+        if self.edrx_cycle_s > 0 and self.paging_cycle_s > 0:
+            paging += (self.edrx_window_mj - self.paging_occasion_mj) / self.edrx_cycle_s
+        return self.idle_mw + paging
 
     def cdrx_wait(self, since_s: float) -> float:
         """Seconds a downlink packet waits for the next on-duration, `since_s` after the
@@ -205,7 +218,7 @@ class RadioModel:
         else:
             out[1] = self.rx_mw * connected
         idle = min(max(gap_s - connected_for_s, 0.0), self.active_s)
-        out[3] = (self.idle_mw + self.paging_occasion_mj * self.paging_occasions_per_s()) * idle
+        out[3] = self.idle_power_mw * idle
         out[4] = self.psm_mw * max(gap_s - connected_for_s - self.active_s, 0.0)
         return out
 
@@ -222,6 +235,7 @@ class Radios:
         self.last_activity = np.full(n, -np.inf)  # end of the last packet sent or received
         self.connected_for = np.full(n, model.inactivity_s)
         self.releasing = np.zeros(n, dtype=bool)   # asked for release (AS-RAI)
+        self.claimed_at = np.full(n, -np.inf)     # when a session last took the connection
         self.accounted_to = np.zeros(n)           # energy integrated up to this time
         self.energy_mj = np.zeros((n, len(PARTS)))
 
@@ -292,11 +306,13 @@ class Radios:
             self.accounted_to[i] = t1
             self.last_activity[i] = max(self.last_activity[i], t1)
         self.releasing[i] = False
+        self.claimed_at[i] = t0
         self.connected_for[i] = m.inactivity_s
 
     def stay_connected(self, i: int, t: float) -> None:
         """A new session at t on a connection still up: it no longer asks for release
         (what came before t is integrated first)."""
+        self.claimed_at[i] = t
         if self.releasing[i]:
             self._gap_to(i, t)
             self.releasing[i] = False
