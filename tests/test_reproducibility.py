@@ -56,9 +56,11 @@ FIELDS = {"download_s": 0.05, "energy_j": 0.05, "bytes_down": 0.03, "bytes_up": 
                                       "mqtt-http", "mqtt-coap"])
 def test_flow_and_packet_fidelity_agree_below_saturation(per_cell, strategy):
     """Both fidelities apply the same rules; below saturation of the cells they must give
-    the same fleet means within sampling noise (5 %)."""
+    the same fleet means within sampling noise (5 %). The radio listens continuously while
+    connected: with connected-mode DRX flow fidelity undercounts spurious retransmissions
+    (README, "Two fidelities"; the strict xfail of test_byte_split.py)."""
     sets = {"fleet.size": 120, "fleet.cells": 120 // per_cell, "strategy.name": strategy,
-            "update.image_bytes": 30720, "sim.horizon_s": 14400.0,
+            "update.image_bytes": 30720, "sim.horizon_s": 14400.0, "device.cdrx_cycle_s": 0.0,
             "strategy.poll_interval_s": 600.0 if strategy == "delegated" else 0.0,
             "gateway.devices_per_gateway": per_cell}
     flow = run(baseline(**sets)).devices
