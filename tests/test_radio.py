@@ -54,6 +54,25 @@ def test_idle_energy_follows_the_paging_cycle_and_edrx():
     assert edrx.paging_occasions_per_s() == pytest.approx(2 / 20.48)
     longer = dataclasses.replace(edrx, edrx_cycle_s=81.92)
     assert longer.paging_occasions_per_s() < edrx.paging_occasions_per_s()
+    # each window's first occasion costs the wake-up from the long sleep instead
+    windowed = dataclasses.replace(edrx, edrx_window_mj=9.4)
+    e = windowed.quiet_energy_mj(28.0, 20.0)[part("idle")]
+    assert e == pytest.approx((IDLE_MW + (9.4 + 1.8) / 20.48) * 8.0)
+
+
+def test_the_nrf9160_edrx_figures_give_the_default_window_charge():
+    """The default `power.edrx_window_mj` reproduces the nRF9160 product specification's
+    Cat-NB1 eDRX averages (37 uA at 81.92 s, 9 uA at 655.36 s, one occasion per window,
+    3.6 V) within their 2-digit rounding, with a 5 uA floor between windows."""
+    from simulation.scenario.schema import Power
+
+    v, floor_mw = 3.6, 0.005 * 3.6
+    model = dataclasses.replace(PLAIN, idle_mw=floor_mw, paging_cycle_s=2.56, ptw_s=2.56,
+                                edrx_window_mj=Power().edrx_window_mj,
+                                paging_occasion_mj=Power().paging_occasion_mj)
+    for cycle, published_ua in ((81.92, 37.0), (655.36, 9.0)):
+        mean_ua = dataclasses.replace(model, edrx_cycle_s=cycle).idle_power_mw / v * 1000
+        assert mean_ua == pytest.approx(published_ua, abs=0.5)
 
 
 def test_a_downlink_packet_in_the_drx_tail_waits_for_the_next_on_duration():
