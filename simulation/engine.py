@@ -47,7 +47,8 @@ class World:
                        sc.nat.inbound_refresh, enabled=sc.nat.enabled and topo.behind_nat,
                        devices=n)
         self.security = DtlsSessions(sc.security, n)
-        radio = RadioModel.from_scenario(sc.device, sc.power, topo.link.connect_s)
+        radio = topo.radio or RadioModel.from_scenario(sc.device, sc.power,
+                                                       topo.link.connect_s)
         self.ctx = ExchangeContext(
             link=topo.link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,

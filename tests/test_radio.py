@@ -263,3 +263,47 @@ def test_paging_occasions_are_fixed_per_device():
     assert e.paging_delay(0, 15.0) == pytest.approx(30.72 - 15.0)   # the next window
     assert np.allclose(edrx.paging_positions(np.array([11.0, 15.0]), 0.5),
                        [edrx.paging_position(11.0, 0.5), edrx.paging_position(15.0, 0.5)])
+
+
+def _delegated(local_link: str, **sets):
+    from simulation.scenario import load_scenario
+    return load_scenario("baseline", {"strategy.name": "delegated", "fleet.size": 20,
+                                      "fleet.cells": 20, "gateway.devices_per_gateway": 4,
+                                      "gateway.local_link": local_link,
+                                      "strategy.poll_interval_s": 600.0,
+                                      "update.image_bytes": 20480, **sets})
+
+
+@pytest.mark.parametrize("local_link", ["6lowpan", "ble"])
+def test_a_gateways_devices_use_their_local_radio_not_the_cellular_one(local_link):
+    """Delegated devices draw their local radio's power (nRF52840, LOCAL_RADIOS): the
+    cellular power keys and radio timers change nothing for them, and a 6LoWPAN end device
+    is never in PSM (it stays attached, polling its parent), a BLE one never idle."""
+    base = run(_delegated(local_link)).devices
+    cellular = run(_delegated(local_link, **{
+        "power.rx_mw": 999.0, "power.tx_mw": 999.0, "power.connect_mw": 999.0,
+        "device.inactivity_s": 60.0, "device.cdrx_cycle_s": 0.0,
+        "device.release_assistance": True})).devices
+    assert base["updated"].all()
+    assert base.equals(cellular)
+    if local_link == "6lowpan":
+        assert (base["energy_psm_j"] == 0).all() and (base["energy_setup_j"] == 0).all()
+    else:
+        assert (base["energy_idle_j"] == 0).all()
+
+
+def test_an_attached_end_device_pays_its_slow_polls_between_wake_ups():
+    """6LoWPAN: between activities the device sleeps at 6 uW and polls its parent every
+    240 s (0.117 mJ each), so its idle energy is (0.006 mW + 0.117 mJ / 240 s) x its idle
+    time, which is the horizon less its connected time (2 s after each activity, at most
+    a few seconds per wake-up)."""
+    from simulation.scenario.presets import LOCAL_RADIOS
+
+    r = LOCAL_RADIOS["6lowpan"]
+    sc = _delegated("6lowpan", **{"update.release_s": 1e9})
+    d = run(sc).devices
+    idle_mw = r["idle_mw"] + r["paging_occasion_mj"] / r["paging_cycle_s"]
+    most = sc.sim.horizon_s * idle_mw / 1000
+    least = (sc.sim.horizon_s - d["wakeups"] * 10.0) * idle_mw / 1000
+    assert ((least <= d["energy_idle_j"]) & (d["energy_idle_j"] <= most)).all()
+    assert (d["energy_j"] / d["wakeups"] < 0.05).all()   # J per wake-up, a 1000th of NB-IoT

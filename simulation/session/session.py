@@ -313,9 +313,12 @@ class Session:
             if not math.isnan(out.woke_s):      # paged: set up, then connected
                 start = t + out.woke_s
                 radios.set_up(self.device, start - radios.connect_s)
+            # receiving: each downlink packet's time on air, and the continuous reception
+            # after each packet the device sends (after a packet it receives, its own next
+            # packet, or the radio's tail after the exchange, follows at once)
             radios.busy(self.device, start, t + duration, tx_s=out.device_tx_s,
-                        listen_s=(out.msgs_up + out.msgs_down)
-                        * radios.model.drx_inactivity_s)
+                        listen_s=w.ctx.link.down_s(out.bytes_down)
+                        + out.msgs_up * radios.model.drx_inactivity_s)
         w.peer_load.spread(t, t + duration, out.manager_in, out.manager_out,
                            out.manager_bytes_out)
         for (t_block, t_in, direction, b, a, fate) in out.events or ():

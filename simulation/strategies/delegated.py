@@ -36,6 +36,7 @@ from simulation.transport.security import AUTH
 from simulation.strategies.base import Strategy
 from simulation.transport.backhaul import fetch_plan
 from simulation.world.link import LinkModel
+from simulation.world.radio import RadioModel
 from simulation.world.topology import GATEWAY, Topology
 
 
@@ -48,8 +49,9 @@ class Delegated(Strategy):
         devices, whose local channel its devices share (device i belongs to gateway i mod
         count); the peer is the gateway."""
         gateways = math.ceil(scenario.fleet.size / scenario.gateway.devices_per_gateway)
-        return Topology(LinkModel.local(scenario.gateway.local_link), behind_nat=False,
-                        cells=gateways, peer=GATEWAY)
+        link = LinkModel.local(scenario.gateway.local_link)
+        return Topology(link, behind_nat=False, cells=gateways, peer=GATEWAY,
+                        radio=RadioModel.local(scenario.gateway.local_link, link.connect_s))
 
     def __init__(self, world):
         super().__init__(world)

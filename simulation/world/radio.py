@@ -43,6 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from simulation.scenario.presets import LOCAL_RADIOS
+
 CONNECTED, IDLE, PSM = "connected", "idle", "psm"
 #: the energy split: transmitting; receiving and connected (exchanges and continuous
 #: reception); connected-mode DRX (on-durations and light sleep of the tail); idle (sleep
@@ -103,10 +105,19 @@ class RadioModel:
         delay of a device that asked for release."""
         return min(self.inactivity_s, self.release_s) if releasing else self.inactivity_s
 
+    @classmethod
+    def local(cls, preset: str, connect_s: float) -> "RadioModel":
+        """The radio of a device behind a gateway (`LOCAL_RADIOS`), with no cellular
+        timers; the states map as: connected = an 802.15.4 sleepy end device's fast polling
+        (on-durations = polls) or a BLE connection (on-durations = connection events);
+        idle = the end device attached, polling its parent every `paging_cycle_s`;
+        psm = BLE disconnected. The device.* radio timers and power.* keys do not apply."""
+        return cls(connect_s=connect_s, **LOCAL_RADIOS[preset])
+
     # -- reachability ---------------------------------------------------------------------
     def paging_occasions_per_s(self) -> float:
         """Paging occasions an idle device monitors per second."""
-        if self.paging_cycle_s <= 0:
+        if self.paging_cycle_s <= 0 or self.active_s <= 0:
             return 0.0
         if self.edrx_cycle_s > 0:
             return min(self.ptw_s, self.edrx_cycle_s) / self.paging_cycle_s / self.edrx_cycle_s
@@ -169,7 +180,7 @@ class RadioModel:
         received (set-up included after paging), None if the device is in PSM."""
         if since_s < connected_for_s:
             return self.cdrx_wait(since_s)
-        if since_s < connected_for_s + self.active_s:
+        if since_s < connected_for_s + self.active_s or self.active_s == math.inf:
             return self.paging_wait(u) + self.connect_s
         return None
 
@@ -179,7 +190,7 @@ class RadioModel:
         unreachable. `connected_for_s` is a number or an array like `since_s`."""
         since_s = np.asarray(since_s, dtype=float)
         connected = since_s < connected_for_s
-        reachable = since_s < connected_for_s + self.active_s
+        reachable = (since_s < connected_for_s + self.active_s) | (self.active_s == math.inf)
         wait = np.zeros(np.broadcast_shapes(since_s.shape, np.shape(u)))
         if self.cdrx_cycle_s > 0:
             phase = np.mod(since_s - self.drx_inactivity_s, self.cdrx_cycle_s)
@@ -243,7 +254,7 @@ class Radios:
         since = t - self.last_activity[i]
         if since < self.connected_for[i]:
             return CONNECTED
-        if since < self.connected_for[i] + self.model.active_s:
+        if since < self.connected_for[i] + self.model.active_s or self.model.active_s == math.inf:
             return IDLE
         return PSM
 
@@ -265,8 +276,11 @@ class Radios:
         if t <= start:
             return
         last = self.last_activity[i]
-        if last == -np.inf:          # never active: asleep in PSM since the start
-            self.energy_mj[i, PARTS.index("psm")] += self.model.psm_mw * (t - start)
+        if last == -np.inf:          # never active: in its resting state since the start
+            if self.model.active_s == math.inf:     # attached for good (a local radio)
+                self.energy_mj[i, PARTS.index("idle")] += self.model.idle_power_mw * (t - start)
+            else:
+                self.energy_mj[i, PARTS.index("psm")] += self.model.psm_mw * (t - start)
         else:
             cf = self.connected_for[i]
             self.energy_mj[i] += (self.model.quiet_energy_mj(t - last, cf)

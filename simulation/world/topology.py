@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from simulation.world.link import LinkModel
+from simulation.world.radio import RadioModel
 
 MANAGER, GATEWAY = "manager", "gateway"
 
@@ -15,12 +16,15 @@ class Topology:
 
     Device i is in cell i mod `cells`. With `peer = GATEWAY` each cell is one gateway,
     which serves its devices' messages in a queue of its own; else the manager does.
+    `radio` is the devices' radio when it is not the cellular one of `device.*` and
+    `power.*`.
     """
 
     link: LinkModel
     behind_nat: bool
     cells: int
     peer: str = MANAGER
+    radio: RadioModel | None = None
 
     @property
     def peer_letter(self) -> str:
