@@ -25,16 +25,19 @@ unless more traffic comes first (A: the eNB keeps a connection that has data to 
 
 While it transmits the radio draws `tx_mw`. Between the packets of an exchange it follows
 the same connected-mode rules: packet fidelity integrates every gap exactly; flow fidelity,
-which books an exchange at once, counts `drx_inactivity_s` of continuous reception after
-each packet and the rest of the exchange's quiet time at the mean C-DRX power (A: a fluid
-approximation of the cycles). An RRC connection set-up (random access and RRC set-up,
+which books an exchange at once, counts as reception each downlink packet's time on air
+and `drx_inactivity_s` after each packet the device sends, and the rest of the exchange's
+quiet time at the mean C-DRX power (A: a fluid approximation of the cycles). An RRC connection set-up (random access and RRC set-up,
 `connect_s` long) draws `connect_mw`. Only the radio is modelled: MCU power during
 installation is not.
 
+The devices behind a gateway use the same states for their local radio
+(`RadioModel.local`: 802.15.4 polling or a BLE connection, no cellular timers).
+
 Nothing is scheduled for these transitions: the timers are deterministic, so the energy of
-a quiet gap is a closed form (`RadioModel.quiet_energy_mj`) evaluated when the next activity, or the end of
-the run, comes. A sleeping device therefore costs no simulation events. Energy is split
-into `PARTS` (each device's split sums to its energy).
+a quiet gap is a closed form (`RadioModel.quiet_energy_mj`) evaluated when the next
+activity, or the end of the run, comes. A sleeping device therefore costs no simulation
+events. Energy is split into `PARTS` (each device's split sums to its energy).
 """
 from __future__ import annotations
 
