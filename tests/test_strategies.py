@@ -62,8 +62,12 @@ def test_trace_shows_the_drafts_flow(strategy, fidelity):
 
 def test_manager_initiated_sends_fewer_uplink_bytes_for_the_same_reports():
     """Section 5 piggybacks on the report notification; section 4 adds a radio-link
-    notification to every wake-up's report."""
-    sets = {"update.release_s": 1e9}          # reports only: no update traffic
+    notification to every wake-up's report. (With a strict observer behind the baseline's
+    60 s NAT every hourly wake-up is reset and observed again, and section 5 then sends
+    its report three times: the reset notification, the Observe response and the new
+    notification; test_observe_rebinding.py has that case.)"""
+    sets = {"update.release_s": 1e9,          # reports only: no update traffic
+            "coap.endpoint_matching": "relaxed"}
     di = run(small("device-initiated", **sets)).devices
     mi = run(small("manager-initiated", **sets)).devices
     assert (di["wakeups"] == mi["wakeups"]).all()

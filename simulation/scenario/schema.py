@@ -183,6 +183,12 @@ class Coap:
     ack_random_factor: float = key(1.5, "ACK_RANDOM_FACTOR (RFC 7252 Table 2)", low=1.0)
     max_retransmit: int = key(4, "MAX_RETRANSMIT (RFC 7252 Table 2)", low=0, high=20,
                               integer=True)
+    endpoint_matching: str = key("strict", "how the manager matches a notification to its "
+                                 "observation after the device's NAT binding changed: "
+                                 "`strict` (endpoint and token, RFC 7252 section 5.3.2; "
+                                 "aiocoap) answers one from a new port with a Reset and the "
+                                 "observation ends; `relaxed` (Californium's relaxed "
+                                 "matching) keeps it", choices=("strict", "relaxed"))
 
 
 @dataclass(frozen=True)

@@ -31,5 +31,5 @@ class DeviceInitiated(NotifiedPush):
     def observation(self, token: int):
         return messages.observe_link_status(token)
 
-    def notification(self, session, seq: int):
-        return messages.notify_link_status(int(self.obs_token[session.device]), seq)
+    def notification(self, session, seq: int, answer: str = "ACK"):
+        return messages.notify_link_status(int(self.obs_token[session.device]), seq, answer)

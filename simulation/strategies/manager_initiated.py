@@ -30,6 +30,6 @@ class ManagerInitiated(NotifiedPush):
         n = self.report_bytes
         return messages.observe(self.observed, token, n, f"{n} B")
 
-    def notification(self, session, seq: int):
+    def notification(self, session, seq: int, answer: str = "ACK"):
         n = self.report_bytes
-        return messages.notify(int(self.obs_token[session.device]), seq, n, f"{n} B")
+        return messages.notify(int(self.obs_token[session.device]), seq, n, f"{n} B", answer)

@@ -3,7 +3,10 @@ manager observes a resource of the device, and a notification, which opens the N
 cue to push the image while the binding admits it.
 
 The device registers in the Resource Directory (RFC 9176) and the manager observes the
-resource (RFC 7641). At each wake-up the device notifies; the manager, on hearing it, pushes
+resource (RFC 7641). At each wake-up the device notifies. After its NAT binding expired the
+notification leaves from a new port; a strict observer (`coap.endpoint_matching`) answers
+it with a Reset, and the device registers again and is observed again, unless a DTLS
+Connection ID keeps the peer. The manager, on hearing a notification it matches, pushes
 the image with Block1 `POST /sw`. Whatever fails (NAT closed, device asleep, retries
 exhausted) resumes from the blocks the device holds at a later wake-up. The registration is
 renewed at the first wake-up after which the next would find it expired. First contact is
@@ -17,6 +20,7 @@ from abc import abstractmethod
 import numpy as np
 
 from simulation.strategies.base import Strategy
+from simulation.world.topology import MANAGER
 
 
 class NotifiedPush(Strategy):
@@ -33,8 +37,9 @@ class NotifiedPush(Strategy):
         self.obs_token = np.zeros(world.fleet.n, dtype=np.int32)
 
     @abstractmethod
-    def notification(self, session, seq: int):
-        """The wake-up notification of the observed resource."""
+    def notification(self, session, seq: int, answer: str = "ACK"):
+        """The wake-up notification of the observed resource, answered by `answer` (an
+        empty ACK, or an empty RST from a manager that no longer knows the endpoint)."""
 
     @abstractmethod
     def observation(self, token: int):
@@ -44,12 +49,23 @@ class NotifiedPush(Strategy):
         w, i = self.world, session.device
         mgr = w.manager
         yield from session.connect()
+        rebound = self.rebound(session)
         if not mgr.is_registered(i, session.now + self.wake_interval_s):
             yield from self.register_and_observe(session)
+            rebound = False             # observed again from the new endpoint
         if self.separate_report:
             yield from self.send_report(session)
         if not mgr.is_observing(i):
             return
+        if rebound:
+            # the notification leaves from a new port: a strict observer resets it, the
+            # observation ends, and the device registers again to be observed again
+            self.seq[i] += 1
+            yield from session.exchange(self.notification(session, int(self.seq[i]), "RST"))
+            mgr.set_observing(i, False)
+            yield from self.register_and_observe(session)
+            if not mgr.is_observing(i):
+                return
         self.seq[i] += 1
         note = yield from session.exchange(self.notification(session, int(self.seq[i])),
                                            until="delivered")
@@ -59,6 +75,17 @@ class NotifiedPush(Strategy):
         if not mgr.has_release(heard_at) or self.updated_or_installing(i):
             return
         self.push_image(session)
+
+    def rebound(self, session) -> bool:
+        """Whether the device's next packet to the manager leaves from an endpoint its
+        observation does not know: its NAT binding has expired (a new external port), the
+        manager matches strictly, and no DTLS Connection ID keeps the peer (RFC 9146)."""
+        w, sc = self.world, self.world.scenario
+        if sc.coap.endpoint_matching != "strict":
+            return False
+        if w.security.enabled and sc.security.rebind == "cid":
+            return False
+        return w.nat.expires_at(session.device, MANAGER) <= session.now
 
     def register_and_observe(self, session):
         """RD registration, then the manager's Observe of the observed resource, sent as

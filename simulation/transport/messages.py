@@ -84,22 +84,27 @@ def observe_link_status(token: int) -> ExchangeSpec:
     return observe("/Radio_link_status", token)
 
 
-def _notify_text(token, seq, payload, _block):
+def _notify_text(token, seq, payload, answer, _block):
     return (f"2.05 Content, Token: 0x{token & 0xff:02x}, Observe: {seq}, payload: {payload}",
-            "ACK")
+            answer)
 
 
-def notify(token: int, seq: int, payload_len: int = 1, payload: str = "1") -> ExchangeSpec:
-    """D-->M 2.05 Content (CON notification of an observed resource), D<--M empty ACK."""
+def notify(token: int, seq: int, payload_len: int = 1, payload: str = "1",
+           answer: str = "ACK") -> ExchangeSpec:
+    """D-->M 2.05 Content (CON notification of an observed resource), D<--M empty ACK; or
+    empty RST (`answer`) when it comes from an endpoint the manager does not know: a strict
+    observer matches a notification by endpoint and token (RFC 7252 section 5.3.2, RFC 7641
+    section 3.6), so after a NAT rebinding it rejects it and the observation ends."""
     req = coap.response("2.05", payload_len, observe=seq, content_format=coap.CF_TEXT_PLAIN,
                         token_len=1, mtype="CON")
-    return _one(DEVICE, req, coap.empty_ack(), _notify_text, token, seq, payload,
-                name="notify")
+    resp = coap.empty_ack() if answer == "ACK" else coap.empty_rst()
+    return _one(DEVICE, req, resp, _notify_text, token, seq, payload, answer,
+                name="notify" if answer == "ACK" else "notify-reset")
 
 
-def notify_link_status(token: int, seq: int) -> ExchangeSpec:
+def notify_link_status(token: int, seq: int, answer: str = "ACK") -> ExchangeSpec:
     """D-->M 2.05 Content, payload 1 (radio on): the wake-up notification of draft §4."""
-    return notify(token, seq)
+    return notify(token, seq, answer=answer)
 
 
 def _report_text(report_bytes, token, _block):
