@@ -134,8 +134,8 @@ def test_share_of_manager_polls_answered_is_the_open_window_over_the_wake_interv
         "device.wake_interval_s": 600.0, "device.inactivity_s": 20.0,
         "device.active_timer_s": 8.0, "nat.enabled": True, "nat.udp_timeout_s": nat_timeout,
         "fleet.size": 400, "fleet.cells": 400, "sim.fidelity": "flow",
-        "update.release_s": 1e9, "sim.horizon_s": 60000.0})
-    res = run(sc)
+        "update.release_s": 1e9, "sim.horizon_s": 36000.0})
+    res = run(sc)     # about 85,000 polls: 8 % is over 3 binomial standard errors
     s = res.summary
     report = messages.report(sc.device.report_bytes, 1)
     s_resp = 8 * report.resp_bytes[0] / sc.link.downlink_bps
