@@ -318,7 +318,7 @@ def test_both_fidelities_split_alike_under_loss(strategy, cdrx_cycle_s=0.0):
                    reason="known gap: with connected-mode DRX, flow fidelity "
                    "sends about 17 % fewer wasted bytes than packet fidelity, because it "
                    "ignores how a block's spurious copies re-phase the next block's DRX "
-                   "cycles (issue 13)")
+                   "cycles")
 def test_both_fidelities_split_alike_under_loss_with_connected_drx():
     """The same agreement with the default connected-mode DRX (2.048 s): a response that
     waits for the next on-duration outlasts the 2 s ACK timeout and is sent again."""

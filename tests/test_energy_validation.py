@@ -1,4 +1,4 @@
-"""Energy per report wake-up against published measurements (issue 11).
+"""Energy per report wake-up against published measurements.
 
 Each measurement has a built-in scenario that describes it (`energy-*`; payload, protocol,
 security, timers, connected-mode DRX and supply voltage as published, the rest marked as

@@ -1,4 +1,4 @@
-"""An Observe across a NAT rebinding, as real stacks behave (issue 12).
+"""An Observe across a NAT rebinding, as real stacks behave.
 
 After the device's UDP binding expires, its next notification leaves from a new external
 port. aiocoap, as the observer, answers it with a Reset (checked below on loopback, with a
