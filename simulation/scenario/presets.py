@@ -99,52 +99,45 @@ def preset_values(preset: str) -> dict[str, float]:
 #: specification, radio current table, DC/DC on: TX 0 dBm 6.40 mA in both modes, RX
 #: 6.53 mA in IEEE 802.15.4 mode and 6.26 mA in BLE 1M mode); the gateway itself is
 #: mains-powered and not counted.
+_NRF52840 = dict(
+    tx_mw=19.2,                   # V: 6.40 mA x 3 V
+    light_sleep_mw=0.006,         # P: about 2 uA in System ON sleep (nRF52832,
+    idle_mw=0.006,                #    brilliantlabsAR/monocle-micropython#282) x 3 V,
+    psm_mw=0.006,                 #    between polls or events and between wake-ups
+    # A: the device polls fast (or stays connected) while it expects packets (its answer,
+    # the next block of a push), and for 2 s after the last one it expects; when it
+    # expects nothing it still does for 100 s after a packet, which covers CoAP's 93 s
+    # MAX_TRANSMIT_WAIT, so a block resent after a lost 2.31 Continue finds it awake
+    inactivity_s=100.0,
+    release_assistance=True,
+    release_s=2.0,
+    drx_inactivity_s=0.0,
+)
 LOCAL_RADIOS: dict[str, dict[str, float | bool]] = {
     # A sleepy end device (Thread / 6LoWPAN): after a packet it polls its parent fast
     # ("connected"), then slowly; it stays attached, so it is always reachable at its
     # next poll (a packet for it waits at the parent until then).
     "6lowpan": dict(
-        tx_mw=19.2,               # V: 6.40 mA x 3 V
+        _NRF52840,
         rx_mw=19.59,              # V: 6.53 mA x 3 V
-        # A: the device polls fast while it expects packets (its answer, the next block of
-        # a push), and for 2 s after the last one it expects; when it expects nothing it
-        # still polls fast for 100 s after a packet, which covers CoAP's 93 s
-        # MAX_TRANSMIT_WAIT, so a block resent after a lost 2.31 Continue finds it awake
-        inactivity_s=100.0,
-        release_assistance=True,
-        release_s=2.0,
-        drx_inactivity_s=0.0,
         cdrx_cycle_s=0.1,         # A: a fast poll every 100 ms while awaiting answers
         cdrx_on_s=0.005,          # A: a data request and the parent's answer, 5 ms
-        light_sleep_mw=0.006,     # P: about 2 uA in System ON sleep (nRF52832,
-                                  #    brilliantlabsAR/monocle-micropython#282) x 3 V
         active_s=math.inf,        # attached to its parent: never unreachable
         paging_cycle_s=240.0,     # A: slow poll period, the order of Thread's default
                                   #    child timeout (240 s)
         paging_occasion_mj=0.117,  # A: a slow poll, 1 ms TX + 5 ms RX at the powers above
-        idle_mw=0.006,            # P: as light_sleep_mw
-        psm_mw=0.006,
         connect_mw=19.59,         # no set-up (connect_s 0); the receive power if any
     ),
     # A BLE peripheral that connects to its gateway when it wakes and disconnects after:
     # asleep and unreachable between wake-ups.
     "ble": dict(
-        tx_mw=19.2,               # V: 6.40 mA x 3 V
+        _NRF52840,
         rx_mw=18.78,              # V: 6.26 mA x 3 V
-        # A: the connection stays up while the device expects packets, and 2 s after the
-        # last one it expects (as for 6lowpan)
-        inactivity_s=100.0,
-        release_assistance=True,
-        release_s=2.0,
-        drx_inactivity_s=0.0,
         cdrx_cycle_s=0.05,        # A: a 50 ms connection interval (the preset's RTT)
         cdrx_on_s=0.002,          # A: a 2 ms connection event
-        light_sleep_mw=0.006,     # P: as for 6lowpan
         active_s=0.0,             # disconnected: neither advertising nor scanning
         paging_cycle_s=0.0,
         paging_occasion_mj=0.0,
-        idle_mw=0.006,
-        psm_mw=0.006,             # P: as light_sleep_mw
         connect_mw=18.78,         # A: scanning / advertising at the receive power
     ),
 }

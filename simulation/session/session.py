@@ -25,7 +25,6 @@ from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec,
     flow_outcome
 from simulation.transport.tcp_connection import Connection
 from simulation.world.manager import ADDRESS as MANAGER
-from simulation.world.radio import CONNECTED
 
 
 class Session:
@@ -122,11 +121,9 @@ class Session:
     # -- the radio connection ---------------------------------------------------------------
     def connect(self):
         """Set up the RRC connection if the device is not connected (process body)."""
-        w, i, t = self.world, self.device, self.now
-        if w.radios.state(i, t) == CONNECTED:
-            w.radios.stay_connected(i, t)
+        w = self.world
+        if not w.radios.take_connection(self.device, self.now):
             return
-        w.radios.set_up(i, t)
         delay = w.radios.connect_s
         if delay > 0:
             if w.packet:
@@ -137,11 +134,7 @@ class Session:
     def connect_ahead(self) -> None:
         """Set up the RRC connection in time for the device to send at the session's start
         (a PINGREQ due then: the radio wakes early)."""
-        w, i, t = self.world, self.device, self.start
-        if w.radios.state(i, t) == CONNECTED:
-            w.radios.stay_connected(i, t)
-        else:
-            w.radios.set_up(i, t - w.radios.connect_s)
+        self.world.radios.take_connection(self.device, self.start, ahead=True)
 
     # -- exchanges --------------------------------------------------------------------------
     def exchange(self, spec: ExchangeSpec, first_block: int = 0, until: str = "done",

@@ -120,7 +120,7 @@ class RadioModel:
     # -- reachability ---------------------------------------------------------------------
     def paging_occasions_per_s(self) -> float:
         """Paging occasions an idle device monitors per second."""
-        if self.paging_cycle_s <= 0 or self.active_s <= 0:
+        if self.paging_cycle_s <= 0:
             return 0.0
         if self.edrx_cycle_s > 0:
             return min(self.ptw_s, self.edrx_cycle_s) / self.paging_cycle_s / self.edrx_cycle_s
@@ -135,6 +135,12 @@ class RadioModel:
         if self.edrx_cycle_s > 0 and self.paging_cycle_s > 0:
             paging += (self.edrx_window_mj - self.paging_occasion_mj) / self.edrx_cycle_s
         return self.idle_mw + paging
+
+    def reachable(self, since_s, connected_for_s):
+        """Whether a device `since_s` after its last packet (numbers or arrays) is connected
+        or idle, not in PSM; a radio whose active timer never ends (an attached end device
+        behind a gateway) is reachable even before its first packet (`since_s` infinite)."""
+        return (since_s < connected_for_s + self.active_s) | (self.active_s == math.inf)
 
     def cdrx_wait(self, since_s: float) -> float:
         """Seconds a downlink packet waits for the next on-duration, `since_s` after the
@@ -183,7 +189,7 @@ class RadioModel:
         received (set-up included after paging), None if the device is in PSM."""
         if since_s < connected_for_s:
             return self.cdrx_wait(since_s)
-        if since_s < connected_for_s + self.active_s or self.active_s == math.inf:
+        if self.reachable(since_s, connected_for_s):
             return self.paging_wait(u) + self.connect_s
         return None
 
@@ -193,7 +199,7 @@ class RadioModel:
         unreachable. `connected_for_s` is a number or an array like `since_s`."""
         since_s = np.asarray(since_s, dtype=float)
         connected = since_s < connected_for_s
-        reachable = (since_s < connected_for_s + self.active_s) | (self.active_s == math.inf)
+        reachable = self.reachable(since_s, connected_for_s)
         wait = np.zeros(np.broadcast_shapes(since_s.shape, np.shape(u)))
         if self.cdrx_cycle_s > 0:
             phase = np.mod(since_s - self.drx_inactivity_s, self.cdrx_cycle_s)
@@ -257,7 +263,7 @@ class Radios:
         since = t - self.last_activity[i]
         if since < self.connected_for[i]:
             return CONNECTED
-        if since < self.connected_for[i] + self.model.active_s or self.model.active_s == math.inf:
+        if self.model.reachable(since, self.connected_for[i]):
             return IDLE
         return PSM
 
@@ -325,6 +331,15 @@ class Radios:
         self.releasing[i] = False
         self.claimed_at[i] = t0
         self.connected_for[i] = m.inactivity_s
+
+    def take_connection(self, i: int, t: float, ahead: bool = False) -> bool:
+        """A session takes the device's connection at t: it keeps one still up, or sets
+        one up from t (or, `ahead`, one that is up at t); True if it set one up."""
+        if self.state(i, t) == CONNECTED:
+            self.stay_connected(i, t)
+            return False
+        self.set_up(i, t - self.connect_s if ahead else t)
+        return True
 
     def stay_connected(self, i: int, t: float) -> None:
         """A new session at t on a connection still up: it no longer asks for release
