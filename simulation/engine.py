@@ -55,8 +55,12 @@ class World:
             max_retransmit=sc.coap.max_retransmit, service_s=sc.manager.service_s,
             nat=self.nat.rule("udp"), radio=radio, record_bytes=self.security.record_bytes)
         self.handshake_ctx = DtlsSessions.timers(self.ctx)
-        self.tcp_params = TcpParams(mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
-                                    max_retransmit=sc.tcp.max_retransmit)
+        self.tcp_params = TcpParams(
+            mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
+            max_retransmit=sc.tcp.max_retransmit, initial_rto_s=sc.tcp.initial_rto_s,
+            server_min_rto_s=sc.tcp.server_min_rto_s,
+            server_max_rto_s=sc.tcp.server_max_rto_s, server_retries=sc.tcp.server_retries,
+            synack_retries=sc.tcp.synack_retries)
         self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)

@@ -219,3 +219,32 @@ def test_backoff_rfc6298_5_5():
     assert [tcp.backoff(1.0, n) for n in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
     assert tcp.backoff(3.0, 2) == 12.0
     assert tcp.retransmission_times_s(4) == (1.0, 3.0, 7.0, 15.0)
+
+
+def test_linux_gives_up_after_its_documented_924_6_s():
+    """ip-sysctl.rst: tcp_retries2 = 15 "yields a hypothetical timeout of 924.6 seconds"
+    (TCP_RTO_MIN 200 ms doubled to TCP_RTO_MAX 120 s); 8 retries fit below the cap."""
+    assert tcp.linux_give_up_s() == pytest.approx(924.6)
+    assert tcp.linux_give_up_s(8) == pytest.approx(0.2 * (2 ** 9 - 1))
+    resends, abort = tcp.linux_retransmissions(0.2)
+    assert len(resends) == 15
+    assert abort >= 924.6 > resends[-1]
+    # a larger RTO reaches the time limit in fewer resends
+    resends, abort = tcp.linux_retransmissions(3.0)
+    assert len(resends) == 12 and abort == pytest.approx(1029.0)
+
+
+def test_linux_resends_into_a_sleep_as_mosquitto_on_linux_did():
+    """Measured with mosquitto 2.0.11 on Linux (RTT a few ms), the device asleep from 0 s,
+    then reachable for W s after its PINGREQ at K s: the PUBLISH sent into the sleep was
+    resent on the RTO timer only, about 0.22 s x 2^k after the publish, and the first
+    resend inside the window delivered it: K 60 / W 30, published at 5 s, delivered at
+    60.3 s (resend 8); K 45 / W 20, published at 7 s, delivered at 62.8 s. A few-ms RTT
+    gives Linux's RTO R + 0.2 s; the model's delivery is within 1 s of both."""
+    rto = tcp.linux_rto_s(0.017, 0.017 / 2)
+    resends, _ = tcp.linux_retransmissions(rto)
+    for k, w, published, delivered in ((60, 30, 5.0, 60.3), (45, 20, 7.0, 62.8)):
+        inside = [(n, published + t) for n, t in enumerate(resends, 1)
+                  if k <= published + t <= k + w]
+        assert inside[0][0] == 8
+        assert inside[0][1] == pytest.approx(delivered, abs=1.0)

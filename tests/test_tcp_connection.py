@@ -11,7 +11,8 @@ from simulation.protocols import http, tls
 from simulation.transport.tcp_connection import DOWN, UP, Connection, TcpParams
 from simulation.world.link import LinkModel
 
-RTT, UP_BPS, DOWN_BPS = 1.0, 20_000.0, 25_000.0
+#: below the server's 1 s SYN-ACK timer (Linux), so no handshake segment is resent spuriously
+RTT, UP_BPS, DOWN_BPS = 0.8, 20_000.0, 25_000.0
 IMAGE = 102_400
 MSS = 536
 
@@ -132,16 +133,19 @@ def test_segments_carry_ipv4_and_tcp_headers():
     assert c.out.msgs_up == 2 + 3   # SYN, ACK, then three ACKs of six segments
 
 
-def test_syn_retransmissions_follow_the_rfc6298_timer():
-    """SYN lost twice: resent 1 s and then 2 s later (initial RTO 1 s, doubled, RFC 6298
-    sections 2.1, 5.5); the data then starts with RTO 3 s (section 5.7)."""
-    c = Connection(fixed(SCRIPTED), Script(lost={0, 1}), TcpParams(), trace=[])
+@pytest.mark.parametrize("initial", [3.0, 1.0])
+def test_syn_retransmissions_follow_the_devices_timer(initial):
+    """SYN lost twice: resent after the initial RTO and then twice that (lwIP's 3 s, or
+    RFC 6298 section 2.1's 1 s; doubled, section 5.5); the data then starts with RTO 3 s
+    (section 5.7)."""
+    params = TcpParams(initial_rto_s=initial)
+    c = Connection(fixed(SCRIPTED), Script(lost={0, 1}), params, trace=[])
     assert c.open()
     syns = [t for t, d, text in c.trace if text.startswith("TCP SYN") and d == UP]
-    assert syns == pytest.approx([0.0, 1.0, 3.0])
+    assert syns == pytest.approx([0.0, initial, 3 * initial])
     assert c.out.retransmissions == 2
-    assert c.rto == 3.0
-    assert c.t == pytest.approx(3.0 + handshake_s())
+    assert c.rto == {UP: 3.0, DOWN: 3.0}
+    assert c.t == pytest.approx(3 * initial + handshake_s())
 
 
 def test_syn_gives_up_after_syn_retries():
@@ -149,8 +153,46 @@ def test_syn_gives_up_after_syn_retries():
     assert not c.open()
     assert c.out.failure == "timeout" and not c.out.completed
     assert c.out.msgs_up == 4                       # the SYN and 3 retransmissions
-    assert c.t == pytest.approx(1 + 2 + 4 + 8)      # the last timer expired
+    assert c.t == pytest.approx(3 * (1 + 2 + 4 + 8))  # lwIP's 3 s timer expired 4 times
     assert c.out.wasted_bytes == c.out.bytes_up
+
+
+def test_a_round_trip_longer_than_the_servers_timer_resends_the_syn_ack():
+    """Linux resends its SYN-ACK 1 s after sending it (TCP_TIMEOUT_INIT) unless the
+    client's ACK is back: with a 1.5 s round trip nothing is lost, yet the SYN-ACK goes
+    twice, the device ACKs the duplicate, and the data's RTO starts at 3 s."""
+    link = LinkModel(rtt_s=1.5, uplink_bps=UP_BPS, downlink_bps=DOWN_BPS, loss=0.0,
+                     connect_s=0.0, rtt_sigma=0.0)
+    c = Connection(link, Script(), TcpParams(), trace=[])
+    assert c.open()
+    synacks = [t for t, d, text in c.trace if text.startswith("TCP SYN-ACK")]
+    at_server = up(52) + 0.75
+    assert synacks == pytest.approx([at_server, at_server + 1.0])
+    assert c.out.msgs_down == 2 and c.out.msgs_up == 3      # SYN, ACK, ACK again
+    assert c.out.retransmissions == 1
+    assert c.out.wasted_bytes == 52 + 40
+    assert c.rto == {UP: 3.0, DOWN: 3.0}
+    # below 1 s nothing is resent
+    c = Connection(fixed(), Script(), TcpParams(), trace=[])
+    assert c.open() and c.out.retransmissions == 0 and c.out.msgs_down == 1
+
+
+def test_a_round_trip_longer_than_the_devices_timer_resends_the_syn():
+    """A 4 s round trip beats lwIP's 3 s SYN timer: the SYN goes at 0 and 3 s; the server
+    answers the first (SYN-ACK at its arrival, then on its 1 s and 2 s timer) and the
+    duplicate SYN at once (Linux `tcp_check_req`), until the device's ACK arrives."""
+    link = LinkModel(rtt_s=4.0, uplink_bps=UP_BPS, downlink_bps=DOWN_BPS, loss=0.0,
+                     connect_s=0.0, rtt_sigma=0.0)
+    c = Connection(link, Script(), TcpParams(), trace=[])
+    assert c.open()
+    syns = [t for t, d, text in c.trace if text.startswith("TCP SYN") and d == UP]
+    synacks = [t for t, d, text in c.trace if text.startswith("TCP SYN-ACK")]
+    a = up(52) + 2.0                                    # the first SYN reaches the server
+    ack_at_server = a + down(52) + 2.0 + up(40) + 2.0
+    assert syns == pytest.approx([0.0, 3.0])
+    expected = sorted([a, a + 1, a + 3, 3.0 + up(52) + 2.0])
+    assert synacks == pytest.approx([t for t in expected if t < ack_at_server])
+    assert c.out.retransmissions == 1 + len(synacks) - 1
 
 
 def test_a_lost_lone_segment_waits_for_the_rto_doubling():
@@ -159,8 +201,9 @@ def test_a_lost_lone_segment_waits_for_the_rto_doubling():
     c = Connection(fixed(SCRIPTED), Script(lost={2, 3}), TcpParams(), trace=[])  # draws 0-1: SYNs
     assert c.open()
     r = up(52) + RTT + down(52)
-    assert c.rto == pytest.approx(max(1.0, r + 4 * r / 2))
-    rto, t0 = c.rto, c.t
+    assert c.rto[UP] == pytest.approx(max(1.0, r + 4 * r / 2))
+    assert c.rto[DOWN] == pytest.approx(r + max(4 * r / 2, 0.2))    # Linux: 3 R
+    rto, t0 = c.rto[UP], c.t
     flight = c.send(UP, 100)
     assert flight.retransmissions == 2
     # the timer runs from the end of each copy's transmission
@@ -178,7 +221,7 @@ def test_fast_retransmit_beats_the_timer():
         c = Connection(fixed(SCRIPTED), Script(lost={2 + lost_index}), TcpParams(),
                        trace=[])
         assert c.open()
-        t0, rto = c.t, c.rto
+        t0, rto = c.t, c.rto[DOWN]
         assert c.send(DOWN, 30 * MSS) is not None
         t_resend = next(t for t, d, text in c.trace if "retransmission" in text)
         return t_resend - t0, rto, c
@@ -230,19 +273,53 @@ def test_partial_bytes_of_a_failed_flight_are_its_in_order_prefix():
 
 def test_the_servers_last_packet_is_when_the_nat_last_saw_an_inbound_one():
     """`Outcome.last_inbound_s` is when the server's last packet passed the NAT, next to
-    the server: the SYN-ACK leaves as the SYN arrives (fixed RTT 1 s, 100 kbit/s), the
+    the server: the SYN-ACK leaves as the SYN arrives (fixed RTT 0.8 s, 100 kbit/s), the
     close's last ACK as the client's FIN arrives."""
     from simulation.protocols import tcp
     from simulation.world.link import LinkModel
 
-    link = LinkModel(rtt_s=1.0, uplink_bps=100_000, downlink_bps=100_000, loss=0.0,
+    link = LinkModel(rtt_s=0.8, uplink_bps=100_000, downlink_bps=100_000, loss=0.0,
                      connect_s=0.0, rtt_sigma=0.0)
     conn = Connection(link, np.random.default_rng(0), TcpParams())
     assert conn.open()
     syn = tcp.handshake_packets(TcpParams().syn_options)[0].wire_bytes
-    assert conn.out.last_inbound_s == pytest.approx(8 * syn / 100_000 + 0.5)
+    assert conn.out.last_inbound_s == pytest.approx(8 * syn / 100_000 + 0.4)
     assert conn.out.last_inbound_s == conn.out.first_delivery_s
     fin_sent = conn.t
     conn.close()
     assert conn.out.last_inbound_s == pytest.approx(
-        fin_sent + 8 * conn.seg_overhead / 100_000 + 0.5)
+        fin_sent + 8 * conn.seg_overhead / 100_000 + 0.4)
+
+
+class Delays(Script):
+    """A scripted rng that also scripts the round trips: `rtts` in order, then the last."""
+
+    def __init__(self, rtts, lost=()):
+        super().__init__(lost)
+        self.rtts = list(rtts)
+
+    def lognormal(self, mu, sigma, size=None):
+        return self.rtts.pop(0) if len(self.rtts) > 1 else self.rtts[0]
+
+
+@pytest.mark.parametrize("direction", [UP, DOWN])
+def test_a_late_ack_fires_the_timer_and_resends_what_was_not_lost(direction):
+    """Each round trip has its own delay: a 0.5 s handshake sets both timers near 1.5 s
+    (the device's RFC 6298 max(1 s, 3 R), Linux's R + max(2 R, 0.2 s)); a 3 s round trip
+    then outlasts them and the oldest segment is resent at RTO, and ACKed again. The
+    device's window falls to one segment (lwIP); Linux undoes it (F-RTO, RFC 5682)."""
+    link = LinkModel(rtt_s=0.5, uplink_bps=UP_BPS, downlink_bps=DOWN_BPS, loss=0.0,
+                     connect_s=0.0, rtt_sigma=0.3)
+    c = Connection(link, Delays([0.5, 0.5, 3.0, 0.5]), TcpParams(), trace=[])
+    assert c.open()
+    rto, t0 = c.rto[direction], c.t
+    assert 1.0 < rto < 2.0
+    before = c.out.bytes_up + c.out.bytes_down
+    flight = c.send(direction, 4 * MSS)             # one round of 4 segments
+    assert flight is not None and flight.retransmissions == 1
+    resent = [t for t, d, text in c.trace if "spurious" in text]
+    assert resent == pytest.approx([t0 + rto])
+    assert c.out.wasted_bytes == (MSS + 40) + 40    # the copy and its duplicate ACK
+    assert c.out.bytes_up + c.out.bytes_down - before == 4 * (MSS + 40) + 2 * 40 + c.out.wasted_bytes
+    assert c.cwnd[direction] == (1.0 if direction == UP else 10.0)
+    assert c.rto[direction] == pytest.approx(2 * rto)   # backed off, no sample (Karn)

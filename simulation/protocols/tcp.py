@@ -60,6 +60,15 @@ BETA = 1 / 4  # section 2.3
 K = 4  # section 2.2
 CLOCK_GRANULARITY_S = 0.001  # G in section 2; (A) assumption: a 1 ms timer tick
 
+# --- The manager's and broker's stack: Linux (include/net/tcp.h, ip-sysctl.rst) ---
+LINUX_INITIAL_RTO_S = 1.0  # TCP_TIMEOUT_INIT: SYN-ACK and data before an RTT sample
+LINUX_MIN_RTO_S = 0.2  # TCP_RTO_MIN
+LINUX_MAX_RTO_S = 120.0  # TCP_RTO_MAX
+LINUX_RETRIES2 = 15  # net.ipv4.tcp_retries2: give-up, about 924.6 s of retransmissions
+LINUX_SYNACK_RETRIES = 5  # net.ipv4.tcp_synack_retries
+# --- The device's embedded stack: lwIP (src/core/tcp.c, opt.h) ---
+LWIP_INITIAL_RTO_S = 3.0  # tcp_alloc: pcb->rto = 3000 / TCP_SLOW_INTERVAL
+
 # --- Delayed ACK, RFC 1122 section 4.2.3.2 / RFC 5681 section 4.2 ---
 DELAYED_ACK_MAX_S = 0.5  # an ACK must not be delayed by more than 0.5 s
 SEGMENTS_PER_DELAYED_ACK = 2  # an ACK for at least every second full-sized segment
@@ -374,6 +383,16 @@ def rto_update(
     return srtt, rttvar, rto_s(srtt, rttvar, g_s)
 
 
+def linux_rto_s(srtt: float, rttvar: float, min_rto_s: float = LINUX_MIN_RTO_S,
+                max_rto_s: float = LINUX_MAX_RTO_S) -> float:
+    """Linux's RTO from the RFC 6298 estimators (`__tcp_set_rto`, `tcp_bound_rto`): SRTT
+    plus the variance term, which is at least the minimum RTO (not the RTO as a whole);
+    capped at `max_rto_s`. One sample r gives 3 r above 100 ms."""
+    if srtt < 0 or rttvar < 0:
+        raise ValueError("srtt and rttvar must be >= 0")
+    return min(srtt + max(K * rttvar, min_rto_s), max_rto_s)
+
+
 def backoff(rto: float, n: int, max_rto_s: float = MAX_RTO_S) -> float:
     """RTO after `n` expirations: rto * 2**n, capped at `max_rto_s` (RFC 6298 sections 5.5, 2.5)."""
     if n < 0:
@@ -391,3 +410,39 @@ def retransmission_times_s(
         t += backoff(rto, i, max_rto_s)
         out.append(t)
     return tuple(out)
+
+
+def linux_give_up_s(retries: int = LINUX_RETRIES2, rto_base_s: float = LINUX_MIN_RTO_S,
+                    max_rto_s: float = LINUX_MAX_RTO_S) -> float:
+    """How long Linux retransmits unacknowledged data before it aborts the connection, from
+    the first transmission (s): `tcp_model_timeout`, the time `retries` doublings of the
+    minimum RTO would take, capped per interval at the maximum (ip-sysctl.rst: 15
+    retries give "a hypothetical timeout of 924.6 seconds")."""
+    if retries < 0 or rto_base_s <= 0 or max_rto_s < rto_base_s:
+        raise ValueError("retries must be >= 0 and 0 < rto_base_s <= max_rto_s")
+    boundary = int(math.floor(math.log2(max_rto_s / rto_base_s)))
+    if retries <= boundary:
+        return ((2 << retries) - 1) * rto_base_s
+    return ((2 << boundary) - 1) * rto_base_s + (retries - boundary) * max_rto_s
+
+
+def linux_retransmissions(rto_s: float, retries: int = LINUX_RETRIES2,
+                          min_rto_s: float = LINUX_MIN_RTO_S,
+                          max_rto_s: float = LINUX_MAX_RTO_S) -> tuple[tuple[float, ...], float]:
+    """When Linux resends a segment nobody acknowledges, and when it gives up (s after the
+    first transmission): the timer starts at `rto_s` and doubles up to `max_rto_s`
+    (`tcp_retransmit_timer`); at an expiry `linux_give_up_s` or more after the first
+    transmission it aborts instead (`tcp_write_timeout`, `retransmits_timed_out`), without
+    a reset. Returns (resend times, abort time)."""
+    if rto_s <= 0:
+        raise ValueError(f"rto_s must be > 0, got {rto_s}")
+    limit = linux_give_up_s(retries, min_rto_s, max_rto_s)
+    times: list[float] = []
+    t, rto = 0.0, min(rto_s, max_rto_s)
+    while True:
+        t += rto
+        if times and t >= limit:
+            return tuple(times), t
+        times.append(t)
+        rto = min(2 * rto, max_rto_s)
+

@@ -208,11 +208,25 @@ class Tcp:
     mss_bytes: int = key(536, "maximum segment payload; the RFC 9293 default send MSS, where "
                          "MQTT energy jumps on NB-IoT (M, Nordic webinar 2020)", "bytes",
                          low=64, high=65495, integer=True)
-    syn_retries: int = key(6, "SYN / SYN-ACK retransmissions before a connection fails "
-                           "(A: lwIP TCP_SYNMAXRTX, Linux tcp_syn_retries)", low=0, high=20,
-                           integer=True)
-    max_retransmit: int = key(12, "retransmissions of a data segment before the connection "
-                              "fails (A: lwIP TCP_MAXRTX)", low=0, high=30, integer=True)
+    syn_retries: int = key(6, "the device's SYN retransmissions before its connection "
+                           "fails (V: lwIP TCP_SYNMAXRTX)", low=0, high=20, integer=True)
+    max_retransmit: int = key(12, "the device's retransmissions of a data segment before "
+                              "the connection fails (V: lwIP TCP_MAXRTX)", low=0, high=30,
+                              integer=True)
+    initial_rto_s: float = key(3.0, "the device's retransmission timeout before an RTT "
+                               "sample, SYN included (V: lwIP, 3000 ms; RFC 6298 says 1 s); "
+                               "then RFC 6298's rule, 1 s to 60 s", "s", low=0, low_open=True)
+    server_min_rto_s: float = key(0.2, "the server's (manager's, broker's) minimum RTO, added "
+                                  "to SRTT as the least variance term (V: Linux "
+                                  "TCP_RTO_MIN)", "s", low=0, low_open=True)
+    server_max_rto_s: float = key(120.0, "the server's maximum RTO (V: Linux TCP_RTO_MAX)",
+                                  "s", low=1)
+    server_retries: int = key(15, "the server's retransmissions of unacknowledged data before "
+                              "it aborts the connection silently; 15 is about 924.6 s from "
+                              "the first transmission (V: Linux tcp_retries2)", low=1,
+                              high=30, integer=True)
+    synack_retries: int = key(5, "the server's SYN-ACK retransmissions (timer 1 s, doubling) "
+                              "(V: Linux tcp_synack_retries)", low=0, high=20, integer=True)
 
 
 @dataclass(frozen=True)

@@ -20,20 +20,27 @@ body). A flight's data is cut into segments of at most `mss` payload bytes, each
   segments are resent in the next round (the receiver's SACK blocks say which, RFC 2018):
   by fast retransmit when at least three later segments of the round arrived (three
   duplicate ACKs; the window is halved, RFC 5681 section 3.2), else when the
-  retransmission timer expires (RFC 6298: RTO from the first RTT sample, 1 s before one,
-  doubled at each expiry; the window falls to one segment). A segment sent more than
-  `max_retransmit` (SYN: `syn_retries`) times fails the connection; everything it sent is
-  then wasted (`Outcome.wasted_bytes`), but the in-order prefix of the failed flight is
-  kept (`partial_bytes`: an HTTP download resumes after it).
-* A SYN that had to be resent leaves the RTO at 3 s for the data (RFC 6298 section 5.7).
+  retransmission timer expires (doubled at each expiry; the window falls to one segment).
+  A segment sent more than `max_retransmit` times by the device (`server_retries` by the
+  server) fails the connection; everything it sent is then wasted
+  (`Outcome.wasted_bytes`), but the in-order prefix of the failed flight is kept
+  (`partial_bytes`: an HTTP download resumes after it).
+* Each end's timer is its own stack's (`TcpParams`): the device's lwIP starts at 3 s and
+  then follows RFC 6298 (1 s minimum, 60 s maximum); the server's Linux starts at 1 s,
+  adds at least 200 ms to SRTT and backs off to 120 s. Every round trip draws its own
+  delay, so a round whose first ACK comes later than the sender's RTO fires the timer
+  though nothing was lost: the oldest segment is resent (wasted) and ACKed again; the
+  device's window falls to one segment, Linux restores its own (F-RTO). The handshake
+  follows the same timers (`open`). A SYN or SYN-ACK that was resent leaves the RTO at
+  3 s for the data (RFC 6298 section 5.7).
 * Byte split: the first copy of every segment is payload (what the caller says its flight
   carries), security (TLS records, or a whole TLS handshake flight) and headers; resent
   segments are wasted.
 
 Approximations: recovery is resolved per round, not per segment (a round with losses
-takes as long as its window plus the recovery wait); pure ACKs, the handshake's last ACK
-and the close are not lost (cumulative ACKs make a lost one harmless; A); one RTT, drawn
-once, holds for the connection's life; the device stays connected during an exchange (no
+takes as long as its window plus the recovery wait); a round's segments share its round
+trip's delay; pure ACKs, the handshake's last ACK and the close are not lost (cumulative
+ACKs make a lost one harmless; A); the device stays connected during an exchange (no
 paging inside it), so both fidelities compute a connection the same way.
 
 Times are seconds from the connection's start; bytes are wire bytes from the IP header up.
@@ -60,13 +67,19 @@ RTO_AFTER_SYN_LOSS_S = 3.0
 
 @dataclass(frozen=True)
 class TcpParams:
-    """TCP settings of the device's stack (the server mirrors them)."""
+    """TCP settings of each end: the device's embedded stack (lwIP's defaults, RFC 6298's
+    1 s minimum and 60 s maximum RTO) and the server's Linux (`tcp.LINUX_*`)."""
 
     mss: int = tcp.MSS_DEFAULT
-    syn_retries: int = 6          # (A) lwIP TCP_SYNMAXRTX, Linux tcp_syn_retries
-    max_retransmit: int = 12      # (A) lwIP TCP_MAXRTX
+    syn_retries: int = 6          # lwIP TCP_SYNMAXRTX
+    max_retransmit: int = 12      # lwIP TCP_MAXRTX
     syn_options: tuple[str, ...] = tcp.SYN_OPTIONS_DEFAULT
     delayed_ack_s: float = DELAYED_ACK_S
+    initial_rto_s: float = tcp.LWIP_INITIAL_RTO_S
+    server_min_rto_s: float = tcp.LINUX_MIN_RTO_S
+    server_max_rto_s: float = tcp.LINUX_MAX_RTO_S
+    server_retries: int = tcp.LINUX_RETRIES2
+    synack_retries: int = tcp.LINUX_SYNACK_RETRIES
 
 
 @dataclass
@@ -97,7 +110,7 @@ class Connection:
     t: float = 0.0
     out: Outcome = field(default_factory=lambda: Outcome(completed=True))
     rtt: float = field(init=False)
-    rto: float = tcp.INITIAL_RTO_S
+    rto: dict = field(init=False)       # each end's retransmission timeout (s)
     srtt: float | None = None
     rttvar: float | None = None
     pending_ack: str | None = None      # direction whose odd last segment awaits an ACK
@@ -108,6 +121,7 @@ class Connection:
 
     def __post_init__(self):
         self.rtt = float(self.link.sample_rtt(self.rng))
+        self.rto = {UP: self.params.initial_rto_s, DOWN: tcp.LINUX_INITIAL_RTO_S}
         iw = tcp.initial_window_segments(self.params.mss)
         self.cwnd = {UP: float(iw), DOWN: float(iw)}
         self.ssthresh = {UP: math.inf, DOWN: math.inf}
@@ -155,54 +169,104 @@ class Connection:
         return False
 
     def _sample(self, r: float) -> None:
-        """An RTT sample from a segment sent once (Karn's rule), RFC 6298 section 2."""
-        self.srtt, self.rttvar, self.rto = tcp.rto_update(self.srtt, self.rttvar, r)
+        """An RTT sample from a segment sent once (Karn's rule), RFC 6298 section 2: each
+        end's timer follows its own stack's rule (the device's RFC 6298, the server's
+        Linux `linux_rto_s`)."""
+        p = self.params
+        self.srtt, self.rttvar, self.rto[UP] = tcp.rto_update(self.srtt, self.rttvar, r)
+        self.rto[DOWN] = tcp.linux_rto_s(self.srtt, self.rttvar, p.server_min_rto_s,
+                                         p.server_max_rto_s)
+
+    def _draw_rtt(self) -> float:
+        """A fresh round-trip delay for the next round trip (each has its own)."""
+        self.rtt = float(self.link.sample_rtt(self.rng))
+        return self.rtt
+
+    def _max_rto(self, direction: str) -> float:
+        return tcp.MAX_RTO_S if direction == UP else self.params.server_max_rto_s
 
     # -- the handshake --------------------------------------------------------------------
-    def _control(self, direction: str, nbytes: int, text: str) -> tuple[float | None, int]:
-        """A handshake segment, resent on the RTO timer (1 s, doubling, RFC 6298 sections
-        2.1 and 5.5) until it gets through: (arrival time or None if it never did, resends)."""
-        t, tries = self.t, 0
-        while True:
-            if tries > self.params.syn_retries:
-                self.t = t
-                return None, tries
-            self._book(direction, nbytes, at=t)
-            if tries:
-                self.out.wasted_bytes += nbytes
-            self.note(t, direction, text + (f" (retransmission {tries})" if tries else ""))
+    def _first_through(self, n: int) -> int | None:
+        """Which of `n` copies of a segment is the first the radio does not lose (one draw
+        per copy tried)."""
+        for k in range(n):
             if not self.rng.random() < self.link.loss:
-                break
-            t += tcp.backoff(tcp.INITIAL_RTO_S, tries)
-            tries += 1
-        self.out.retransmissions += tries
-        if direction == UP:
-            self.out.manager_in += 1
-        return t + self._ser(direction, nbytes) + self.rtt / 2, tries
+                return k
+        return None
 
     def open(self) -> bool:
-        """SYN, SYN-ACK, ACK (RFC 9293 section 3.5); each side resends its SYN on its
-        own timer. The client's ACK is a segment of its own (as sockets send it)."""
-        syn, synack, ack = tcp.handshake_packets(self.params.syn_options)
-        t_syn = self.t
-        arrived, syn_tries = self._control(UP, syn.wire_bytes, "TCP SYN")
-        if arrived is None:
+        """SYN, SYN-ACK, ACK (RFC 9293 section 3.5), each end on its own timer: the device
+        resends its SYN after `initial_rto_s` (doubling) until a SYN-ACK arrives; the
+        server resends its SYN-ACK after Linux's 1 s (doubling) until the ACK arrives, and
+        at once for every SYN copy that reaches it later (`tcp_check_req`). A round trip
+        longer than a timer therefore resends a segment nothing lost (72 % of NB-IoT CE0
+        round trips exceed 1 s). The client's ACK is a segment of its own; a duplicate
+        SYN-ACK that reaches the device is ACKed again. After any resend the data's RTO
+        starts at 3 s (RFC 6298 section 5.7). Copies are lost independently."""
+        p, loss = self.params, self.link.loss
+        syn, synack, ack = tcp.handshake_packets(p.syn_options)
+        t0, r = self.t, self._draw_rtt()
+        s_syn, s_synack = self._ser(UP, syn.wire_bytes), self._ser(DOWN, synack.wire_bytes)
+        s_ack = self._ser(UP, ack.wire_bytes)
+        syn_at = np.array([t0, *(t0 + x for x in tcp.retransmission_times_s(
+            p.syn_retries, p.initial_rto_s))])
+        give_up = syn_at[-1] + tcp.backoff(p.initial_rto_s, p.syn_retries)
+        j = self._first_through(len(syn_at))
+        if j is None:
+            self._copies(UP, syn.wire_bytes, syn_at, "TCP SYN")
+            self.t = give_up
             return self.fail()
-        self.out.first_delivery_s = arrived
-        self.t = arrived
-        arrived, synack_tries = self._control(DOWN, synack.wire_bytes, "TCP SYN-ACK")
-        if arrived is None:
+        at_server = syn_at[j] + s_syn + r / 2
+        # the server's SYN-ACKs: its timer's, and one per later SYN copy that arrives
+        timer = at_server + np.array([0.0, *tcp.retransmission_times_s(
+            p.synack_retries, tcp.LINUX_INITIAL_RTO_S, p.server_max_rto_s)])
+        later = np.arange(j + 1, len(syn_at))
+        sends = np.concatenate((timer, syn_at[later] + s_syn + r / 2))
+        trigger = np.concatenate((np.full(len(timer), -1), later))  # SYN copy behind it
+        order = np.argsort(sends, kind="stable")
+        sends, trigger = sends[order], trigger[order]
+        c = self._first_through(len(sends))
+        if c is None:       # no SYN-ACK gets through: the device's SYNs run out
+            self._copies(UP, syn.wire_bytes, syn_at, "TCP SYN")
+            self._copies(DOWN, synack.wire_bytes, sends[sends < give_up], "TCP SYN-ACK")
+            self.out.manager_in += len(syn_at) - j
+            self.t = give_up
             return self.fail()
-        self.t = arrived
-        if syn_tries == 0 and synack_tries == 0:
-            self._sample(arrived - t_syn)
+        at_device = sends[c] + s_synack + r / 2
+        ack_at_server = at_device + s_ack + r / 2
+        syn_sent = syn_at[syn_at < at_device]
+        sent = (sends < ack_at_server) & ((trigger < 0) | (syn_at[np.maximum(trigger, 0)]
+                                                             < at_device))
+        self._copies(UP, syn.wire_bytes, syn_sent, "TCP SYN")
+        self._copies(DOWN, synack.wire_bytes, sends[sent], "TCP SYN-ACK")
+        self.out.manager_in += len(syn_sent) - j
+        self.out.first_delivery_s = at_server
+        if len(syn_sent) == 1 and sent.sum() == 1:
+            self._sample(at_device - t0)
         else:
-            self.rto = RTO_AFTER_SYN_LOSS_S
+            self.rto = {UP: RTO_AFTER_SYN_LOSS_S, DOWN: RTO_AFTER_SYN_LOSS_S}
+        self.t = at_device
         self._book(UP, ack.wire_bytes, at=self.t)
         self.out.manager_in += 1
         self.note(self.t, UP, "TCP ACK")
-        self.t += self._ser(UP, ack.wire_bytes)
+        # a later SYN-ACK copy that reaches the device is answered by another ACK (copies
+        # after the first through are not drawn: they arrive, A)
+        for t in sends[sent & (np.arange(len(sends)) > c)]:
+            self._book(UP, ack.wire_bytes, at=t + s_synack + r / 2)
+            self.out.wasted_bytes += ack.wire_bytes
+            self.out.manager_in += 1
+        self.t += s_ack
         return True
+
+    def _copies(self, direction: str, nbytes: int, times, text: str) -> None:
+        """Book the copies of a handshake segment sent at `times`; all but the first are
+        wasted retransmissions."""
+        for k, t in enumerate(times):
+            self._book(direction, nbytes, at=t)
+            self.note(t, direction, text + (f" (retransmission {k})" if k else ""))
+        extra = max(len(times) - 1, 0)
+        self.out.retransmissions += extra
+        self.out.wasted_bytes += extra * nbytes
 
     def reset_by_peer(self, payload_bytes: int) -> None:
         """The device sends `payload_bytes` on a connection the server no longer knows (its
@@ -281,10 +345,12 @@ class Connection:
         got = np.zeros(len(sizes), dtype=bool)
         todo = list(range(len(sizes)))
         t = flight.sent_s = self._start(direction)
+        limit = p.max_retransmit if direction == UP else p.server_retries
         while todo:
             w = max(1, min(int(self.cwnd[direction]), len(todo)))
             batch, todo = todo[:w], todo[w:]
-            if attempts[batch].max() > p.max_retransmit:
+            self._draw_rtt()
+            if attempts[batch].max() > limit:
                 self.t = t
                 prefix = int(np.argmin(got)) if not got.all() else len(sizes)
                 self.partial_bytes = sum(sizes[:prefix]) - prefix * self.seg_overhead
@@ -324,6 +390,16 @@ class Connection:
                     self.out.manager_in += acks
             s_seg = self._ser(direction, nbytes[0])
             first_ack = (2 * s_seg if w >= 2 else s_seg + p.delayed_ack_s) + self.rtt + s_ack
+            spurious = not lost.any() and first_ack > self.rto[direction]
+            if spurious:
+                # the timer fires before the first ACK: the oldest segment is resent
+                # though nothing was lost (its duplicate is ACKed again); the window
+                # falls to one segment at the device (lwIP), while Linux detects the
+                # spurious timeout and restores it (F-RTO, RFC 5682; tcp_frto = 2)
+                self._spurious(direction, t, nbytes[0], flight)
+                if direction == UP:
+                    self.ssthresh[UP] = max(w / 2, 2.0)
+                    self.cwnd[UP] = 1.0
             if final:
                 self.sent_end = t + s_round
                 t += s_round + self.rtt / 2   # the last segment reaches the receiver
@@ -332,10 +408,11 @@ class Connection:
                     self.pending_ack = direction
                 break
             if not lost.any():
-                if attempts[batch].max() == 1:
+                if not spurious and attempts[batch].max() == 1:
                     self._sample(first_ack)
                 t += max(s_round, first_ack)
-                self._grow(direction)
+                if not (spurious and direction == UP):
+                    self._grow(direction)
                 continue
             # recovery: the lost segments go first in the next round (SACK)
             todo = [k for k, gone in zip(batch, lost, strict=True) if gone] + todo
@@ -344,8 +421,8 @@ class Connection:
                 t += max(s_round, first_ack)
                 self.cwnd[direction] = self.ssthresh[direction]
             else:                         # the retransmission timer expires
-                t += s_round + self.rto
-                self.rto = min(2 * self.rto, tcp.MAX_RTO_S)
+                t += s_round + self.rto[direction]
+                self._back_off(direction)
                 self.cwnd[direction] = 1.0
         self.out.retransmissions += flight.retransmissions
         self.last_direction = direction
@@ -356,6 +433,25 @@ class Connection:
             self.out.security_bytes += security
         self.t = t + (self.service_s if served else 0.0)
         return flight
+
+    def _back_off(self, direction: str) -> None:
+        """The retransmission timer expired: it doubles (RFC 6298 section 5.5)."""
+        self.rto[direction] = min(2 * self.rto[direction], self._max_rto(direction))
+
+    def _spurious(self, direction: str, t: float, nbytes: int, flight: Flight) -> None:
+        """The round sent at t waited longer for its first ACK than the sender's timer:
+        the oldest segment goes again at t + RTO, and the receiver ACKs the duplicate."""
+        at = t + self.rto[direction]
+        self._book(direction, nbytes, at=at)
+        self.out.wasted_bytes += nbytes
+        flight.retransmissions += 1
+        receiver = _other(direction)
+        self._book(receiver, self.seg_overhead, at=at + self._ser(direction, nbytes)
+                   + self.rtt / 2)
+        self.out.wasted_bytes += self.seg_overhead
+        self.out.manager_in += 1        # the copy, or the device's duplicate ACK, arrives
+        self.note(at, direction, "TCP retransmission (spurious: the ACK was late)")
+        self._back_off(direction)
 
     def _start(self, direction: str) -> float:
         """When a flight can start: at once after the same side's previous flight was
