@@ -153,6 +153,17 @@ class Nat:
 
 
 @dataclass(frozen=True)
+class Network:
+    extended_buffering_s: float = key(0.0, "how long the core network holds a downlink "
+                                      "packet for a device in PSM (or between eDRX paging "
+                                      "windows) before it delivers it at the device's next "
+                                      "reachability; 0: it is dropped (S: extended buffering "
+                                      "is optional, TS 23.401 / TS 23.682 high-latency "
+                                      "communication; P: operators state that a device in "
+                                      "PSM cannot be reached)", "s", low=0)
+
+
+@dataclass(frozen=True)
 class Manager:
     service_s: float = key(0.0005, "processing time per request handled (A)", "s", low=0)
 
@@ -250,6 +261,12 @@ class Mqtt:
                              "control packet; must stay below `nat.tcp_timeout_s` to hold the "
                              "binding (A; carrier NATs about 20 min, P)", "s", low=1,
                              high=65535)
+    pingresp_timeout_s: float = key(900.0, "how long the device's MQTT client waits for a "
+                                    "PINGRESP before it closes the connection and "
+                                    "connects again (MQTT 3.1.1 section 3.1.2.10: 'a "
+                                    "reasonable amount of time'; V: paho-mqtt's is one keep "
+                                    "alive period, as the default here)", "s", low=0,
+                                    low_open=True)
     report_qos: int = key(1, "QoS of the device's report PUBLISH (the update command is "
                           "always QoS 1, queued for a sleeping client)", low=0, high=1,
                           integer=True)
@@ -272,7 +289,7 @@ class Gateway:
 
 TABLES: dict[str, type] = {
     "sim": Sim, "fleet": Fleet, "device": Device, "power": Power, "link": Link, "nat": Nat,
-    "manager": Manager, "update": Update, "strategy": Strategy, "coap": Coap,
+    "network": Network, "manager": Manager, "update": Update, "strategy": Strategy, "coap": Coap,
     "security": Security, "gateway": Gateway, "tcp": Tcp, "tls": Tls, "mqtt": Mqtt,
 }
 
@@ -285,6 +302,7 @@ class Scenario:
     power: Power = field(default_factory=Power)
     link: Link = field(default_factory=Link)
     nat: Nat = field(default_factory=Nat)
+    network: Network = field(default_factory=Network)
     manager: Manager = field(default_factory=Manager)
     update: Update = field(default_factory=Update)
     strategy: Strategy = field(default_factory=Strategy)

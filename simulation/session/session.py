@@ -391,6 +391,18 @@ class Session:
                     self.trace_line(tp, "down", f"{text}{again} {fate}")
         w.manager.load.add_many(times, msgs_out=copies, bytes_out=copies * nbytes)
 
+    def lost_downlink(self, t: float, nbytes: int, text: str, held: bool) -> None:
+        """The peer sends a packet of `nbytes` over TCP at t to a device in PSM: its load,
+        the NAT's verdict, and a trace line. It never reaches the radio (it counts on no
+        link), unless the network holds it for the device (`held`: extended buffering)."""
+        w = self.world
+        w.peer_load.add(t, msgs_out=1, bytes_out=nbytes)
+        if not w.nat.inbound(self.device, MANAGER, t, "tcp"):
+            self.trace_line(t, "down", f"{text} [dropped by NAT]")
+            return
+        fate = "[held by the network: device in PSM]" if held else "[lost: device in PSM]"
+        self.trace_line(t, "down", f"{text} {fate}")
+
     def book_backhaul(self, t: float, msgs_in: int, msgs_out: int, bytes_out: int) -> None:
         """The gateway relays the device's message to the manager at t (the manager's load;
         the device's own exchange was with the gateway)."""

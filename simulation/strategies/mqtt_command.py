@@ -21,19 +21,29 @@ The device is an MQTT 3.1.1 client of the manager's broker with a persistent ses
       D-->M: TCP SYN ... D-->M: MQTT CONNECT, clean session: 0
       D<--M: MQTT CONNACK, session present: 1
 
-When the release exists the manager publishes the command; the broker delivers it as soon
-as the device is reachable on a live connection (at once if it is awake; in keep-alive
-mode else at its next PINGREQ or wake-up, whichever is first; in reconnect mode at its
-next connection), and the device acknowledges it:
+When the release exists the manager publishes the command. A device that connects (at
+its next wake-up in reconnect mode, or after losing its connection) gets it right after
+its CONNACK, from its session. On a keep-alive connection the broker's PUBLISH goes at
+once into a device that is, most of the time, in PSM:
+
+* It is lost there, unless the network holds it (`network.extended_buffering_s`: then it
+  arrives at the device's next PINGREQ or wake-up, if that comes soon enough).
+* Linux resends it on its own timer (`protocols/tcp.py` `linux_retransmissions`: the RTO
+  from the connection's round trips, doubling to 120 s); the device's PINGREQs and
+  reports do not trigger a resend. The first resend that finds the device reachable (in
+  the connected or idle time after one of its packets, paged if idle) delivers it,
+  together with the PINGRESP and PUBACKs queued behind it.
+* Meanwhile the device's PINGREQ gets no PINGRESP: its client closes the connection
+  `mqtt.pingresp_timeout_s` later and connects again; the session then delivers the
+  command.
+* After about 924.6 s of resends Linux aborts the connection silently; the device's next
+  packet on it meets a reset, and it connects again.
 
       D<--M: MQTT PUBLISH devices/0/cmd, QoS 1, payload: {"version":"2.0.0","url":...}
       D-->M: MQTT PUBACK
 
-Assumption (A): a command published while a keep-alive device sleeps waits until the
-device's next packet shows the path is back; the broker's TCP retransmission timer would
-add up to one RTO (at most 60 s) to that. First contact is the command reaching the device.
-The device then downloads the image (`fetch_image`), resuming at later wake-ups if the
-download fails.
+First contact is the command reaching the device. The device then downloads the image
+(`fetch_image`), resuming at later wake-ups if the download fails.
 """
 from __future__ import annotations
 
@@ -43,7 +53,7 @@ from functools import partial
 
 import numpy as np
 
-from simulation.protocols import mqtt
+from simulation.protocols import mqtt, tcp, tls
 from simulation.transport.tcp_connection import DOWN, UP
 from simulation.session import Session
 from simulation.strategies.base import Strategy
@@ -69,6 +79,9 @@ class MqttCommand(Strategy):
         self.pings = 0
         self.connections = 0        # TCP connections opened (MQTT sessions, downloads)
         self.command = brk.command_payload(self.scheme)
+        self.pingresp_timeout_s = sc.mqtt.pingresp_timeout_s
+        self.buffering_s = sc.network.extended_buffering_s
+        self.lost_copies = 0        # command copies the broker sent into a sleeping device
         if self.keep_alive:
             world.env.process(self._publish_at_release())
 
@@ -82,29 +95,40 @@ class MqttCommand(Strategy):
         if self.knows_command[i] and not self.updated_or_installing(i):
             self.fetch_image(session)
 
-    def converse(self, session, report: bool, ping: bool = False):
-        """One MQTT conversation (process body): (re)connect if needed, the report (or a
-        PINGREQ), the command if the broker holds it for the device, and in reconnect
-        mode the goodbye. Returns the conversation's Outcome."""
-        w, i, b = self.world, session.device, self.broker
+    def converse(self, session, report: bool, ping: bool = False, resend: bool = False):
+        """One MQTT conversation (process body): (re)connect if needed; the report (or a
+        PINGREQ), answered unless the command is stuck in the broker's TCP; the command,
+        if the session holds it for a new connection, if the network held a copy, or if
+        the broker's resend reached the device (`resend`); in reconnect mode the goodbye.
+        Returns the conversation's Outcome."""
+        i, b = session.device, self.broker
         conn = session.tcp_connection()
         t0 = session.now
-        live = self.keep_alive and b.connected[i] and self._binding_alive(i, t0)
+        live = (self.keep_alive and b.connected[i] and not b.aborted[i]
+                and self._binding_alive(i, t0))
         if live:
-            self._resume(conn)
+            self._resume(conn, i)
             ok = True
         else:
             if self.keep_alive and b.connected[i]:
-                self._reset(conn)   # the binding expired: the first segment meets a reset
+                self._reset(conn)   # binding expired or socket gone: the first segment meets a reset
             ok = self.connect(conn, session)
-        if ok and report:
-            ok = self.publish_report(conn, session)
-        elif ok and ping and live:
-            ok = self._ping(conn)
+        stuck = live and b.stuck(i)
         delivered_at = math.nan
-        if ok and self._command_waiting(i, t0 + conn.t):
-            delivered_at = self.deliver_command(conn, session)
+        if ok and resend:
+            delivered_at = self.deliver_command(conn, session, stuck)
             ok = not math.isnan(delivered_at)
+        else:
+            if ok and report:
+                ok = self.publish_report(conn, session, answered=not stuck)
+            elif ok and ping and live:
+                ok = self._ping(conn, i, answered=not stuck)
+                if ok and stuck:
+                    b.ping_unanswered[i] = t0 + conn.last_message_up_s
+            held = self._held_copies(i, t0) if stuck else 0
+            if ok and (held or (not stuck and self._command_waiting(i, t0 + conn.t))):
+                delivered_at = self.deliver_command(conn, session, stuck, held)
+                ok = not math.isnan(delivered_at)
         if ok and not self.keep_alive:
             d = mqtt.disconnect()
             ok = conn.message(UP, len(d), text="MQTT DISCONNECT") is not None
@@ -115,6 +139,8 @@ class MqttCommand(Strategy):
         b.conversation_over(i, ok and self.keep_alive,
                             t0 + conn.last_message_up_s if ok else None)
         out = yield from session.tcp(conn)
+        if ok:
+            b.estimators[i] = conn.estimators()
         if not math.isnan(delivered_at):
             b.command_acknowledged(i)
             self.knows_command[i] = True
@@ -125,6 +151,7 @@ class MqttCommand(Strategy):
         """TCP, TLS if asked, CONNECT / CONNACK; SUBSCRIBE / SUBACK for a new session."""
         b, i = self.broker, session.device
         self.connections += 1
+        b.new_connection(i)
         if not conn.open():
             return False
         if self.tls and not conn.tls_handshake(*self.tls):
@@ -149,7 +176,9 @@ class MqttCommand(Strategy):
             b.subscribed(i)
         return True
 
-    def publish_report(self, conn, session) -> bool:
+    def publish_report(self, conn, session, answered: bool = True) -> bool:
+        """The report PUBLISH, and its PUBACK at QoS 1 (queued behind a stuck command
+        unless `answered`)."""
         topic = brk.report_topic(session.device_id)
         qos = self.report_qos
         pid = self.broker.next_packet_id(session.device) if qos else None
@@ -158,21 +187,33 @@ class MqttCommand(Strategy):
                         text=f"MQTT PUBLISH {topic}, QoS {qos}, "
                              f"payload: {self.report_bytes} B") is None:
             return False
-        if qos:
+        if qos and not answered:
+            self.broker.owed_bytes[session.device] += len(mqtt.puback(pid))
+        elif qos:
             return conn.message(DOWN, len(mqtt.puback(pid)), text="MQTT PUBACK") is not None
         return True
 
-    def deliver_command(self, conn, session) -> float:
-        """The queued command and its PUBACK; the time it reached the device (s from the
-        connection's start), nan if the connection failed."""
+    def deliver_command(self, conn, session, stuck: bool = False, held: int = 0) -> float:
+        """The command and the device's PUBACK; the time it reached the device (s from the
+        connection's start), nan if the connection failed. A command `stuck` in the
+        broker's TCP arrives with the answers queued behind it; of the copies the network
+        `held`, all but the first arrive as duplicates."""
+        b, i = self.broker, session.device
         topic = brk.command_topic(session.device_id)
-        pid = self.broker.next_packet_id(session.device)
+        pid = b.next_packet_id(i)
         pub = mqtt.publish(topic, self.command, 1, pid)
-        flight = conn.message(DOWN, len(pub), len(self.command),
+        owed = int(b.owed_bytes[i]) if stuck else 0
+        queued = " (with the answers queued behind it)" if owed else ""
+        flight = conn.message(DOWN, len(pub) + owed, len(self.command),
                               text=f"MQTT PUBLISH {topic}, QoS 1, "
-                                   f"payload: {self.command.decode()}")
+                                   f"payload: {self.command.decode()}{queued}")
         if flight is None:
             return math.nan
+        if held:
+            wire = conn.seg_overhead + conn.wire_payload(len(pub))
+            for _ in range(held - 1):
+                conn.duplicate(DOWN, wire, flight.arrived_s,
+                               "TCP retransmission held by the network (duplicate)")
         if conn.message(UP, len(mqtt.puback(pid)), text="MQTT PUBACK", served=True) is None:
             return math.nan
         return flight.arrived_s
@@ -193,21 +234,20 @@ class MqttCommand(Strategy):
 
     # -- keep-alive ------------------------------------------------------------------------
     def book_pings(self, i: int, until: float) -> None:
-        """Book the PINGREQs device i sent while asleep, before `until` (they interact with
-        nothing: the device is alone on its connection, and no command waited, or it would
-        have been delivered at the first of them)."""
+        """Book the PINGREQs device i sent while asleep, before `until`, as long as they
+        interact with nothing: the device is alone on its connection. Once the command is
+        on it, each of its contacts is a session of `_push`'s."""
         b, w = self.broker, self.world
-        if not b.connected[i]:
-            return
-        while b.next_ping(i) < until:
+        while (b.connected[i] and self._device_contact(i) is None
+               and b.next_ping(i) < until):
             t = b.next_ping(i)          # the PINGREQ is due: the radio wakes in time
             self.pings += 1
             ping = Session(w, i, b.ping_sent(i), stream="mqtt-ping", at=t)
             ping.connect_ahead()
             conn = ping.tcp_connection()
             if self._binding_alive(i, t):
-                self._resume(conn)
-                ok = self._ping(conn)
+                self._resume(conn, i)
+                ok = self._ping(conn, i)
             else:
                 self._reset(conn)
                 ok = self.connect(conn, ping)
@@ -217,70 +257,179 @@ class MqttCommand(Strategy):
             b.conversation_over(i, ok, t + conn.last_message_up_s if ok else None)
             if not ok:
                 return
+            b.estimators[i] = conn.estimators()
 
-    def _ping(self, conn) -> bool:
+    def _ping(self, conn, i: int, answered: bool = True) -> bool:
+        """PINGREQ, and its PINGRESP unless it waits behind a stuck command (the broker's
+        TCP then only ACKs the PINGREQ)."""
         if conn.message(UP, len(mqtt.pingreq()), text="MQTT PINGREQ", served=True) is None:
             return False
+        if not answered:
+            self.broker.owed_bytes[i] += len(mqtt.pingresp())
+            return True
         return conn.message(DOWN, len(mqtt.pingresp()), text="MQTT PINGRESP") is not None
 
-    def _resume(self, conn) -> None:
-        """Go on with the device's open connection (in its TLS session, if any)."""
-        conn.resume()
+    def _resume(self, conn, i: int) -> None:
+        """Go on with the device's open connection (in its TLS session, if any), each end
+        with the RTT estimators it had."""
+        conn.resume(self.broker.estimators[i])
         if self.tls:
             conn.tls_version = self.tls[0]
 
     def _publish_at_release(self):
-        """Process: at the release, the command goes to every device's session; each
-        device with a live connection gets it at its next contact (`_deliver`)."""
+        """Process: at the release, the broker publishes the command to every session; on
+        each open connection its TCP sends it at once (`_push`)."""
         w = self.world
         yield w.env.timeout(w.manager.release_s)
         for i in range(w.fleet.n):
             if self.broker.connected[i]:
-                w.env.process(self._deliver(i))
+                w.env.process(self._push(i))
 
-    def _deliver(self, i: int):
-        """Process: device i gets the command at once if it is connected, at its next
-        paging occasion if it is idle, else with the broker's answer to its next PINGREQ,
-        unless a wake-up brings it first."""
-        w, env, b = self.world, self.world.env, self.broker
-        busy_until = w.fleet.busy_until
-        paged = False
-        while True:
-            if b.command_delivered[i] or not b.connected[i]:
+    def _push(self, i: int):
+        """Process: the broker's TCP sends the command on device i's open connection now,
+        then resends it on Linux's timer until a copy finds the device reachable; between
+        the copies, the device's client may give up on its PINGREQ and connect again, or
+        take a copy the network held at its next PINGREQ. After Linux gave up, the device
+        learns it at its next packet. Ends once the command is delivered or the device's
+        connection is no longer the one it was sent on."""
+        w, env, b, p = self.world, self.world.env, self.broker, self.world.tcp_params
+        t0 = env.now
+        self.book_pings(i, t0)
+        b.in_flight_since[i] = t0
+        epoch = int(b.connections[i])
+        rto = b.rto(i, p.server_min_rto_s, p.server_max_rto_s)
+        resends, abort = tcp.linux_retransmissions(rto, p.server_retries, p.server_min_rto_s,
+                                                   p.server_max_rto_s)
+        for k, dt in enumerate((0.0, *resends)):
+            t = t0 + dt
+            if (yield from self._contacts_before(i, epoch, t)):
                 return
-            if env.now < busy_until[i]:             # a session is under way
-                if math.isinf(busy_until[i]):
-                    return                          # it ends with the download
-                yield env.timeout(busy_until[i] - env.now)
-                continue
-            asleep = w.radios.state(i, env.now) == "psm"
-            if asleep:
-                self.book_pings(i, env.now)
-                t_ping = b.next_ping(i)
-                if t_ping > env.now:
-                    if t_ping >= w.horizon_s:
-                        return
-                    yield env.timeout(t_ping - env.now)
-                    continue                        # look again: a wake-up may be first
-            elif w.radios.state(i, env.now) == "idle" and not paged:
-                paged = True                        # idle: the next paging occasion
-                yield env.timeout(w.radios.paging_delay(i, env.now))
-                continue
-            break
+            if t >= w.horizon_s:
+                return
+            yield env.timeout(max(t - env.now, 0.0))    # (late after a session's wait)
+            if self._settled(i, epoch):
+                return
+            if env.now < w.fleet.busy_until[i]:      # a session is under way: connected
+                if math.isinf(w.fleet.busy_until[i]):
+                    return
+                yield env.timeout(w.fleet.busy_until[i] - env.now)
+                if self._settled(i, epoch):
+                    return
+            if (w.radios.state(i, env.now) != "psm"
+                    and w.nat.admits(i, MANAGER, env.now, "tcp")):
+                yield from self._resent(i, k)
+                return
+            self._lost_copy(i, env.now, k)
+        t_abort = t0 + abort
+        if t_abort >= w.horizon_s:
+            return
+        yield env.timeout(max(t_abort - env.now, 0.0))
+        if self._settled(i, epoch):
+            return
+        b.aborted[i] = True         # Linux gave up: the broker's socket is gone, silently
+        yield from self._contacts_before(i, epoch, math.inf)   # the device learns later
+
+    def _contacts_before(self, i: int, epoch: int, t: float):
+        """Process body: run the device's contacts (`_device_contact`) due before t, in
+        order; returns True once the push is settled, or the horizon is reached."""
+        w, env = self.world, self.world.env
+        while True:
+            t_dev = self._device_contact(i)
+            if t_dev is None or t_dev >= t:
+                return False
+            if t_dev >= w.horizon_s:
+                return True
+            yield env.timeout(max(t_dev - env.now, 0.0))
+            if self._settled(i, epoch):
+                return True
+            yield from self._contact(i)
+            if self._settled(i, epoch):
+                return True
+
+    def _settled(self, i: int, epoch: int) -> bool:
+        """The command was delivered, or the connection it was sent on is over."""
+        b = self.broker
+        return bool(b.command_delivered[i] or not b.connected[i]
+                    or b.connections[i] != epoch)
+
+    def _device_contact(self, i: int) -> float | None:
+        """When device i next does something `_push` must run as a session (None: nothing
+        while the command is not on its connection): give up on an unanswered PINGREQ,
+        or send a PINGREQ while the command is in flight (it goes unanswered, or takes a
+        copy the network held) or after the broker's socket is gone (it meets a reset)."""
+        b = self.broker
+        if not math.isnan(b.ping_unanswered[i]):
+            return float(b.ping_unanswered[i] + self.pingresp_timeout_s)
+        if b.aborted[i] or b.stuck(i):
+            return b.next_ping(i)
+        return None
+
+    def _contact(self, i: int):
+        """Process body: the device's contact at `_device_contact`, as a session of its
+        own: it connects again after an unanswered PINGREQ (closing the old connection),
+        else sends its PINGREQ; the command follows if it gets it."""
+        w, env, b = self.world, self.world.env, self.broker
+        if env.now < w.fleet.busy_until[i]:
+            if math.isinf(w.fleet.busy_until[i]):
+                return
+            yield env.timeout(w.fleet.busy_until[i] - env.now)
+            return                  # the session just over may have changed everything
+        gave_up = not math.isnan(b.ping_unanswered[i])
+        if gave_up:
+            b.conversation_over(i, False, None)   # the client closes its connection
         session = Session(w, i, int(b.pings[i]), stream="mqtt-push")
         session.hold()
-        if asleep:
+        if not gave_up:
             b.ping_sent(i)
             self.pings += 1
-        yield from session.run(partial(self._pushed_contact, ping=asleep))
+        yield from session.run(partial(self._pushed_contact, ping=not gave_up))
 
-    def _pushed_contact(self, session, ping: bool):
-        """The session the broker's push opens: the conversation that delivers the
-        command (with the PINGREQ it answers, if the device was asleep), then the
-        download."""
+    def _resent(self, i: int, k: int):
+        """Process body: the broker's copy k of the command reaches device i, connected or
+        idle (paged, then set up): the session that delivers it, then the download."""
+        w, env = self.world, self.world.env
+        if w.radios.state(i, env.now) == "idle":
+            yield env.timeout(w.radios.paging_delay(i, env.now))
+        else:
+            yield env.timeout(w.radios.downlink_delay(i, env.now) or 0.0)
+        session = Session(w, i, int(self.broker.pings[i]) + k, stream="mqtt-push")
+        session.hold()
+        yield from session.run(partial(self._pushed_contact, resend=True))
+
+    def _lost_copy(self, i: int, t: float, k: int) -> None:
+        """Copy k of the command, sent at t into device i's sleep: lost, or held by the
+        network for `network.extended_buffering_s`."""
+        w, b = self.world, self.broker
+        self.lost_copies += 1
+        held = self.buffering_s > 0
+        if held:
+            b.held[i].append(t)
+        again = f" (TCP retransmission {k})" if k else ""
+        topic = brk.command_topic(int(w.fleet.ids[i]))
+        wire = tcp.segment_bytes(self._wire(len(mqtt.publish(topic, self.command, 1, 1))))
+        Session(w, i, 0, stream="mqtt-lost", at=t).lost_downlink(
+            t, wire, f"MQTT PUBLISH {topic}, QoS 1{again}", held)
+
+    def _held_copies(self, i: int, t: float) -> int:
+        """How many copies the network holds for device i reach it at t: those held for
+        at most `network.extended_buffering_s` (older ones were dropped)."""
+        b = self.broker
+        b.held[i] = [c for c in b.held[i] if t - c <= self.buffering_s]
+        return len(b.held[i])
+
+    def _wire(self, protocol_bytes: int) -> int:
+        """TCP payload bytes of an MQTT packet (in TLS records if on)."""
+        if self.tls is None:
+            return protocol_bytes
+        return tls.protected_bytes(protocol_bytes, self.tls[0])
+
+    def _pushed_contact(self, session, ping: bool = False, resend: bool = False):
+        """A session the broker's traffic or the client's timers open: the conversation
+        that delivers the command (with a PINGREQ, or on a resend that reached the
+        device), then the download."""
         i = session.device
         yield from session.connect()
-        yield from self.converse(session, report=False, ping=ping)
+        yield from self.converse(session, report=False, ping=ping, resend=resend)
         if self.knows_command[i] and not self.updated_or_installing(i):
             self.fetch_image(session)
 

@@ -111,8 +111,7 @@ class Connection:
     out: Outcome = field(default_factory=lambda: Outcome(completed=True))
     rtt: float = field(init=False)
     rto: dict = field(init=False)       # each end's retransmission timeout (s)
-    srtt: float | None = None
-    rttvar: float | None = None
+    est: dict = field(init=False)       # each end's (SRTT, RTTVAR), None before a sample
     pending_ack: str | None = None      # direction whose odd last segment awaits an ACK
     partial_bytes: int = 0              # of a flight that failed: payload got in order
     last_message_up_s: float = math.nan  # when the device last sent an application message
@@ -122,6 +121,7 @@ class Connection:
     def __post_init__(self):
         self.rtt = float(self.link.sample_rtt(self.rng))
         self.rto = {UP: self.params.initial_rto_s, DOWN: tcp.LINUX_INITIAL_RTO_S}
+        self.est = {UP: None, DOWN: None}
         iw = tcp.initial_window_segments(self.params.mss)
         self.cwnd = {UP: float(iw), DOWN: float(iw)}
         self.ssthresh = {UP: math.inf, DOWN: math.inf}
@@ -168,14 +168,21 @@ class Connection:
         o.payload_bytes = o.security_bytes = 0
         return False
 
-    def _sample(self, r: float) -> None:
-        """An RTT sample from a segment sent once (Karn's rule), RFC 6298 section 2: each
-        end's timer follows its own stack's rule (the device's RFC 6298, the server's
-        Linux `linux_rto_s`)."""
+    def _sample(self, direction: str, r: float) -> None:
+        """An RTT sample r (s) of the sender in `direction`, from a segment sent once
+        (Karn's rule), RFC 6298 section 2."""
+        srtt, rttvar = self.est[direction] or (None, None)
+        srtt, rttvar, _ = tcp.rto_update(srtt, rttvar, r)
+        self.est[direction] = (srtt, rttvar)
+        self.rto[direction] = self._rto_from(direction, srtt, rttvar)
+
+    def _rto_from(self, direction: str, srtt: float, rttvar: float) -> float:
+        """Each end's timer by its own stack's rule: the device's RFC 6298, the server's
+        Linux (`linux_rto_s`)."""
+        if direction == UP:
+            return tcp.rto_s(srtt, rttvar)
         p = self.params
-        self.srtt, self.rttvar, self.rto[UP] = tcp.rto_update(self.srtt, self.rttvar, r)
-        self.rto[DOWN] = tcp.linux_rto_s(self.srtt, self.rttvar, p.server_min_rto_s,
-                                         p.server_max_rto_s)
+        return tcp.linux_rto_s(srtt, rttvar, p.server_min_rto_s, p.server_max_rto_s)
 
     def _draw_rtt(self) -> float:
         """A fresh round-trip delay for the next round trip (each has its own)."""
@@ -242,7 +249,8 @@ class Connection:
         self.out.manager_in += len(syn_sent) - j
         self.out.first_delivery_s = at_server
         if len(syn_sent) == 1 and sent.sum() == 1:
-            self._sample(at_device - t0)
+            self._sample(UP, at_device - t0)
+            self._sample(DOWN, ack_at_server - sends[c])
         else:
             self.rto = {UP: RTO_AFTER_SYN_LOSS_S, DOWN: RTO_AFTER_SYN_LOSS_S}
         self.t = at_device
@@ -281,10 +289,22 @@ class Connection:
         self.t += self._ser(UP, seg) + self.rtt + self._ser(DOWN, self.seg_overhead)
         self.note(self.t, DOWN, "TCP RST")
 
-    def resume(self) -> None:
-        """Use a connection opened earlier and idle since: the RTO keeps a sample of the
-        path's RTT and the windows restart at the initial window (RFC 5681 section 4.1)."""
-        self._sample(self.rtt)
+    def resume(self, est: dict | None = None) -> None:
+        """Use a connection opened earlier and idle since: each end keeps its RTT
+        estimators (`est`, as `estimators` gave them; default: one sample of the path's
+        round trip) and the windows restart at the initial window (RFC 5681 section 4.1)."""
+        if est is None:
+            self._sample(UP, self.rtt)
+            self._sample(DOWN, self.rtt)
+            return
+        for direction, pair in est.items():
+            if pair is not None:
+                self.est[direction] = pair
+                self.rto[direction] = self._rto_from(direction, *pair)
+
+    def estimators(self) -> dict:
+        """Each end's (SRTT, RTTVAR) now, for `resume` on the same connection later."""
+        return dict(self.est)
 
     def close(self) -> None:
         """The server closes after its last flight (FIN on it); the client ACKs and sends
@@ -401,6 +421,8 @@ class Connection:
                     self.ssthresh[UP] = max(w / 2, 2.0)
                     self.cwnd[UP] = 1.0
             if final:
+                if not lost.any() and not spurious and attempts[batch].max() == 1:
+                    self._sample(direction, first_ack)
                 self.sent_end = t + s_round
                 t += s_round + self.rtt / 2   # the last segment reaches the receiver
                 flight.arrived_s = t
@@ -409,7 +431,7 @@ class Connection:
                 break
             if not lost.any():
                 if not spurious and attempts[batch].max() == 1:
-                    self._sample(first_ack)
+                    self._sample(direction, first_ack)
                 t += max(s_round, first_ack)
                 if not (spurious and direction == UP):
                     self._grow(direction)
@@ -442,16 +464,20 @@ class Connection:
         """The round sent at t waited longer for its first ACK than the sender's timer:
         the oldest segment goes again at t + RTO, and the receiver ACKs the duplicate."""
         at = t + self.rto[direction]
-        self._book(direction, nbytes, at=at)
-        self.out.wasted_bytes += nbytes
+        self.duplicate(direction, nbytes, at, "TCP retransmission (spurious: the ACK was late)")
         flight.retransmissions += 1
+        self._back_off(direction)
+
+    def duplicate(self, direction: str, nbytes: int, at: float, text: str) -> None:
+        """A copy of a segment the receiver already has (`nbytes` on the wire) goes at
+        `at`; the receiver ACKs it again (RFC 9293 section 3.10.7.4). Both are wasted."""
+        self._book(direction, nbytes, at=at)
         receiver = _other(direction)
         self._book(receiver, self.seg_overhead, at=at + self._ser(direction, nbytes)
                    + self.rtt / 2)
-        self.out.wasted_bytes += self.seg_overhead
+        self.out.wasted_bytes += nbytes + self.seg_overhead
         self.out.manager_in += 1        # the copy, or the device's duplicate ACK, arrives
-        self.note(at, direction, "TCP retransmission (spurious: the ACK was late)")
-        self._back_off(direction)
+        self.note(at, direction, text)
 
     def _start(self, direction: str) -> float:
         """When a flight can start: at once after the same side's previous flight was

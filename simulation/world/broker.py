@@ -2,18 +2,22 @@
 
 Each device holds a persistent session (clean session false, [MQTT] section 3.1.2.4)
 subscribed at QoS 1 to its command topic. When the release exists the manager publishes
-the update command (a URL) to every device's topic at QoS 1; the broker keeps it in each
-session until the client is reachable on a live connection, delivers it, and forgets it
-once the client's PUBACK arrives ([MQTT] section 4.3.2). The packets themselves are built
-by `protocols/mqtt.py`; this class holds the state the strategy needs between wake-ups.
+the update command (a URL) to every device's topic at QoS 1. On a connection the broker
+holds open, the PUBLISH goes into its TCP at once; unacknowledged, Linux resends it on its
+timer, and whatever the broker sends later (a PINGRESP, a PUBACK) waits behind it. If
+Linux gives up, the broker's socket is gone without a word to the client. The session
+keeps the command until the client's PUBACK arrives ([MQTT] section 4.3.2) and sends it
+again on the client's next connection (section 4.4). The packets themselves are built by
+`protocols/mqtt.py`; this class holds the state the strategy needs between wake-ups.
 """
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 
-from simulation.protocols import mqtt
+from simulation.protocols import mqtt, tcp
 
 #: the draft's example URL (section 7); the CoAP variant names the same binary
 IMAGE_HOST = "company"
@@ -46,6 +50,14 @@ class Broker:
         self.command_delivered = np.zeros(n, dtype=bool)
         self.packet_id = np.zeros(n, dtype=np.int32)
         self.pings = np.zeros(n, dtype=np.int64)       # PINGREQs sent so far
+        # the broker's TCP on the client's connection (nan: nothing pending)
+        self.estimators: list[dict | None] = [None] * n   # each end's, on the connection
+        self.in_flight_since = np.full(n, np.nan)     # the command PUBLISH, unacknowledged
+        self.aborted = np.zeros(n, dtype=bool)         # Linux gave up: the socket is gone
+        self.held: list[list[float]] = [[] for _ in range(n)]  # copies the network buffers
+        self.owed_bytes = np.zeros(n, dtype=np.int64)  # answers queued behind the PUBLISH
+        self.ping_unanswered = np.full(n, np.nan)      # a PINGREQ with no PINGRESP yet
+        self.connections = np.zeros(n, dtype=np.int64)  # connections the client opened
 
     def subscribed(self, i: int) -> None:
         """The client's persistent session exists, subscribed to its command topic."""
@@ -59,8 +71,35 @@ class Broker:
             self.last_control[i] = last_control_s
 
     def command_acknowledged(self, i: int) -> None:
-        """The client's PUBACK for the command arrived: the session forgets it."""
+        """The client's PUBACK for the command arrived: the session forgets it, and the
+        broker's TCP has nothing in flight."""
         self.command_delivered[i] = True
+        self.in_flight_since[i] = math.nan
+        self.held[i] = []
+        self.owed_bytes[i] = 0
+        self.ping_unanswered[i] = math.nan
+
+    def new_connection(self, i: int) -> None:
+        """The client connected again: its old connection, and what was in flight on it,
+        are gone (the session resends the command on the new one)."""
+        self.in_flight_since[i] = math.nan
+        self.held[i] = []
+        self.owed_bytes[i] = 0
+        self.aborted[i] = False
+        self.ping_unanswered[i] = math.nan
+        self.connections[i] += 1
+
+    def stuck(self, i: int) -> bool:
+        """Whether the command PUBLISH is in flight, unacknowledged, on a live connection:
+        the broker's answers queue behind it."""
+        return not math.isnan(self.in_flight_since[i]) and not self.aborted[i]
+
+    def rto(self, i: int, min_rto_s: float, max_rto_s: float) -> float:
+        """The broker's (Linux) retransmission timeout on the client's connection (s)."""
+        est = self.estimators[i]
+        if est is None or est.get("down") is None:
+            return tcp.LINUX_INITIAL_RTO_S
+        return tcp.linux_rto_s(*est["down"], min_rto_s, max_rto_s)
 
     def ping_sent(self, i: int) -> int:
         """The client sent a PINGREQ; returns how many it has sent."""
