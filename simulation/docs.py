@@ -44,10 +44,10 @@ SPECIFIC = {
     "discovery": ("strategy.poll_interval_s", "update.delta_ratio"),
     "mqtt-http": ("mqtt.session", "mqtt.keepalive_s", "mqtt.report_qos", "nat.tcp_timeout_s",
                   "tcp.mss_bytes", "tcp.syn_retries", "tcp.max_retransmit", "security.mode",
-                  "tls.version", "tls.auth"),
+                  "tls.version", "tls.auth", "tls.resumption", "tls.session_lifetime_s"),
     "mqtt-coap": ("mqtt.session", "mqtt.keepalive_s", "mqtt.report_qos", "nat.tcp_timeout_s",
                   "tcp.mss_bytes", "tcp.syn_retries", "tcp.max_retransmit", "security.mode",
-                  "tls.version", "tls.auth"),
+                  "tls.version", "tls.auth", "tls.resumption", "tls.session_lifetime_s"),
 }
 
 

@@ -20,7 +20,7 @@ from simulation.session import Session
 from simulation.strategies import strategy_class
 from simulation.trace import Tracer
 from simulation.transport.exchange import ExchangeContext
-from simulation.transport.security import DtlsSessions
+from simulation.transport.security import DtlsSessions, TlsSessions
 from simulation.transport.tcp_connection import TcpParams
 from simulation.world.cell import Cell
 from simulation.world.fleet import Fleet
@@ -47,6 +47,7 @@ class World:
                        sc.nat.inbound_refresh, enabled=sc.nat.enabled and topo.behind_nat,
                        devices=n)
         self.security = DtlsSessions(sc.security, n)
+        self.tls_sessions = TlsSessions.from_scenario(sc, n)   # TCP hops' TLS
         radio = topo.radio or RadioModel.from_scenario(sc.device, sc.power,
                                                        topo.link.connect_s)
         self.ctx = ExchangeContext(

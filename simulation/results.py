@@ -81,7 +81,9 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     counts = {f"failed_{k}": v for k, v in world.failures.items()}
     counts.update(polls_sent=world.polls_sent, polls_answered=world.polls_answered,
                   nat_drops=int(world.nat.dropped), events=world.events,
-                  dtls_handshakes=world.security.handshakes, **world.strategy.counts())
+                  dtls_handshakes=world.security.handshakes,
+                  tls_handshakes=world.tls_sessions.full,
+                  tls_resumptions=world.tls_sessions.resumed, **world.strategy.counts())
     return Part(devices, load.bin_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak)
@@ -151,6 +153,8 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "manager_utilization_peak": peak_in * scenario.manager.service_s / bin_s,
         "cell_peak_stretch": peak_stretch,
         "dtls_handshakes": counts["dtls_handshakes"],
+        "tls_handshakes": counts["tls_handshakes"],
+        "tls_resumptions": counts["tls_resumptions"],
         "tcp_connections": counts["tcp_connections"],
         "keepalive_pings": counts["keepalive_pings"],
         "polls_sent": counts["polls_sent"],

@@ -66,6 +66,7 @@ LINUX_MIN_RTO_S = 0.2  # TCP_RTO_MIN
 LINUX_MAX_RTO_S = 120.0  # TCP_RTO_MAX
 LINUX_RETRIES2 = 15  # net.ipv4.tcp_retries2: give-up, about 924.6 s of retransmissions
 LINUX_SYNACK_RETRIES = 5  # net.ipv4.tcp_synack_retries
+LINUX_DELACK_MIN_S = 0.04  # TCP_DELACK_MIN: a Linux receiver's shortest delayed-ACK wait
 # --- The device's embedded stack: lwIP (src/core/tcp.c, opt.h) ---
 LWIP_INITIAL_RTO_S = 3.0  # tcp_alloc: pcb->rto = 3000 / TCP_SLOW_INTERVAL
 

@@ -7,6 +7,7 @@ References:
     RFC 5288 -- AES-GCM cipher suites for TLS (8 B explicit nonce, 16 B tag)
     RFC 4279 -- Pre-Shared Key cipher suites for TLS
     RFC 7925 -- TLS/DTLS profiles for the IoT (TLS_PSK_WITH_AES_128_CCM_8)
+    RFC 8446 section 2.2 / 4.6.1 -- TLS 1.3 resumption and NewSessionTicket
     [LWIG]   -- draft-ietf-lwig-security-protocol-comparison, editor's copy of
                 the 2022 revision citing RFC 9146/9147 (section 2.1 Figures 1-2,
                 per-field calculations in sections 2.2-2.3). Source of the
@@ -160,6 +161,49 @@ _TLS13_RPK_ECDHE = _flights(
     ("Certificate..Finished", C2S, 194),
 )
 
+# --- TLS 1.3 session resumption (RFC 8446 section 2.2): the server sends NewSessionTicket
+# records after the handshake (section 4.6.1); the client's next ClientHello offers the
+# ticket as its PSK identity. Sizes of OpenSSL's server, the model's cloud broker:
+#: (M) OpenSSL 3.0's stateless ticket of a server-authenticated session (tests); with a
+#: client certificate OpenSSL's ticket also holds it (A: not modelled)
+TICKET_BYTES = 208
+TICKET_NONCE_BYTES = 8  # OpenSSL TICKET_NONCE_SIZE (ssl/statem/statem_srvr.c)
+TICKETS_AFTER_FULL = 2  # OpenSSL default, SSL_CTX_set_num_tickets(3)
+TICKETS_AFTER_RESUMPTION = 1  # OpenSSL: never more than one after a resumption, same page
+#: RFC 8446 section 4.6.1: a ticket lifetime of at most 7 days
+MAX_TICKET_LIFETIME_S = 604800
+#: TLS 1.3 tickets renew at each resumption; RFC 8446 section 4.6.1 RECOMMENDS a limit on
+#: the total lifetime since the full handshake: BoringSSL's SSL_DEFAULT_SESSION_AUTH_TIMEOUT
+#: (7 days; OpenSSL 3.0 sets none, A)
+TLS13_AUTH_LIFETIME_S = 604800
+#: handshakes a session may replace: certificate and raw-public-key ones (A: a device
+#: holding an external PSK runs its PSK handshake each time)
+RESUMABLE = ("x509_low", "x509_high", "rpk_ecdhe")
+
+
+def new_session_ticket_bytes(
+    ticket_bytes: int = TICKET_BYTES,
+    nonce_bytes: int = TICKET_NONCE_BYTES,
+    tag_bytes: int = CCM8_TAG_BYTES,
+) -> int:
+    """One protected NewSessionTicket record (RFC 8446 section 4.6.1): 4 B header +
+    ticket_lifetime 4 + ticket_age_add 4 + ticket_nonce<0..255> + ticket<1..2^16-1> +
+    no extensions (2 B), in a TLS 1.3 record: 233 + 14 = 247 B with the defaults
+    (255 B with AES-GCM, as OpenSSL sends it)."""
+    if not 1 <= ticket_bytes < 2**16 or not 0 <= nonce_bytes < 2**8:
+        raise ValueError(f"ticket {ticket_bytes} B / nonce {nonce_bytes} B out of range")
+    body = 4 + 4 + 1 + nonce_bytes + 2 + ticket_bytes + 2
+    return HANDSHAKE_HEADER_BYTES + body + record_overhead("1.3", tag_bytes)
+
+
+def _tls13_resumption_flights(ticket_bytes: int = TICKET_BYTES) -> tuple[Flight, ...]:
+    """TLS 1.3 resumption (RFC 8446 section 2.2) with psk_dhe_ke, the only mode OpenSSL
+    offers and accepts by default (section 4.2.9): [LWIG]'s PSK + ECDHE flights, the
+    ClientHello's 1 B PSK identity replaced by the ticket: 370 + 157 + 50 = 577 B."""
+    (hello, server, finished) = _TLS13_PSK_ECDHE
+    grown = hello.bytes - PSK_IDENTITY_BYTES + ticket_bytes
+    return (Flight("ClientHello(pre_shared_key)", C2S, grown), server, finished)
+
 # --- TLS 1.2 PSK, built field by field (RFC 5246 section 7.4, RFC 4279 section 2,
 # RFC 7925 section 4.2: TLS_PSK_WITH_AES_128_CCM_8); nobody published it.
 # (A) assumptions: ClientHello offers one cipher suite and no extensions, the
@@ -302,10 +346,15 @@ HANDSHAKES: dict[tuple[str, str], Handshake] = {
     ("1.3", "psk"): Handshake("TLS", "1.3", "psk", _TLS13_PSK, 1, _LWIG, 280),
     ("1.3", "psk_ecdhe"): Handshake("TLS", "1.3", "psk_ecdhe", _TLS13_PSK_ECDHE, 1, _LWIG, 370),
     ("1.3", "rpk_ecdhe"): Handshake("TLS", "1.3", "rpk_ecdhe", _TLS13_RPK_ECDHE, 1, _LWIG, 645),
-    # (A) assumption: resumption = the [LWIG] PSK handshake (1 B ticket identity; real
-    # tickets are larger). RFC 8446 section 2.2: PSK resumption takes 1 RTT (0-RTT not modelled).
+    # RFC 8446 section 2.2: PSK resumption takes 1 RTT (0-RTT not modelled); the server's
+    # NewSessionTicket records come after it (`new_session_ticket_bytes`)
     ("1.3", "resumption"): Handshake(
-        "TLS", "1.3", "resumption", _TLS13_PSK, 1, _LWIG + "; (A) ticket = 1 B identity", 280
+        "TLS",
+        "1.3",
+        "resumption",
+        _tls13_resumption_flights(),
+        1,
+        _LWIG + " (PSK + ECDHE); ticket size of OpenSSL (M)",
     ),
     ("1.3", "x509_low"): Handshake(
         "TLS",

@@ -249,6 +249,18 @@ class Tls:
                     "IoT), `psk`, `psk_ecdhe` or `rpk_ecdhe` (LWIG sizes, S; TLS 1.3 only "
                     "for the last two)", choices=("x509_low", "x509_high", "psk", "psk_ecdhe",
                                                   "rpk_ecdhe"))
+    resumption: bool = key(True, "a new connection resumes the client's session with that "
+                           "server (abbreviated handshake: RFC 8446 section 2.2 ticket, RFC "
+                           "5246 section 7.3 session ID) while it lasts, for `x509_*` and "
+                           "`rpk_ecdhe` (S; OpenSSL servers and the nRF91 modem's session "
+                           "cache resume by default, M/V; AWS IoT Core and Azure IoT Hub "
+                           "do not, P: false for them)")
+    session_lifetime_s: float = key(7200.0, "how long a session can be resumed: in TLS 1.2 "
+                                    "from its full handshake, in TLS 1.3 from the last "
+                                    "connection's ticket, at most 7 days after the full "
+                                    "handshake (OpenSSL's default session timeout, M/V; "
+                                    "RFC 8446 section 4.6.1: tickets live at most 7 days)",
+                                    "s", low=0, high=604800)
 
 
 @dataclass(frozen=True)

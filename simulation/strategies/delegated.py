@@ -18,11 +18,10 @@ The manager's image traffic then scales with the gateways, not the devices. Secu
 per hop: the gateway holds the devices' credentials as a CoAP proxy, so each device's DTLS
 session (`security.mode`) ends at its gateway, over the local hop, and the gateway keeps
 one session of its own with the manager (TLS for the HTTP fetch with `security.mode =
-"tls"`, DTLS for the Observe; see `transport/backhaul.py`): the manager sets up one session per
-gateway instead of one per device. First contact is the first pushed block reaching the
-device. The trace
-shows the device's exchanges with its gateway (`D<--G`); the backhaul's are in the
-manager's load.
+"tls"`, resumed at each poll while it lasts, `tls.resumption`; DTLS for the Observe; see
+`transport/backhaul.py`): the manager sets up one session per gateway instead of one per
+device. First contact is the first pushed block reaching the device. The trace shows the
+device's exchanges with its gateway (`D<--G`); the backhaul's are in the manager's load.
 """
 from __future__ import annotations
 
@@ -66,7 +65,8 @@ class Delegated(Strategy):
             plan = fetch_plan(gw.fetch, sc.update.image_bytes, sc.update.release_s,
                               sc.sim.horizon_s, gw.backhaul_rtt_s, gw.backhaul_bps,
                               sc.manager.service_s, sc.strategy.poll_interval_s, phase,
-                              sc.security.mode, sc.tls.version, sc.tls.auth)
+                              sc.security.mode, sc.tls.version, sc.tls.auth,
+                              sc.tls.resumption, sc.tls.session_lifetime_s)
             self.ready_s[g] = plan.ready_s
             for t, msgs_in, msgs_out, bytes_out in plan.load:
                 load.add(t, msgs_in, msgs_out, bytes_out)

@@ -3,7 +3,10 @@ command, a URL; the device fetches the image over another stack.
 
 The device is an MQTT 3.1.1 client of the manager's broker with a persistent session
 (clean session false) subscribed at QoS 1 to its command topic, over TCP (and TLS with
-`security.mode = "tls"`). `mqtt.session` chooses how it lives with the carrier NAT:
+`security.mode = "tls"`: each new connection runs a full `tls.auth` handshake, or the
+abbreviated one while the device's TLS session with the broker lasts, `tls.resumption`
+and `tls.session_lifetime_s`; see `transport/security.py`). `mqtt.session` chooses how it
+lives with the carrier NAT:
 
 * `keep-alive`: the connection stays open while the device sleeps. The device sends a
   PINGREQ whenever `mqtt.keepalive_s` pass without a control packet (one radio wake-up
@@ -74,6 +77,7 @@ class MqttCommand(Strategy):
         self.keepalive_s = sc.mqtt.keepalive_s
         self.report_qos = sc.mqtt.report_qos
         self.tls = (sc.tls.version, sc.tls.auth) if sc.security.mode == "tls" else None
+        self.tls_sessions = world.tls_sessions
         self.broker = brk.Broker(n, self.keepalive_s)
         self.knows_command = np.zeros(n, dtype=bool)   # the device holds the URL
         self.pings = 0
@@ -112,7 +116,7 @@ class MqttCommand(Strategy):
         else:
             if self.keep_alive and b.connected[i]:
                 self._reset(conn)   # binding expired or socket gone: the first segment meets a reset
-            ok = self.connect(conn, session)
+            ok = self.connect(conn, session, t0)
         stuck = live and b.stuck(i)
         delivered_at = math.nan
         if ok and resend:
@@ -147,14 +151,15 @@ class MqttCommand(Strategy):
             session.first_contact(out.start_s + delivered_at)
         return out
 
-    def connect(self, conn, session) -> bool:
-        """TCP, TLS if asked, CONNECT / CONNACK; SUBSCRIBE / SUBACK for a new session."""
+    def connect(self, conn, session, t0: float) -> bool:
+        """TCP, TLS if asked (full or resumed), CONNECT / CONNACK; SUBSCRIBE / SUBACK for a
+        new session. `t0`: when the connection starts (s)."""
         b, i = self.broker, session.device
         self.connections += 1
         b.new_connection(i)
         if not conn.open():
             return False
-        if self.tls and not conn.tls_handshake(*self.tls):
+        if not self.tls_sessions.handshake(conn, i, MANAGER, t0):
             return False
         c = mqtt.connect(f"dev{session.device_id}", keepalive_s=int(self.keepalive_s),
                          clean_session=False)
@@ -250,7 +255,7 @@ class MqttCommand(Strategy):
                 ok = self._ping(conn, i)
             else:
                 self._reset(conn)
-                ok = self.connect(conn, ping)
+                ok = self.connect(conn, ping, t)
             conn.settle()
             ping.book_tcp(conn, t)
             ping.finish()

@@ -10,6 +10,9 @@ connection of its own to the image server and downloads the image with HTTP/1.1 
     D<--M: HTTP/1.1 200 OK, payload: 102400 B        (slow start: 10, 20, 40 ... segments)
 
 The URL's scheme is `https` when `security.mode = "tls"` (TLS per `tls.*`), else `http`.
+The image server is not the broker: the device's first download pays a full handshake; a
+download resumed within `tls.session_lifetime_s` an abbreviated one (`tls.resumption`,
+see `transport/security.py`).
 A download that fails keeps the bytes received in order; at a later wake-up the device
 asks for the rest with `Range: bytes=<held>-` and gets `206 Partial Content`
 (RFC 9110 section 14). The server closes the connection after the response
@@ -43,7 +46,7 @@ class MqttHttp(MqttCommand):
         conn = session.tcp_connection()
         body = None
         self.connections += 1
-        if conn.open() and (self.tls is None or conn.tls_handshake(*self.tls)):
+        if conn.open() and self.tls_sessions.handshake(conn, i, brk.IMAGE_HOST, session.now):
             get = http.get_request(brk.IMAGE_PATH, brk.IMAGE_HOST,
                                    byte_range=(held, None) if held else None)
             rng = f", Range: bytes={held}-" if held else ""

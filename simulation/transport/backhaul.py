@@ -8,7 +8,8 @@ interferes with it:
 
 * `http`: the gateway polls `GET /swupdate` every `strategy.poll_interval_s` (random phase
   per gateway), each poll a TCP connection computed like a device's
-  (`transport/tcp_connection.py`: handshake, TLS with `security.mode = "tls"`, the request,
+  (`transport/tcp_connection.py`: handshake, TLS with `security.mode = "tls"` (full, or
+  resumed while the gateway's session lasts, `transport/security.py`), the request,
   the response in slow-start rounds, the close). Before the release the answer is `200 OK`
   with an empty body (A); the first poll after it gets `200 OK` with the image.
 * `coap-observe`: the gateway observes `/swupdate` from the start; at the release the
@@ -27,9 +28,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from simulation.protocols import coap, dtls, http
-from simulation.transport.tcp_connection import DOWN, UP, Connection
-from simulation.transport.security import AUTH, DATAGRAM_HEADERS
+from simulation.protocols import coap, dtls, http, tcp
+from simulation.transport.tcp_connection import DOWN, UP, Connection, TcpParams
+from simulation.transport.security import AUTH, DATAGRAM_HEADERS, TlsSessions
 from simulation.world.link import LinkModel
 
 HOST = "manager.example"
@@ -45,6 +46,11 @@ class FetchPlan:
     load: list = field(default_factory=list)   # (t, msgs_in, msgs_out, bytes_out)
 
 
+#: the gateway runs Linux, as the manager does: its SYN timer starts at 1 s and it delays
+#: an ACK by 40 ms (TCP_DELACK_MIN), not an embedded stack's 3 s and 200 ms
+GATEWAY_TCP = TcpParams(initial_rto_s=tcp.LINUX_INITIAL_RTO_S,
+                        delayed_ack_s=tcp.LINUX_DELACK_MIN_S)
+
 def backhaul_link(rtt_s: float, rate_bps: float) -> LinkModel:
     """The always-on backhaul: fixed RTT, the same rate both ways, no loss (A)."""
     return LinkModel(rtt_s=rtt_s, uplink_bps=rate_bps, downlink_bps=rate_bps, loss=0.0,
@@ -52,15 +58,17 @@ def backhaul_link(rtt_s: float, rate_bps: float) -> LinkModel:
 
 
 def http_poll(link: LinkModel, image_bytes: int, service_s: float,
-              tls_handshake: tuple[str, str] | None) -> tuple[Connection, float]:
-    """One `GET /swupdate` over a fresh TCP connection (TLS first if asked), its `200 OK`
-    carrying `image_bytes` (0 before the release), and the close; the gateway is the
-    client. Returns the connection (its `out` counts the manager's packets) and when the
-    image's last byte reached the gateway (s from the poll's start)."""
-    conn = Connection(link, np.random.default_rng(0), service_s=service_s)
+              tls_sessions: TlsSessions | None = None,
+              t0: float = 0.0) -> tuple[Connection, float]:
+    """One `GET /swupdate` over a fresh TCP connection (TLS first with `tls_sessions`: the
+    gateway's session with the manager, full or resumed), its `200 OK` carrying
+    `image_bytes` (0 before the release), and the close; the gateway is the client, its
+    poll starts at t0 (s). Returns the connection (its `out` counts the manager's packets)
+    and when the image's last byte reached the gateway (s from the poll's start)."""
+    conn = Connection(link, np.random.default_rng(0), GATEWAY_TCP, service_s=service_s)
     conn.open()
-    if tls_handshake is not None:
-        conn.tls_handshake(*tls_handshake)
+    if tls_sessions is not None:
+        tls_sessions.handshake(conn, 0, HOST, t0)
     conn.message(UP, len(http.get_request(SWUPDATE, HOST)), served=True)
     head = http.ok_response_head(image_bytes)
     body = conn.message(DOWN, len(head) + image_bytes, image_bytes)
@@ -71,29 +79,31 @@ def http_poll(link: LinkModel, image_bytes: int, service_s: float,
 def fetch_plan(mode: str, image_bytes: int, release_s: float, horizon_s: float,
                rtt_s: float, rate_bps: float, service_s: float, poll_s: float,
                phase_s: float, security: str = "none", tls_version: str = "1.3",
-               tls_auth: str = "x509_low") -> FetchPlan:
+               tls_auth: str = "x509_low", tls_resumption: bool = True,
+               tls_lifetime_s: float = 7200.0) -> FetchPlan:
     """When a gateway has the image, and the manager's load of getting it there.
 
     Security is per hop: the gateway, a proxy holding the devices' credentials, keeps its
     own session with the manager. With `security = "tls"` each HTTP poll runs TLS
-    (`tls_version`; the first poll a full `tls_auth` handshake, later ones resume the
-    session, RFC 8446 section 2.2 / RFC 5246 section 7.3); with a DTLS mode the CoAP
-    Observe runs over one DTLS 1.2 session set up at t = 0, 29 B on every record.
+    (`tls_version`) as a device's connection does (`TlsSessions`): a full `tls_auth`
+    handshake at the first poll, then abbreviated ones while the session lasts
+    (`tls_resumption`, `tls_lifetime_s`; RFC 8446 section 2.2 / RFC 5246 section 7.3);
+    with a DTLS mode the CoAP Observe runs over one DTLS 1.2 session set up at t = 0, 29 B
+    on every record.
     """
     plan = FetchPlan(math.inf)
     if mode == "http":
         link = backhaul_link(rtt_s, rate_bps)
+        sessions = (TlsSessions(1, tls_version, tls_auth, tls_resumption, tls_lifetime_s)
+                    if security == "tls" else None)
         k = 0
         while True:
             t = phase_s + k * poll_s
             if t >= horizon_s:
                 return plan
             released = t >= release_s
-            handshake = None
-            if security == "tls":
-                handshake = (tls_version, tls_auth if k == 0 else "resumption")
             conn, arrived = http_poll(link, image_bytes if released else 0, service_s,
-                                      handshake)
+                                      sessions, t)
             out = conn.out
             # the manager's packets: in = the gateway's (up), out = its own (down)
             plan.load.append((t, out.msgs_up, out.msgs_down, out.manager_bytes_out))

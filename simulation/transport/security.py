@@ -1,4 +1,7 @@
-"""DTLS sessions on the devices' UDP hop (`security.mode` = `dtls-psk` or `dtls-cert`).
+"""Security sessions: DTLS on the devices' UDP hop (`DtlsSessions`), TLS on TCP hops
+(`TlsSessions`).
+
+DTLS (`security.mode` = `dtls-psk` or `dtls-cert`).
 
 Every CoAP message then travels in a DTLS 1.2 record (`dtls.record_overhead`: 29 B with
 AES-CCM-8, 31 B with a 1-byte Connection ID, RFC 9146), and a device (the DTLS client) must
@@ -18,6 +21,25 @@ not modelled).
 Bytes: every byte of a handshake flight, and the record overhead of every first copy of a
 protected message, is security overhead (`security_bytes`); flights resent, and all of a
 handshake that failed, are wasted (`exchange.Outcome`).
+
+TLS (`security.mode = "tls"`, `tls.*`). Every new TCP connection runs a TLS handshake. A
+client (a device, or a gateway on its backhaul) that holds a session with that server
+which it may still resume runs the abbreviated handshake (`"resumption"`: RFC 8446 section
+2.2 with a ticket, RFC 5246 section 7.3 with a session ID), else the full `tls.auth` one,
+which starts a new session (`tls.resumption`; certificate and raw-public-key handshakes
+only, `tls.RESUMABLE`). How long a session lasts (`tls.session_lifetime_s`, L):
+
+* TLS 1.2 (session ID in the server's cache): L from the full handshake; resuming does not
+  extend it (OpenSSL stores the session's creation time, SSL_CTX_set_timeout(3)).
+* TLS 1.3: every connection brings new tickets (`tls.TICKETS_AFTER_FULL` or
+  `TICKETS_AFTER_RESUMPTION` NewSessionTicket records after the handshake), each valid L
+  from its issuance (RFC 8446 section 4.6.1), so a session used at least every L lives on,
+  up to `tls.TLS13_AUTH_LIFETIME_S` after the full handshake.
+
+A session starts (or renews) when its handshake completes (its last flight's arrival); a
+handshake that failed leaves the client's sessions as they were. Without
+resumption the server sends no ticket (RFC 8446 section 4.2.9: the client offers no PSK
+mode).
 """
 from __future__ import annotations
 
@@ -26,7 +48,7 @@ from functools import partial
 
 import numpy as np
 
-from simulation.protocols import coap, dtls
+from simulation.protocols import coap, dtls, tls
 from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec
 
 #: the DTLS handshake of each security mode on UDP hops (`tls` secures TCP hops with TLS
@@ -94,3 +116,62 @@ class DtlsSessions:
         if self.rebind != "cid" and binding_expires_s <= t:
             return self.resumed if self.rebind == "resumption" else self.full
         return None
+
+
+class TlsSessions:
+    """The TLS sessions `n` clients hold with their servers (any hashable name), and the
+    handshake each new connection runs. Times are absolute simulated seconds."""
+
+    def __init__(self, n: int, version: str, auth: str, resumption: bool = True,
+                 lifetime_s: float = 7200.0, enabled: bool = True):
+        self.n, self.enabled = n, enabled
+        self.version, self.auth = version, auth
+        self.resumes = enabled and resumption and auth in tls.RESUMABLE
+        self.lifetime_s = lifetime_s
+        self.cap_s = tls.TLS13_AUTH_LIFETIME_S if version == "1.3" else lifetime_s
+        self.until: dict = {}    # server -> when each client's session can last resume
+        self.cap: dict = {}      # server -> the latest its session's renewals may reach
+        self.full = self.resumed = 0     # handshakes completed
+
+    @classmethod
+    def from_scenario(cls, scenario, n: int) -> "TlsSessions":
+        t = scenario.tls
+        return cls(n, t.version, t.auth, t.resumption, t.session_lifetime_s,
+                   enabled=scenario.security.mode == "tls")
+
+    def _arrays(self, server):
+        if server not in self.until:
+            self.until[server] = np.full(self.n, -np.inf)
+            self.cap[server] = np.full(self.n, -np.inf)
+        return self.until[server], self.cap[server]
+
+    def resumable(self, i: int, server, t: float) -> bool:
+        """Whether client i may resume its session with `server` at t (an expired one, no
+        later than its creation plus the timeout, is not reused: SSL_CTX_set_timeout(3))."""
+        return self.resumes and t <= self._arrays(server)[0][i]
+
+    def handshake(self, conn, i: int, server, t0: float) -> bool:
+        """Run client i's TLS handshake with `server` on `conn` (a connection that started at
+        t0 s, its TCP handshake done): abbreviated if the session may be resumed when the
+        ClientHello leaves, else full. False if the connection failed."""
+        if not self.enabled:
+            return True
+        resume = self.resumable(i, server, t0 + conn.t)
+        tickets = 0
+        if self.resumes and self.version == "1.3":
+            tickets = tls.TICKETS_AFTER_RESUMPTION if resume else tls.TICKETS_AFTER_FULL
+        if not conn.tls_handshake(self.version, "resumption" if resume else self.auth,
+                                  tickets):
+            return False
+        issued = t0 + conn.t            # the client's last flight reached the server
+        until, cap = self._arrays(server)
+        if resume:
+            self.resumed += 1
+            if self.version == "1.3":   # the new ticket
+                until[i] = min(issued + self.lifetime_s, cap[i])
+        else:
+            self.full += 1
+            if self.resumes:
+                until[i] = issued + self.lifetime_s
+                cap[i] = issued + self.cap_s
+        return True

@@ -499,15 +499,26 @@ class Connection:
         self.cwnd[direction] = (min(2 * c, max(self.ssthresh[direction], c + 1))
                                 if c < self.ssthresh[direction] else c + 1)
 
-    def tls_handshake(self, version: str, auth: str) -> bool:
+    def tls_handshake(self, version: str, auth: str, tickets: int = 0) -> bool:
         """The TLS handshake's flights, alternating client and server (RFC 8446 section 2,
-        RFC 5246 section 7.3); application data may follow the client's last flight."""
+        RFC 5246 section 7.3); application data may follow the client's last flight.
+
+        `tickets` NewSessionTicket records (TLS 1.3, RFC 8446 section 4.6.1) follow as one
+        server flight, sent when the client's last flight arrives; the client does not wait
+        for them (A: their segments overlap its next flight, which ACKs them)."""
         model = tls.handshake_model(version, auth)
         for f in model.flights:
             direction = UP if f.direction == tls.CLIENT_TO_SERVER else DOWN
             flight = self.send(direction, f.bytes, f"TLS {f.name}", handshake=True)
             if flight is None:
                 return False
+        if tickets:
+            t, last, end = self.t, self.last_direction, self.sent_end
+            text = "TLS NewSessionTicket" + (f" x{tickets}" if tickets > 1 else "")
+            if self.send(DOWN, tickets * tls.new_session_ticket_bytes(), text,
+                         handshake=True) is None:
+                return False
+            self.t, self.last_direction, self.sent_end = t, last, end
         self.tls_version = version
         return True
 
