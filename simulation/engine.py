@@ -73,6 +73,7 @@ class World:
         self.tracer = Tracer(trace_devices)
         self.failures = {"nat": 0, "unreachable": 0, "timeout": 0}
         self.polls_sent = self.polls_answered = 0
+        self.blocks_discarded = 0       # image blocks devices received, then discarded
         self.under_way: dict[int, tuple] = {}   # packet-fidelity exchanges not yet booked
         self.events = 0
         self.strategy = strategy(self)

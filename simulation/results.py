@@ -81,7 +81,8 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     counts = {f"failed_{k}": v for k, v in world.failures.items()}
     counts.update(polls_sent=world.polls_sent, polls_answered=world.polls_answered,
                   nat_drops=int(world.nat.dropped), events=world.events,
-                  dtls_handshakes=world.security.handshakes, **world.strategy.counts())
+                  dtls_handshakes=world.security.handshakes,
+                  blocks_discarded=world.blocks_discarded, **world.strategy.counts())
     return Part(devices, load.bin_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak)
@@ -151,6 +152,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "manager_utilization_peak": peak_in * scenario.manager.service_s / bin_s,
         "cell_peak_stretch": peak_stretch,
         "dtls_handshakes": counts["dtls_handshakes"],
+        "blocks_discarded": counts["blocks_discarded"],
         "tcp_connections": counts["tcp_connections"],
         "keepalive_pings": counts["keepalive_pings"],
         "polls_sent": counts["polls_sent"],

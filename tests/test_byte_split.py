@@ -222,8 +222,8 @@ def test_a_handshake_failing_at_its_second_round_trip_wastes_the_first_too(fidel
 
 @pytest.mark.parametrize("fidelity", FIDELITIES)
 def test_a_failed_transfer_keeps_the_blocks_it_got(fidelity):
-    """A Block1 push that gives up at block b: blocks 0..b-1 (which the device holds and
-    resumes from) count once each, the rest of what it sent is wasted."""
+    """A Block1 push that gives up at block b: blocks 0..b-1 (which the device holds when
+    the exchange ends) count once each, the rest of what it sent is wasted."""
     req, resp = messages._block1_sizes("/sw", 5000, 256)
     failed = 0
     for seed in range(20):

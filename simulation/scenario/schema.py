@@ -164,6 +164,13 @@ class Update:
                            "MicroPython 615 kB, V/P)", "bytes", low=1, integer=True)
     delta_ratio: float = key(1.0, "partial update size as a fraction of the image; bsdiff "
                              "patch 0.117 (M, detools)", low=0, low_open=True, high=1.0)
+    push_resume: str = key("restart", "a Block1 push (`POST /sw`) that failed: `restart` "
+                           "sends it again from block 0 and the device discards the blocks "
+                           "it got (S: RFC 7959 section 2.5, clients SHOULD start with block "
+                           "0, servers may discard a partial body after EXCHANGE_LIFETIME; "
+                           "LwM2M Object 5 state Idle); `blocks` resumes after them. Block2 "
+                           "and HTTP range downloads always resume",
+                           choices=("restart", "blocks"))
 
 
 @dataclass(frozen=True)

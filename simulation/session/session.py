@@ -22,7 +22,7 @@ from simulation.session.flow_transfer import FlowTransfer
 from simulation.session.packet import packet_exchange
 from simulation.trace import FATES
 from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec, Outcome, \
-    flow_outcome
+    credited, flow_outcome
 from simulation.transport.tcp_connection import Connection
 from simulation.world.manager import ADDRESS as MANAGER
 
@@ -416,6 +416,23 @@ class Session:
 
     def blocks_received(self, blocks: int) -> None:
         self.world.fleet.blocks_done[self.device] += blocks
+
+    def discard_blocks(self, spec: ExchangeSpec) -> None:
+        """The device discards the image blocks it holds, blocks 0 on of `spec` (a push
+        that starts again from block 0, `update.push_resume`): what one copy of each of
+        their messages counted as payload and security (`Outcome`) is wasted from now."""
+        w, i = self.world, self.device
+        held = self.blocks_held
+        if held == 0:
+            return
+        record = w.ctx.record_bytes if spec.protected else 0
+        wire, payload, security = credited(spec, record, 0, held)
+        fleet = w.fleet
+        fleet.payload_bytes[i] -= payload
+        fleet.security_bytes[i] -= security
+        fleet.wasted_bytes[i] += wire
+        fleet.blocks_done[i] = 0
+        w.blocks_discarded += held
 
     @property
     def blocks_held(self) -> int:

@@ -7,8 +7,9 @@ resource (RFC 7641). At each wake-up the device notifies. After its NAT binding 
 notification leaves from a new port; a strict observer (`coap.endpoint_matching`) answers
 it with a Reset, and the device registers again and is observed again, unless a DTLS
 Connection ID keeps the peer. The manager, on hearing a notification it matches, pushes
-the image with Block1 `POST /sw`. Whatever fails (NAT closed, device asleep, retries
-exhausted) resumes from the blocks the device holds at a later wake-up. The registration is
+the image with Block1 `POST /sw`. A push that fails (NAT closed, device asleep, retries
+exhausted) is sent again at a later wake-up, from block 0 or from the blocks the device
+holds (`update.push_resume`). The registration is
 renewed at the first wake-up after which the next would find it expired. First contact is
 the first pushed block reaching the device.
 """

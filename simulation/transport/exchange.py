@@ -114,6 +114,9 @@ class Outcome:
       of a block that did not complete (NAT drop, device unreachable, retries exhausted;
       for a failed handshake, of all its flights). A copy the NAT dropped, or that never
       reached the radio of a device in PSM, is not on the link and counts nowhere.
+      Blocks of a push the device later discards (`update.push_resume = restart`) become
+      wasted, all of their first copies' bytes, when they are discarded
+      (`Session.discard_blocks`; the exchange's own outcome is not changed).
     * payload_bytes: of the first copy of each message of a completed block, the
       application payload it carries (`ExchangeSpec.req_payload` / `resp_payload`).
     * security_bytes: of the same first copies, the security record overhead of a
@@ -307,11 +310,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     out.retransmissions = int((n_sent - 1).sum())
     # the first `kept` blocks completed: one copy of each of their messages is not wasted
     kept = 0 if (spec.handshake and not out.completed) else out.blocks_done
-    useful = int(req[:kept].sum() + resp[:kept].sum())
-    end = first_block + kept
-    _split(out, useful, int(spec.req_payload[first_block:end].sum()
-                            + spec.resp_payload[first_block:end].sum()),
-           useful if spec.handshake else 2 * record * kept)
+    _split(out, *credited(spec, record, first_block, first_block + kept))
     if device_sends:
         got = (s_ & ~lost_req[:k]).sum(axis=1)      # the manager answers every copy it gets
         out.manager_in = out.manager_out = int(got.sum())
@@ -385,6 +384,17 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     total.completed, total.failure = part.completed, part.failure
     total.duration_s = shift + part.duration_s
     return total
+
+
+def credited(spec: ExchangeSpec, record: int, first: int, last: int) -> tuple[int, int, int]:
+    """What one copy of each message of blocks `first` to `last` (excluded) of `spec` counts
+    once those blocks completed (`Outcome`): its wire bytes (with `record` bytes of security
+    record on each message), of which payload and security bytes."""
+    n = last - first
+    wire = int(spec.req_bytes[first:last].sum() + spec.resp_bytes[first:last].sum()) \
+        + 2 * record * n
+    payload = int(spec.req_payload[first:last].sum() + spec.resp_payload[first:last].sum())
+    return wire, payload, wire if spec.handshake else 2 * record * n
 
 
 def _split(out: Outcome, useful: int, payload: int, security: int) -> None:
