@@ -143,6 +143,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "failed_nat": counts["failed_nat"],
         "failed_unreachable": counts["failed_unreachable"],
         "failed_timeout": counts["failed_timeout"],
+        "failed_dtls": counts["failed_dtls"],
         "nat_drops": counts["nat_drops"],
         "manager_msgs_in": float(manager["msgs_in"].sum()),
         "manager_msgs_out": float(manager["msgs_out"].sum()),

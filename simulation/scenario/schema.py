@@ -204,7 +204,9 @@ class Security:
                     "clear); `tls`: TLS (`tls.*`) on TCP hops and DTLS with certificates on "
                     "UDP hops", choices=SECURITY_MODES)
     rebind: str = key("cid", "after a NAT rebinding: `cid` (RFC 9146 Connection ID, no "
-                      "handshake), `resumption` (abbreviated handshake) or `full`",
+                      "handshake); without one the manager drops the device's next protected "
+                      "message silently, and after the CoAP timeout the device runs an "
+                      "abbreviated (`resumption`) or `full` handshake",
                       choices=("cid", "resumption", "full"))
     dtls_cookie: bool = key(False, "full DTLS handshakes start with a HelloVerifyRequest "
                             "(cookie) round trip (RFC 6347 section 4.2.1)")
