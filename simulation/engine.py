@@ -76,8 +76,9 @@ class World:
             self.peer_load = self.manager.load
             self.peer_servers = {}
         self.tracer = Tracer(trace_devices)
-        self.failures = {"nat": 0, "unreachable": 0, "timeout": 0}
+        self.failures = {"nat": 0, "unreachable": 0, "timeout": 0, "dtls": 0}
         self.polls_sent = self.polls_answered = 0
+        self.blocks_discarded = 0       # image blocks devices received, then discarded
         self.under_way: dict[int, tuple] = {}   # packet-fidelity exchanges not yet booked
         self.events = 0
         self.strategy = strategy(self)

@@ -83,7 +83,8 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
                   nat_drops=int(world.nat.dropped), events=world.events,
                   dtls_handshakes=world.security.handshakes,
                   tls_handshakes=world.tls_sessions.full,
-                  tls_resumptions=world.tls_sessions.resumed, **world.strategy.counts())
+                  tls_resumptions=world.tls_sessions.resumed,
+                  blocks_discarded=world.blocks_discarded, **world.strategy.counts())
     return Part(devices, load.bin_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak)
@@ -144,6 +145,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "failed_nat": counts["failed_nat"],
         "failed_unreachable": counts["failed_unreachable"],
         "failed_timeout": counts["failed_timeout"],
+        "failed_dtls": counts["failed_dtls"],
         "nat_drops": counts["nat_drops"],
         "manager_msgs_in": float(manager["msgs_in"].sum()),
         "manager_msgs_out": float(manager["msgs_out"].sum()),
@@ -155,6 +157,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "dtls_handshakes": counts["dtls_handshakes"],
         "tls_handshakes": counts["tls_handshakes"],
         "tls_resumptions": counts["tls_resumptions"],
+        "blocks_discarded": counts["blocks_discarded"],
         "tcp_connections": counts["tcp_connections"],
         "keepalive_pings": counts["keepalive_pings"],
         "polls_sent": counts["polls_sent"],

@@ -10,7 +10,8 @@ messages keep their spacing). Packet fidelity gives exact times.
 """
 from __future__ import annotations
 
-FATES = {"": "", "lost": " [lost]", "dropped": " [dropped by NAT]"}
+FATES = {"": "", "lost": " [lost]", "dropped": " [dropped by NAT]",
+         "unmatched": " [dropped by the manager: no DTLS session for this port]"}
 
 
 class Tracer:

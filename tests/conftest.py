@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from simulation.engine import World
@@ -14,6 +15,23 @@ def closed_form(**overrides):
     """The `closed-form` scenario (fixed link, no NAT, no loss) with dotted overrides,
     given as keyword arguments with `__` for the dot: link__loss=0.1."""
     return load_scenario("closed-form", {k.replace("__", "."): v for k, v in overrides.items()})
+
+
+def clear_horizon(scenario, margin_s):
+    """`scenario` with its horizon moved later (by less than a wake-up interval) so that
+    every device's last periodic wake-up comes at least `margin_s` before it: what a
+    wake-up does then is over before the run stops, at either fidelity."""
+    period = scenario.device.wake_interval_s
+    phases = np.sort(World(scenario).wake_phases() % period)
+    gaps = np.diff(np.concatenate((phases, [phases[0] + period])))
+    k = int(np.argmax(gaps))
+    assert gaps[k] > margin_s, "no wake-up gap leaves the margin"
+    h0 = scenario.sim.horizon_s
+    base = math.floor((h0 - phases[k]) / period) * period + phases[k]
+    horizon = base + margin_s + 1e-3
+    if horizon < h0:
+        horizon += period
+    return scenario.with_overrides({"sim.horizon_s": horizon})
 
 
 def run_exchange(scenario, spec, *, first_block=0, connected=True, nat_open_until=None,

@@ -7,7 +7,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import closed_form, run_exchange
+from conftest import clear_horizon, closed_form, run_exchange
 
 from simulation import load_scenario, run
 from simulation.engine import World
@@ -91,22 +91,32 @@ def test_security_is_the_handshake_and_a_record_per_protected_packet(fidelity):
 
 
 @pytest.mark.parametrize("fidelity", FIDELITIES)
-def test_each_rebinding_adds_a_resumption_handshake_to_security(fidelity):
-    """A 30 s NAT binding expires between wake-ups (600 s): every wake-up after the first
-    resumes the session (3 flights; the last, unanswered, booked on its own)."""
+def test_each_rebinding_wastes_a_report_and_adds_a_resumption_handshake(fidelity):
+    """A 30 s NAT binding expires between wake-ups (600 s): at every wake-up after the
+    first the manager drops the report, all 1 + MAX_RETRANSMIT = 5 copies of it (wasted,
+    record included), then the device resumes the session (3 flights; the last,
+    unanswered, booked on its own). The horizon leaves every last wake-up 120 s."""
+    sc = clear_horizon(closed_form(
+        sim__fidelity="flow", strategy__name="device-polling", strategy__poll_interval_s=0.0,
+        link__rtt_s=0.5, security__mode="dtls-psk", security__rebind="resumption",
+        nat__enabled=True, nat__udp_timeout_s=30.0), 120.0)
     res = polling(fidelity, security__mode="dtls-psk", security__rebind="resumption",
-                  nat__enabled=True, nat__udp_timeout_s=30.0)
+                  nat__enabled=True, nat__udp_timeout_s=30.0,
+                  sim__horizon_s=sc.sim.horizon_s)
     d = res.devices
     full = dtls.handshake_model("1.2", "psk", cid=False).flights
     resumed = dtls.handshake_model("1.2", "resumption", cid=False).flights
     assert len(resumed) == 3
     again = d["wakeups"] - 1
+    copies = again * (1 + sc.coap.max_retransmit)
+    report = int(messages.report(64, 0).req_bytes[0]) + DTLS12_RECORD
     handshake_bytes = (sum(f.bytes for f in full) + len(full) * UDP_IP
                        + again * (sum(f.bytes for f in resumed) + len(resumed) * UDP_IP))
-    protected = d["msgs_up"] + d["msgs_down"] - len(full) - again * len(resumed)
+    protected = d["msgs_up"] + d["msgs_down"] - len(full) - again * len(resumed) - copies
     assert res.summary["dtls_handshakes"] == d["wakeups"].sum()
+    assert res.summary["failed_dtls"] == again.sum()
     assert (d["security_bytes"] == handshake_bytes + DTLS12_RECORD * protected).all()
-    assert (d["wasted_bytes"] == 0).all()
+    assert (d["wasted_bytes"] == copies * report).all()
 
 
 @pytest.mark.parametrize("fidelity", FIDELITIES)
@@ -222,8 +232,8 @@ def test_a_handshake_failing_at_its_second_round_trip_wastes_the_first_too(fidel
 
 @pytest.mark.parametrize("fidelity", FIDELITIES)
 def test_a_failed_transfer_keeps_the_blocks_it_got(fidelity):
-    """A Block1 push that gives up at block b: blocks 0..b-1 (which the device holds and
-    resumes from) count once each, the rest of what it sent is wasted."""
+    """A Block1 push that gives up at block b: blocks 0..b-1 (which the device holds when
+    the exchange ends) count once each, the rest of what it sent is wasted."""
     req, resp = messages._block1_sizes("/sw", 5000, 256)
     failed = 0
     for seed in range(20):

@@ -175,6 +175,13 @@ class Update:
                            "MicroPython 615 kB, V/P)", "bytes", low=1, integer=True)
     delta_ratio: float = key(1.0, "partial update size as a fraction of the image; bsdiff "
                              "patch 0.117 (M, detools)", low=0, low_open=True, high=1.0)
+    push_resume: str = key("restart", "a Block1 push (`POST /sw`) that failed: `restart` "
+                           "sends it again from block 0 and the device discards the blocks "
+                           "it got (S: RFC 7959 section 2.5, clients SHOULD start with block "
+                           "0, servers may discard a partial body after EXCHANGE_LIFETIME; "
+                           "LwM2M Object 5 state Idle); `blocks` resumes after them. Block2 "
+                           "and HTTP range downloads always resume",
+                           choices=("restart", "blocks"))
 
 
 @dataclass(frozen=True)
@@ -208,7 +215,9 @@ class Security:
                     "clear); `tls`: TLS (`tls.*`) on TCP hops and DTLS with certificates on "
                     "UDP hops", choices=SECURITY_MODES)
     rebind: str = key("cid", "after a NAT rebinding: `cid` (RFC 9146 Connection ID, no "
-                      "handshake), `resumption` (abbreviated handshake) or `full`",
+                      "handshake); without one the manager drops the device's next protected "
+                      "message silently, and after the CoAP timeout the device runs an "
+                      "abbreviated (`resumption`) or `full` handshake",
                       choices=("cid", "resumption", "full"))
     dtls_cookie: bool = key(False, "full DTLS handshakes start with a HelloVerifyRequest "
                             "(cookie) round trip (RFC 6347 section 4.2.1)")

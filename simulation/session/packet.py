@@ -79,7 +79,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
             if math.isnan(getattr(out, name + "_s")) and not math.isnan(getattr(blk, name)):
                 setattr(out, name + "_s", getattr(blk, name) - start)
         if not blk.done.triggered:
-            out.failure = "nat" if blk.nat_drop else (
+            out.failure = "dtls" if not ctx.peer_answers else "nat" if blk.nat_drop else (
                 "unreachable" if blk.unreachable else "timeout")
             blk.fail(out, spec.handshake)
             break
@@ -112,7 +112,8 @@ def _device_first(session, spec, b, a, blk, out, rng, ctx):
     """Device -> manager request, manager -> device response."""
     req, resp = _sizes(spec, b, ctx)
     rtt = float(session.world.ctx.link.sample_rtt(rng))
-    if not (yield from _up(session, spec, b, a, blk, out, rng, req, rtt, request=True)):
+    if not (yield from _up(session, spec, b, a, blk, out, rng, req, rtt, request=True,
+                           answers=ctx.peer_answers)):
         return
     if blk.delivered is not None and not blk.delivered.triggered:
         blk.out.first_delivery_s = blk.first_delivery - blk.start
@@ -135,20 +136,25 @@ def _peer_first(session, spec, b, a, blk, out, rng, ctx):
             blk.done.succeed()
 
 
-def _up(session, spec, b, a, blk, out, rng, packet, rtt, request):
+def _up(session, spec, b, a, blk, out, rng, packet, rtt, request, answers=True):
     """A device packet (`_sizes`): transmitted, lost on the radio or carried rtt/2 to the
     manager, refreshing the NAT binding on the way, then served. True if the manager
-    handled it."""
+    handled it; a manager that cannot match the device's records (`answers` false) drops
+    it on arrival (`Session.dropped_by_peer`)."""
     w, env = session.world, session.world.env
     s_up = w.ctx.link.up_s(packet[0])
     session.radio_active(env.now, env.now + s_up, tx_s=s_up)
     _count(session, out, blk, "up", packet, request)
     lost = _lost(session, rng)
-    session.trace(env.now, "up", spec, b, a, "lost" if lost else "")
+    session.trace(env.now, "up", spec, b, a, "lost" if lost else "" if answers
+                  else "unmatched")
     yield env.timeout(s_up)
     if lost:
         return False
     yield env.timeout(rtt / 2)
+    if not answers:
+        session.dropped_by_peer(env.now)
+        return False
     session.reached_peer(env.now)
     blk.last_refresh = env.now
     if request and math.isnan(blk.first_delivery):

@@ -12,6 +12,7 @@ finishes (`finish`), or, if it ends with a transfer, until the transfer is over.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from functools import partial
 
@@ -22,7 +23,7 @@ from simulation.session.flow_transfer import FlowTransfer
 from simulation.session.packet import packet_exchange
 from simulation.trace import FATES
 from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec, Outcome, \
-    flow_outcome
+    credited, flow_outcome
 from simulation.transport.tcp_connection import Connection
 from simulation.world.manager import ADDRESS as MANAGER
 
@@ -146,15 +147,27 @@ class Session:
         until="delivered": return as soon as the first request has reached the receiver
         and been handled (the rest of the exchange, e.g. the ACK of a notification, goes
         on concurrently and is booked all the same).
+
+        A protected exchange the peer cannot match to the device's DTLS session (its NAT
+        binding changed since the handshake, no Connection ID: `DtlsSessions.unmatched`)
+        is dropped there silently; the device retransmits it, gives up, then handshakes
+        again; its outcome (failure "dtls") is returned.
         """
         w = self.world
         if spec.initiator == DEVICE and spec.protected and w.security.enabled:
-            handshake = w.security.needed(self.device, self.now,
-                                          w.nat.expires_at(self.device, MANAGER))
+            sec, i = w.security, self.device
+            handshake = sec.needed(i)
+            if handshake is None and sec.unmatched(i, self.now, w.nat.expires_at(i, MANAGER)):
+                return (yield from self._unmatched(spec, first_block, ctx))
             if handshake is not None:
                 out = yield from self._handshake(*handshake)
                 if not out.completed:
                     return out
+        return (yield from self._run(spec, first_block, until, ctx))
+
+    def _run(self, spec, first_block, until, ctx):
+        """The exchange itself, at the run's fidelity (process body; see `exchange`)."""
+        w = self.world
         if w.packet:
             env = w.env
             delivered = env.event() if until == "delivered" else None
@@ -164,6 +177,19 @@ class Session:
                 self._running = [*(self._running or ()), proc]
             return (yield (proc if delivered is None else delivered))
         return self._flow(spec, first_block, until, ctx)
+
+    def _unmatched(self, spec, first_block, ctx):
+        """A protected exchange the peer drops (process body): every copy goes out by the
+        CoAP timers of `ctx` and is wasted, none is answered, and the device waits until
+        it gives up (its radio booked as for any exchange); then, having learned its
+        session is gone, it handshakes again (`DtlsSessions.needed`). Returns the dropped
+        exchange's Outcome."""
+        w, i = self.world, self.device
+        out = yield from self._run(spec, first_block, "done",
+                                   dataclasses.replace(ctx or w.ctx, peer_answers=False))
+        w.security.dropped(i)
+        yield from self._handshake(*w.security.needed(i))
+        return out
 
     def _handshake(self, spec: ExchangeSpec, tail_bytes: int, tail_name: str):
         """A DTLS handshake's flight pairs, then its last client flight if any (sent once:
@@ -330,6 +356,12 @@ class Session:
         """The device, idle, was paged: its connection is set up from t0."""
         self.world.radios.set_up(self.device, t0)
 
+    def dropped_by_peer(self, t: float) -> None:
+        """A device message reaches the peer at t, which drops it (no session for its
+        records): it adds to the peer's load only. The binding the peer knows is not
+        refreshed: the message opened one at a port the peer does not know."""
+        self.world.peer_load.add(t, msgs_in=1)
+
     def reached_peer(self, t: float) -> None:
         """A device message reaches the peer at t: it refreshes the NAT binding on the way
         and adds to the peer's load."""
@@ -428,6 +460,23 @@ class Session:
 
     def blocks_received(self, blocks: int) -> None:
         self.world.fleet.blocks_done[self.device] += blocks
+
+    def discard_blocks(self, spec: ExchangeSpec) -> None:
+        """The device discards the image blocks it holds, blocks 0 on of `spec` (a push
+        that starts again from block 0, `update.push_resume`): what one copy of each of
+        their messages counted as payload and security (`Outcome`) is wasted from now."""
+        w, i = self.world, self.device
+        held = self.blocks_held
+        if held == 0:
+            return
+        record = w.ctx.record_bytes if spec.protected else 0
+        wire, payload, security = credited(spec, record, 0, held)
+        fleet = w.fleet
+        fleet.payload_bytes[i] -= payload
+        fleet.security_bytes[i] -= security
+        fleet.wasted_bytes[i] += wire
+        fleet.blocks_done[i] = 0
+        w.blocks_discarded += held
 
     @property
     def blocks_held(self) -> int:

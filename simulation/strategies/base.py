@@ -41,6 +41,7 @@ class Strategy(ABC):
         self.block_bytes = sc.coap.block_bytes
         self.report_bytes = sc.device.report_bytes
         self.poll_interval_s = sc.strategy.poll_interval_s
+        self.push_resume = sc.update.push_resume
         self.last_poll = np.full(world.fleet.n, -np.inf)   # wake-up of the last poll
 
     @abstractmethod
@@ -91,15 +92,25 @@ class Strategy(ABC):
 
     def push_image(self, session) -> None:
         """End the session with the image pushed to the device with Block1 `POST /sw`
-        (by the manager, or a gateway), resumed from the blocks it holds."""
-        self.transfer_image(session, messages.block1_push(
-            PUSH_PATH, self.image_bytes, self.block_bytes, session.token()), self.pushed)
+        (by the manager, or a gateway), from the blocks it holds: none after a failed push
+        with `update.push_resume = restart` (`pushed`)."""
+        self.transfer_image(session, self.push_spec(session.token()), self.pushed)
+
+    def push_spec(self, token: int):
+        """The Block1 push of the image (its sizes do not depend on the token)."""
+        return messages.block1_push(PUSH_PATH, self.image_bytes, self.block_bytes, token)
 
     def pushed(self, session, out) -> None:
-        """Book a push; its first contact is the first pushed block reaching the device."""
+        """Book a push; its first contact is the first pushed block reaching the device.
+        A push that failed, with `update.push_resume = restart`, is sent again from block
+        0 next time (RFC 7959 section 2.5: a client SHOULD start with block 0, a server
+        may discard a partial request body; LwM2M Object 5 goes back to Idle): the device
+        discards the blocks it got at once."""
         self.transferred(session, out)
         if not math.isnan(out.first_delivery_s):
             session.first_contact(out.start_s + out.first_delivery_s)
+        if not out.completed and self.push_resume == "restart":
+            session.discard_blocks(self.push_spec(0))
 
     def transferred(self, session, out) -> None:
         """Book an image transfer (or its part that got through)."""

@@ -11,7 +11,8 @@ A poll gets through only when the device is reachable (connected, or idle within
 timer, then paged) and the NAT admits it; otherwise every copy (the request and its
 MAX_RETRANSMIT retransmissions) is dropped, at the NAT or for want of a reachable device,
 and the poll counts as a failed attempt. On an answer after the release the manager pushes
-the image with Block1 `POST /sw`, as in section 4; a failed push resumes at a later answer.
+the image with Block1 `POST /sw`, as in section 4; a failed push is sent again at a later
+answer (from block 0, or resumed: `update.push_resume`).
 The manager does not poll a device it is updating.
 
 Between the device's wake-ups the outcome of polls is certain once the binding and the
@@ -117,7 +118,7 @@ class ManagerPolling(Strategy):
         self.push_image(session)
 
     def pushed(self, session, out) -> None:
-        """Book the push, then poll on (the next answer resumes a failed push)."""
+        """Book the push, then poll on (the next answer pushes again)."""
         super().pushed(session, out)
         self.arm(session.device, session.now)
 

@@ -4,11 +4,17 @@ cue to push the image while the binding admits it.
 
 The device registers in the Resource Directory (RFC 9176) and the manager observes the
 resource (RFC 7641). At each wake-up the device notifies. After its NAT binding expired the
-notification leaves from a new port; a strict observer (`coap.endpoint_matching`) answers
-it with a Reset, and the device registers again and is observed again, unless a DTLS
-Connection ID keeps the peer. The manager, on hearing a notification it matches, pushes
-the image with Block1 `POST /sw`. Whatever fails (NAT closed, device asleep, retries
-exhausted) resumes from the blocks the device holds at a later wake-up. The registration is
+notification leaves from a new port. In plain CoAP a strict observer
+(`coap.endpoint_matching`) answers it with a Reset, and the device registers again and is
+observed again. Over DTLS a Connection ID keeps the peer; without one the manager has no
+session for the new port and drops the device's first protected message of the wake-up
+silently (report, notification or registration, `Session.exchange`): the device gives up
+on it, handshakes again, registers again and is observed again, as an LwM2M client
+re-registers after a request timed out (Zephyr: `lwm2m_rd_client_timeout`), then the
+wake-up goes on. The manager, on hearing a notification it matches, pushes
+the image with Block1 `POST /sw`. A push that fails (NAT closed, device asleep, retries
+exhausted) is sent again at a later wake-up, from block 0 or from the blocks the device
+holds (`update.push_resume`). The registration is
 renewed at the first wake-up after which the next would find it expired. First contact is
 the first pushed block reaching the device.
 """
@@ -54,7 +60,9 @@ class NotifiedPush(Strategy):
             yield from self.register_and_observe(session)
             rebound = False             # observed again from the new endpoint
         if self.separate_report:
-            yield from self.send_report(session)
+            report = yield from self.send_report(session)
+            if self.dropped(report):
+                yield from self.register_and_observe(session)
         if not mgr.is_observing(i):
             return
         if rebound:
@@ -69,6 +77,13 @@ class NotifiedPush(Strategy):
         self.seq[i] += 1
         note = yield from session.exchange(self.notification(session, int(self.seq[i])),
                                            until="delivered")
+        if self.dropped(note):
+            yield from self.register_and_observe(session)
+            if not mgr.is_observing(i):
+                return
+            self.seq[i] += 1
+            note = yield from session.exchange(self.notification(session, int(self.seq[i])),
+                                               until="delivered")
         if math.isnan(note.first_delivery_s):
             return                      # the manager never heard the device was awake
         heard_at = note.start_s + note.first_delivery_s
@@ -77,21 +92,29 @@ class NotifiedPush(Strategy):
         self.push_image(session)
 
     def rebound(self, session) -> bool:
-        """Whether the device's next packet to the manager leaves from an endpoint its
-        observation does not know: its NAT binding has expired (a new external port), the
-        manager matches strictly, and no DTLS Connection ID keeps the peer (RFC 9146)."""
+        """Whether the device's next notification reaches a strict observer (RFC 7252
+        section 5.3.2) from an endpoint its observation does not know: its NAT binding has
+        expired (a new external port) and it speaks plain CoAP. (Over DTLS a Connection ID
+        keeps the peer (RFC 9146), and without one the records never reach CoAP:
+        `dropped`.)"""
         w, sc = self.world, self.world.scenario
-        if sc.coap.endpoint_matching != "strict":
-            return False
-        if w.security.enabled and sc.security.rebind == "cid":
+        if sc.coap.endpoint_matching != "strict" or w.security.enabled:
             return False
         return w.nat.expires_at(session.device, MANAGER) <= session.now
+
+    @staticmethod
+    def dropped(out) -> bool:
+        """Whether the manager dropped the exchange for want of a DTLS session for the
+        device's port (`Session.exchange`; the device has handshaken again since)."""
+        return out.failure == "dtls"
 
     def register_and_observe(self, session):
         """RD registration, then the manager's Observe of the observed resource, sent as
         soon as the manager has handled the registration (its 2.01 travels meanwhile)."""
         w, i = self.world, session.device
         reg = yield from self.register(session, self.links)
+        if self.dropped(reg):           # registered again over the new session
+            reg = yield from self.register(session, self.links)
         if math.isnan(reg.first_delivery_s):
             return
         w.manager.set_observing(i, False)

@@ -20,6 +20,11 @@ with these rules, shared by both fidelities (`packet.py` runs them message by me
 * A packet for a device waits as its radio's state says (`world/radio.py`: the next
   on-duration of connected-mode DRX, or paging and connection set-up when idle); a device
   in PSM cannot be reached (the attempt is lost). The receiver answers at once.
+* A peer that cannot match the device's records to a DTLS session
+  (`ExchangeContext.peer_answers` false: the device's port changed, no Connection ID)
+  drops every request silently: no answer, no alert, no service time, and the binding it
+  knows is not refreshed (the copies opened a binding at a port it does not know). The
+  device retransmits, gives up, and the exchange fails with "dtls".
 
 Every byte an exchange puts on the device's radio link (`bytes_up` + `bytes_down`) is one of
 payload, security, wasted or header bytes (`Outcome`): a block's request and response each
@@ -57,6 +62,7 @@ class ExchangeContext:
     nat: BindingRule              # the device's UDP binding (`NO_NAT` without a NAT)
     radio: RadioModel             # when a packet can reach the device
     record_bytes: int = 0         # security record overhead on every protected packet
+    peer_answers: bool = True     # False: the peer drops the device's requests silently
 
     def initial_timeouts(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """RFC 7252 §4.2 initial timeouts, one per block (s)."""
@@ -111,9 +117,13 @@ class Outcome:
 
     * wasted_bytes: every byte of every copy of a message after the first on the device's
       link (a retransmission, or a receiver's answer to a duplicate), and of every packet
-      of a block that did not complete (NAT drop, device unreachable, retries exhausted;
-      for a failed handshake, of all its flights). A copy the NAT dropped, or that never
-      reached the radio of a device in PSM, is not on the link and counts nowhere.
+      of a block that did not complete (NAT drop, device unreachable, retries exhausted,
+      dropped by the peer; for a failed handshake, of all its flights). A copy the NAT
+      dropped, or that never reached the radio of a device in PSM, is not on the link and
+      counts nowhere.
+      Blocks of a push the device later discards (`update.push_resume = restart`) become
+      wasted, all of their first copies' bytes, when they are discarded
+      (`Session.discard_blocks`; the exchange's own outcome is not changed).
     * payload_bytes: of the first copy of each message of a completed block, the
       application payload it carries (`ExchangeSpec.req_payload` / `resp_payload`).
     * security_bytes: of the same first copies, the security record overhead of a
@@ -123,7 +133,9 @@ class Outcome:
 
     blocks_done: int = 0
     completed: bool = False
-    failure: str | None = None      # "nat", "unreachable" or "timeout" when not completed
+    failure: str | None = None      # "nat", "unreachable", "timeout" or "dtls" (the peer
+                                    # dropped every request: no DTLS session) when not
+                                    # completed
     duration_s: float = 0.0         # uncontended duration
     path_down_s: float = 0.0        # downlink time in the cell (serialization, queueing)
                                     # on the completing path
@@ -222,9 +234,12 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     give_up = t0 * (2.0 ** m - 1.0)
 
     svc = ctx.service_s
+    answers = ctx.peer_answers or not device_sends
     if device_sends:
-        # The request refreshed the binding `svc` before the response leaves the manager.
-        nat_ok = np.full((n, m), ctx.nat.inbound(svc, ctx.nat.refreshed(0.0))[0])
+        # The request refreshed the binding `svc` before the response leaves the manager
+        # (a peer that drops the request sends nothing for the NAT to drop).
+        nat_ok = np.full((n, m), not answers or ctx.nat.inbound(svc,
+                                                                 ctx.nat.refreshed(0.0))[0])
         # The device last transmitted this request; approximation: earlier copies' traffic
         # in between is ignored when deciding whether it went idle.
         gap = rtt + svc + sq
@@ -250,7 +265,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
 
     if device_sends:
         # request on air -> manager (NAT) -> response on air
-        through = ~lost_req & nat_ok & reachable   # response reaches the device's radio
+        through = ~lost_req & nat_ok & reachable & answers   # response reaches the radio
         arrive = off + sq + rtt + svc + page + sp
         success = through & ~lost_resp
         first_at = off + sq + rtt / 2                 # request reaches the manager
@@ -307,15 +322,12 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     out.retransmissions = int((n_sent - 1).sum())
     # the first `kept` blocks completed: one copy of each of their messages is not wasted
     kept = 0 if (spec.handshake and not out.completed) else out.blocks_done
-    useful = int(req[:kept].sum() + resp[:kept].sum())
-    end = first_block + kept
-    _split(out, useful, int(spec.req_payload[first_block:end].sum()
-                            + spec.resp_payload[first_block:end].sum()),
-           useful if spec.handshake else 2 * record * kept)
+    _split(out, *credited(spec, record, first_block, first_block + kept))
     if device_sends:
         got = (s_ & ~lost_req[:k]).sum(axis=1)      # the manager answers every copy it gets
-        out.manager_in = out.manager_out = int(got.sum())
-        out.manager_bytes_out = int((got * resp[:k]).sum())
+        out.manager_in = int(got.sum())
+        out.manager_out = out.manager_in if answers else 0
+        out.manager_bytes_out = int((got * resp[:k]).sum()) if answers else 0
     else:
         out.manager_out = int(n_sent.sum())
         out.manager_bytes_out = int((n_sent * req[:k]).sum())
@@ -328,7 +340,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     # the peer's packets the NAT admitted: its answers to the copies it got, or its own
     # requests; they pass the NAT (next to the peer) as they leave it
     if device_sends:
-        admitted = s_ & ~lost_req[:k] & nat_ok[:k]
+        admitted = s_ & ~lost_req[:k] & nat_ok[:k] & answers
         t_in = off[:k] + sq[:k] + rtt[:k] / 2 + svc
     else:
         admitted = s_ & nat_ok[:k]
@@ -340,7 +352,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         if len(paged):
             out.woke_s = float(np.min(off[0, paged] + rtt[0, paged] / 2 + page[0, paged]))
     hit0 = np.flatnonzero(s_[0] & fok[0])
-    if len(hit0):
+    if len(hit0) and answers:
         out.first_delivery_s = float(first_at[0, hit0[0]])
     dl0 = np.flatnonzero(s_[0] & thr[0])
     if len(dl0):    # the earliest payload to leave (a later copy may overtake: RTTs vary)
@@ -358,12 +370,12 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     if not out.completed:
         f = last
         drop = s_[f] & (~nat_ok[f] if not device_sends else (~lost_req[f] & ~nat_ok[f]))
-        out.failure = ("nat" if drop.any() else
+        out.failure = ("dtls" if not answers else "nat" if drop.any() else
                        "unreachable" if (s_[f] & ~reachable[f]).any() else "timeout")
     if with_events:
         out.events = _events(starts, off[:k], s_, arrive[:k], rtt[:k], page[:k],
                              np.broadcast_to(sq, off.shape)[:k],
-                             thr, fok, success[:k], device_sends, svc, first_block)
+                             thr, fok, success[:k], device_sends, svc, first_block, answers)
     return out
 
 
@@ -385,6 +397,17 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     total.completed, total.failure = part.completed, part.failure
     total.duration_s = shift + part.duration_s
     return total
+
+
+def credited(spec: ExchangeSpec, record: int, first: int, last: int) -> tuple[int, int, int]:
+    """What one copy of each message of blocks `first` to `last` (excluded) of `spec` counts
+    once those blocks completed (`Outcome`): its wire bytes (with `record` bytes of security
+    record on each message), of which payload and security bytes."""
+    n = last - first
+    wire = int(spec.req_bytes[first:last].sum() + spec.resp_bytes[first:last].sum()) \
+        + 2 * record * n
+    payload = int(spec.req_payload[first:last].sum() + spec.resp_payload[first:last].sum())
+    return wire, payload, wire if spec.handshake else 2 * record * n
 
 
 def _split(out: Outcome, useful: int, payload: int, security: int) -> None:
@@ -416,6 +439,7 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
     line, as the array code (tests check that both give identical outcomes)."""
     m = len(rtt)
     svc, nat, radio = ctx.service_s, ctx.nat, ctx.radio
+    answers = ctx.peer_answers or not device_sends
     lasting = connected_after_s if device_sends else connected_for_s
     give_up = t0 * (2.0 ** m - 1.0)
     open_until = nat_open_s
@@ -425,7 +449,7 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         off = t0 * (2.0 ** i - 1.0)
         r, lq, lr = rtt[i], lost_req[i], lost_resp[i]
         if device_sends:
-            nat_ok = nat.inbound(svc, nat.refreshed(0.0))[0]
+            nat_ok = not answers or nat.inbound(svc, nat.refreshed(0.0))[0]
             gap = r + svc + s_req
         else:
             nat_ok, open_until = nat.inbound(off, open_until)
@@ -437,7 +461,7 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         page = wait if reachable else 0.0
         paged = reachable and gap >= lasting
         if device_sends:
-            through = not lq and nat_ok and reachable
+            through = not lq and nat_ok and reachable and answers
             arrive = off + s_req + r + svc + page + s_resp
             ok = through and not lr
             first_at, first_ok = off + s_req + r / 2, not lq
@@ -470,8 +494,9 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         out.device_tx_s = len(sent) * s_req
         out.air_down_s = len(thr) * s_resp
         out.nat_drops = sum(1 for i in got if not fates[i][0])
-        out.manager_in = out.manager_out = len(got)
-        out.manager_bytes_out = len(got) * resp
+        out.manager_in = len(got)
+        out.manager_out = len(got) if answers else 0
+        out.manager_bytes_out = out.manager_out * resp
     else:
         thr = [i for i in sent if fates[i][2]]
         answered = [i for i in thr if not fates[i][3]]
@@ -484,7 +509,7 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         out.manager_in = sum(1 for i in sent if arrival[i] < inf)
     out.path_down_s = (s_resp if device_sends else s_req) if completed else 0.0
     delivered = [i for i in sent if fates[i][5]]
-    if delivered:
+    if delivered and answers:
         out.first_delivery_s = fates[delivered[0]][4]
     woken = [fates[i][7] for i in sent if fates[i][7] is not None and not device_sends]
     if woken:
@@ -493,7 +518,8 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         out.first_downlink_s = min(offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
                                               else 0.0) for j in thr)
     admitted = [offs[i] + (s_req + fates[i][6] / 2 + svc if device_sends else 0.0)
-                for i in sent if fates[i][0] and not (device_sends and fates[i][3])]
+                for i in sent if fates[i][0] and answers
+                and not (device_sends and fates[i][3])]
     if admitted:
         out.last_inbound_s = max(admitted)
     if completed:
@@ -502,15 +528,16 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
                                   else done_at)
     else:
         drop = any(not fates[i][0] and (not device_sends or not fates[i][3]) for i in sent)
-        out.failure = ("nat" if drop else
+        out.failure = ("dtls" if not answers else "nat" if drop else
                        "unreachable" if any(not fates[i][1] for i in sent) else "timeout")
     return out
 
 
 def _events(starts, off, sent, arrive, rtt, page, s_req, through, first_ok, success,
-            device_sends, svc, first_block):
+            device_sends, svc, first_block, answers=True):
     """Per-message trace events of a flow outcome:
-    (block start, time within the block, direction, block, attempt, fate)."""
+    (block start, time within the block, direction, block, attempt, fate); a request the
+    peer drops (`answers` false) has the fate "unmatched"."""
     ev = []
     req_dir, resp_dir = ("up", "down") if device_sends else ("down", "up")
     for j in range(len(starts)):
@@ -519,7 +546,7 @@ def _events(starts, off, sent, arrive, rtt, page, s_req, through, first_ok, succ
             if not device_sends and not through[j, a]:
                 ev.append((starts[j], t, req_dir, first_block + j, int(a), "dropped"))
                 continue
-            fate = "" if first_ok[j, a] else "lost"
+            fate = ("lost" if not first_ok[j, a] else "" if answers else "unmatched")
             ev.append((starts[j], t, req_dir, first_block + j, int(a), fate))
             if first_ok[j, a] and (through[j, a] or not device_sends):
                 t_resp = (off[j, a] + s_req[j, a] + rtt[j, a] / 2 + svc if device_sends

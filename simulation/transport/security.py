@@ -8,8 +8,14 @@ AES-CCM-8, 31 B with a 1-byte Connection ID, RFC 9146), and a device (the DTLS c
 hold a session with its peer before its first exchange. A session survives sleep, but not a
 NAT rebinding: once the device's binding has expired, its next packet leaves from a new
 external port and the peer cannot match it to the session, unless the records carry a
-Connection ID (`security.rebind = "cid"`). Otherwise the device first runs an abbreviated
-handshake (`"resumption"`, RFC 5246 section 7.3) or a full one (`"full"`).
+Connection ID (`security.rebind = "cid"`). The device cannot know that its binding
+expired: its next protected exchange goes out as usual, and the peer, which has no
+session for that address and port, drops every copy silently (RFC 6347 section 4.1.2.7:
+invalid records SHOULD be silently discarded; tinydtls `dtls_handle_message`: "no peer =>
+drop it"; OpenSSL `DTLSv1_listen` answers nothing but a ClientHello; mbedTLS discards
+unexpected records). The device learns only when the exchange gives up (`Session.exchange`)
+and then runs an abbreviated handshake (`"resumption"`, RFC 5246 section 7.3) or a full
+one (`"full"`).
 
 A handshake is an exchange of its flights (sizes from `protocols/dtls.py`: PSK, or raw
 public keys with ECDHE for `dtls-cert`; a HelloVerifyRequest round with
@@ -81,12 +87,14 @@ def handshake_spec(model) -> tuple[ExchangeSpec, int, str]:
 
 
 class DtlsSessions:
-    """Which devices hold a DTLS session, and what a (re)handshake costs."""
+    """Which devices hold a DTLS session, which of them know they lost it, and what a
+    (re)handshake costs."""
 
     def __init__(self, security, n: int):
         self.enabled = security.mode in AUTH
         self.rebind = security.rebind
         self.established = np.zeros(n, dtype=bool)
+        self.lost = np.zeros(n, dtype=bool)     # the device learned its peer dropped it
         self.handshakes = 0
         cid = self.rebind == "cid"
         self.record_bytes = dtls.record_overhead("1.2", 1 if cid else 0) if self.enabled else 0
@@ -103,20 +111,34 @@ class DtlsSessions:
                                    max_retransmit=HANDSHAKE_MAX_RETRANSMIT)
 
     def handshake_done(self, i: int) -> None:
-        """Device i completed a handshake: it holds a session."""
+        """Device i completed a handshake: it holds a session its peer knows."""
         self.established[i] = True
+        self.lost[i] = False
         self.handshakes += 1
 
-    def needed(self, i: int, t: float, binding_expires_s: float):
-        """The handshake device i needs before sending at t, or None."""
+    def needed(self, i: int):
+        """The handshake device i runs before its next protected exchange, or None: a full
+        one without a session, the `security.rebind` one once it learned its peer no
+        longer knows its session (`unmatched`)."""
         if not self.enabled:
             return None
         if not self.established[i]:
             return self.full
-        if self.rebind != "cid" and binding_expires_s <= t:
+        if self.lost[i]:
             return self.resumed if self.rebind == "resumption" else self.full
         return None
 
+    def unmatched(self, i: int, t: float, binding_expires_s: float) -> bool:
+        """Whether the peer cannot match device i's records sent at t: its session was set
+        up through a NAT binding that has expired since (its packets leave from a new
+        external port) and they carry no Connection ID."""
+        return (self.enabled and self.established[i] and not self.lost[i]
+                and self.rebind != "cid" and binding_expires_s <= t)
+
+    def dropped(self, i: int) -> None:
+        """Device i's exchange gave up unanswered after `unmatched`: it knows its session
+        is gone (a timeout is all it sees) and handshakes again (`needed`)."""
+        self.lost[i] = True
 
 class TlsSessions:
     """The TLS sessions `n` clients hold with their servers (any hashable name), and the
