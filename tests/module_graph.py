@@ -25,7 +25,7 @@ LAYERS = (
     ("session", ("simulation.session",)),
     ("strategies", ("simulation.strategies",)),
     ("engine", ("simulation.engine", "simulation.results")),
-    ("runner", ("simulation.runner",)),
+    ("runner", ("simulation.runner", "simulation.calibration")),
     ("outputs", ("simulation.outputs", "simulation.sweeps", "simulation.analysis")),
     ("study", ("simulation.figures", "simulation.study", "simulation.docs")),
     ("cli", ("simulation.cli", "simulation.__main__")),

@@ -3,8 +3,8 @@
 Model (see docs/interface.md, "What the words mean"): an exchange takes `rtt_s` plus the
 serialization of the request and of the response at the uplink / downlink rate. `rtt_s`
 is the mean; with a preset the round-trip delay of each exchange attempt is lognormal with
-that mean and the preset's `rtt_sigma` (shape of the field distributions: median near the
-mean, a long right tail, Robinson 2019, M). `fixed` has no jitter. `loss` is the
+that mean and the preset's `rtt_sigma` (A: a right-skewed shape; each preset's spread and
+its source are in `scenario/presets.py`). `fixed` has no jitter. `loss` is the
 probability that one packet is lost on the radio, independently of every other. The
 presets' numbers and their sources are in `scenario/presets.py`.
 """
