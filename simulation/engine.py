@@ -61,7 +61,9 @@ class World:
             max_retransmit=sc.tcp.max_retransmit, initial_rto_s=sc.tcp.initial_rto_s,
             server_min_rto_s=sc.tcp.server_min_rto_s,
             server_max_rto_s=sc.tcp.server_max_rto_s, server_retries=sc.tcp.server_retries,
-            synack_retries=sc.tcp.synack_retries)
+            synack_retries=sc.tcp.synack_retries,
+            receive_window_bytes=sc.tcp.receive_window_bytes,
+            device_buffer_bytes=sc.link.device_buffer_bytes)
         self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)

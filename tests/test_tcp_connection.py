@@ -324,3 +324,41 @@ def test_a_late_ack_fires_the_timer_and_resends_what_was_not_lost(direction):
     assert c.out.bytes_up + c.out.bytes_down - before == 4 * (MSS + 40) + 2 * 40 + c.out.wasted_bytes
     assert c.cwnd[direction] == (1.0 if direction == UP else 10.0)
     assert c.rto[direction] == pytest.approx(2 * rto)   # backed off, no sample (Karn)
+
+
+def test_a_window_beyond_the_devices_buffer_loses_its_tail_at_the_base_station():
+    """The server releases a round at once; the radio drains it at the device's rate.
+    What exceeds the bandwidth-delay product (here 1 s x 25 kbit/s = 3125 B) queues at the
+    base station, and what exceeds the device's buffer (10,000 B) is dropped from the
+    tail: of 60 segments, rounds 10 and 20 fit (2,635 B and 8,395 B queued); round 3's
+    30 (14,155 B) loses 8, which then come back by the usual recovery."""
+    params = TcpParams(device_buffer_bytes=10_000)
+    c = Connection(LinkModel(rtt_s=1.0, uplink_bps=UP_BPS, downlink_bps=DOWN_BPS,
+                             loss=0.0, connect_s=0.0, rtt_sigma=0.0),
+                   Script(), params, trace=[])
+    assert c.open()
+    flight = c.send(DOWN, 60 * MSS)
+    assert flight is not None
+    drops = [text for _, _, text in c.trace if "dropped at the base station" in text]
+    assert drops == ["TCP: 8 segment(s) dropped at the base station (the device's "
+                     "downlink buffer is full)"]
+    assert flight.retransmissions == 8
+    # an unbounded buffer drops nothing
+    c = Connection(fixed(), Script(), TcpParams(), trace=[])
+    assert c.open() and c.send(DOWN, 60 * MSS).retransmissions == 0
+
+
+def test_the_devices_receive_window_caps_every_round():
+    """With lwIP's default 4 x 536 B window the server sends 4 segments per round trip:
+    the flight takes its 10 rounds of 4, each the longer of its serialization and the
+    first ACK's return (two segments, the RTT, the ACK), the last until it arrives."""
+    params = TcpParams(receive_window_bytes=4 * MSS)
+    c = Connection(fixed(), Script(), params, trace=[])
+    assert c.open()
+    t0 = c.t
+    flight = c.send(DOWN, 40 * MSS)
+    s = down(MSS + 40)
+    first_ack = 2 * s + RTT + up(40)
+    expected = 9 * max(4 * s, first_ack) + 4 * s + RTT / 2
+    assert flight.arrived_s - t0 == pytest.approx(expected, rel=1e-12)
+    assert flight.segments == 40 and flight.retransmissions == 0

@@ -46,6 +46,10 @@ TIMESTAMP_OPTION_PADDED_BYTES = 12
 # payload passes the 536 B default MSS.
 MSS_DEFAULT = 536
 
+# --- Receive window, RFC 9293 section 3.1: 16 bits without window scaling (bytes) ---
+MAX_UNSCALED_WINDOW_BYTES = 65535
+LWIP_TCP_WND_BYTES = 4 * 536  # lwIP opt.h: TCP_WND (4 * TCP_MSS)
+
 # --- Initial window, RFC 6928 section 2 (bytes) ---
 IW_BYTES_CAP = 14600
 IW_MAX_SEGMENTS = 10

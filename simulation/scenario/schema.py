@@ -134,6 +134,12 @@ class Link:
                              "independently; overrides the preset's", low=0, high=0.99)
     connect_s: float | None = key(None, "RRC connection set-up on waking or after paging; "
                                   "overrides the preset's", "s", low=0)
+    device_buffer_bytes: int = key(73728, "the base station's downlink queue for one device "
+                                   "(its bearer): TCP segments beyond it, once the path "
+                                   "holds its bandwidth-delay product, are dropped (V: "
+                                   "srsRAN's RLC queue of 128 SDUs, x a full 576 B segment; "
+                                   "commercial eNBs' are not published)", "bytes", low=1,
+                                   integer=True)
 
 
 @dataclass(frozen=True)
@@ -245,6 +251,12 @@ class Tcp:
                               "it aborts the connection silently; 15 is about 924.6 s from "
                               "the first transmission (V: Linux tcp_retries2)", low=1,
                               high=30, integer=True)
+    receive_window_bytes: int = key(65535, "the window the device's TCP advertises: the "
+                                    "server sends at most this much per round trip (A: the "
+                                    "modems' is not published; 65535 B is the largest "
+                                    "without window scaling, RFC 9293; lwIP's default "
+                                    "TCP_WND is 4 x 536 = 2144 B)", "bytes", low=536,
+                                    high=1073725440, integer=True)
     synack_retries: int = key(5, "the server's SYN-ACK retransmissions (timer 1 s, doubling) "
                               "(V: Linux tcp_synack_retries)", low=0, high=20, integer=True)
 

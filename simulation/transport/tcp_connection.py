@@ -80,6 +80,8 @@ class TcpParams:
     server_max_rto_s: float = tcp.LINUX_MAX_RTO_S
     server_retries: int = tcp.LINUX_RETRIES2
     synack_retries: int = tcp.LINUX_SYNACK_RETRIES
+    receive_window_bytes: int = tcp.MAX_UNSCALED_WINDOW_BYTES
+    device_buffer_bytes: float = math.inf
 
 
 @dataclass
@@ -366,8 +368,9 @@ class Connection:
         todo = list(range(len(sizes)))
         t = flight.sent_s = self._start(direction)
         limit = p.max_retransmit if direction == UP else p.server_retries
+        window = self._window(direction)
         while todo:
-            w = max(1, min(int(self.cwnd[direction]), len(todo)))
+            w = max(1, min(int(self.cwnd[direction]), window, len(todo)))
             batch, todo = todo[:w], todo[w:]
             self._draw_rtt()
             if attempts[batch].max() > limit:
@@ -385,6 +388,12 @@ class Connection:
             lost = (self.rng.random(w) < self.link.loss if self.link.loss > 0
                     else np.zeros(w, dtype=bool))
             nbytes = [sizes[k] for k in batch]
+            if direction == DOWN:
+                overflow = self._overflow(nbytes)
+                if overflow:
+                    lost[w - overflow:] = True
+                    self.note(t, DOWN, f"TCP: {overflow} segment(s) dropped at the base "
+                                       "station (the device's downlink buffer is full)")
             s_round = self._ser(direction, sum(nbytes))
             for k, size in enumerate(nbytes):
                 self._book(direction, size, at=t + self._ser(direction, sum(nbytes[:k])))
@@ -455,6 +464,30 @@ class Connection:
             self.out.security_bytes += security
         self.t = t + (self.service_s if served else 0.0)
         return flight
+
+    def _window(self, direction: str) -> int:
+        """The receiver's window in full segments: the device's advertised window for the
+        server's flights (`receive_window_bytes`); the server's Linux window is large."""
+        if direction == UP:
+            return 1 << 30
+        return max(1, self.params.receive_window_bytes // self.params.mss)
+
+    def _overflow(self, nbytes: list[int]) -> int:
+        """Segments of a server round the base station drops at its tail: those beyond the
+        device's downlink buffer (`device_buffer_bytes`) once the path holds its
+        bandwidth-delay product (the window is released into the core at once; the
+        radio drains it at the device's downlink rate)."""
+        buffer = self.params.device_buffer_bytes
+        if math.isinf(buffer):
+            return 0
+        pipe = self.rtt * self.link.downlink_bps / 8
+        queued, dropped = sum(nbytes) - pipe, 0
+        for size in reversed(nbytes[1:]):
+            if queued <= buffer:
+                break
+            queued -= size
+            dropped += 1
+        return dropped
 
     def _back_off(self, direction: str) -> None:
         """The retransmission timer expired: it doubles (RFC 6298 section 5.5)."""
