@@ -49,7 +49,8 @@ class World:
         self.security = DtlsSessions(sc.security, n)
         self.tls_sessions = TlsSessions.from_scenario(sc, n)   # TCP hops' TLS
         radio = topo.radio or RadioModel.from_scenario(sc.device, sc.power,
-                                                       topo.link.connect_s)
+                                                       topo.link.connect_s,
+                                                       sc.link.rtt_includes_cdrx)
         self.ctx = ExchangeContext(
             link=topo.link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,

@@ -32,6 +32,7 @@ PRESETS: dict[str, dict[str, float]] = {
         rtt_sigma=0.27,       # P: the 1-2 s of californium#1843 as the 10th and 90th
                               #    percentiles (A), ln(2) / (2 x 1.2816); consistent with
                               #    Robinson's baseline just over 1 s and 90 % under 10 s (M)
+        rtt_includes_cdrx=True,  # P: CoAP round trips on a live network, C-DRX included
     ),
     # Coverage class 1 (RSRP about -90 to -110 dBm): repetitions cut the rate.
     "nbiot-ce1": dict(
@@ -43,6 +44,7 @@ PRESETS: dict[str, dict[str, float]] = {
         connect_s=3.0,        # A
         rtt_sigma=0.5,        # A: Robinson's 6-8 s spans payloads of 16-512 B (the model's
                               #    mean exchange: 7.2-8.2 s); no spread per exchange
+        rtt_includes_cdrx=True,  # M: latency measured on live networks (Robinson)
     ),
     # Coverage class 2 (RSRP down to about -130 dBm, MCL 164 dB).
     "nbiot-ce2": dict(
@@ -52,6 +54,7 @@ PRESETS: dict[str, dict[str, float]] = {
         loss=0.10,            # A
         connect_s=8.0,        # A
         rtt_sigma=0.6,        # A: no published spread
+        rtt_includes_cdrx=True,  # M: as CE1, from live-network latency
     ),
     # LTE-M (Cat-M1).
     "ltem": dict(
@@ -61,6 +64,7 @@ PRESETS: dict[str, dict[str, float]] = {
         loss=LTEM_LOSS,       # M, fitted: see LTEM_LOSS
         connect_s=0.2,        # A
         rtt_sigma=0.5,        # A: no published LTE-M latency distribution
+        rtt_includes_cdrx=False,  # A: air interface plus core, composed without DRX
     ),
     # LTE Cat-1.
     "cat1": dict(
@@ -70,10 +74,11 @@ PRESETS: dict[str, dict[str, float]] = {
         loss=0.01,            # A
         connect_s=0.1,        # A
         rtt_sigma=0.5,        # A: no published spread
+        rtt_includes_cdrx=False,  # A: as LTE-M
     ),
-    # Exact values, no jitter: for closed-form checks.
+    # Exact values, no jitter: for closed-form checks (a waiting radio waits on top).
     "fixed": dict(rtt_s=1.0, downlink_bps=100_000, uplink_bps=100_000, loss=0.0,
-                  connect_s=0.0, rtt_sigma=0.0),
+                  connect_s=0.0, rtt_sigma=0.0, rtt_includes_cdrx=False),
 }
 
 #: local low-power hops between a device and its gateway (the delegated strategy).
@@ -99,13 +104,16 @@ LOCAL_PRESETS: dict[str, dict[str, float]] = {
     ),
 }
 
-#: the link keys a preset supplies (the scenario's link.* other than `preset`).
-LINK_KEYS = ("rtt_s", "uplink_bps", "downlink_bps", "loss", "connect_s")
+#: the link keys a preset supplies (the scenario's link.* other than `preset`): its
+#: numbers, which a local hop has too, and whether its round trips include C-DRX waits
+LINK_NUMBERS = ("rtt_s", "uplink_bps", "downlink_bps", "loss", "connect_s")
+LINK_KEYS = (*LINK_NUMBERS, "rtt_includes_cdrx")
 
 
-def preset_values(preset: str) -> dict[str, float]:
+def preset_values(preset: str) -> dict[str, float | bool]:
     """The scenario values a preset supplies (its link.* keys)."""
-    return {k: float(PRESETS[preset][k]) for k in LINK_KEYS}
+    return {k: (bool(v) if isinstance(v, bool) else float(v))
+            for k in LINK_KEYS for v in (PRESETS[preset][k],)}
 
 #: the radios of the devices behind a gateway (the delegated strategy), by local link:
 #: no cellular timers. Currents of a Nordic nRF52840 at 3 V (V: nRF52840 product

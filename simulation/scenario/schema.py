@@ -30,10 +30,11 @@ SECURITY_MODES = ("none", "dtls-psk", "dtls-cert", "tls")
 
 
 def key(default, doc: str, unit: str = "", *, choices=None, low=None, high=None,
-        low_open=False, integer=False):
-    """A scenario key: default, docstring, unit and the allowed range or choices."""
+        low_open=False, integer=False, boolean=False):
+    """A scenario key: default, docstring, unit and the allowed range or choices
+    (`boolean`: true or false, for a key whose default None is left to a preset)."""
     meta = dict(doc=doc, unit=unit, choices=choices, low=low, high=high, low_open=low_open,
-                integer=integer)
+                integer=integer, boolean=boolean or isinstance(default, bool))
     return field(default=default, metadata=meta)
 
 
@@ -134,6 +135,12 @@ class Link:
                              "independently; overrides the preset's", low=0, high=0.99)
     connect_s: float | None = key(None, "RRC connection set-up on waking or after paging; "
                                   "overrides the preset's", "s", low=0)
+    rtt_includes_cdrx: bool | None = key(None, "whether the round trips already include "
+                                         "the wait of a downlink packet for the device's "
+                                         "next connected-mode DRX on-duration (true for "
+                                         "round trips measured on live networks, the NB-IoT "
+                                         "presets; false adds that wait to every downlink "
+                                         "packet); overrides the preset's", boolean=True)
     device_buffer_bytes: int = key(73728, "the base station's downlink queue for one device "
                                    "(its bearer): TCP segments beyond it, once the path "
                                    "holds its bandwidth-delay product, are dropped (V: "
@@ -425,7 +432,7 @@ def validate_value(dotted: str, raw: Any) -> Any:
     default = f.default
     if meta["choices"] and not meta["integer"]:
         kind = "text"
-    elif isinstance(default, bool):
+    elif meta["boolean"]:
         kind = "true or false"
     elif meta["integer"]:
         kind = "an integer"
@@ -437,7 +444,7 @@ def validate_value(dotted: str, raw: Any) -> Any:
                              f"{allowed_text(meta, kind)}")
 
     value = raw
-    if isinstance(default, bool):
+    if meta["boolean"]:
         if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
             value = raw.strip().lower() == "true"
         elif not isinstance(raw, bool):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulation.scenario.presets import LINK_KEYS, LOCAL_PRESETS, PRESETS
+from simulation.scenario.presets import LINK_NUMBERS, LOCAL_PRESETS, PRESETS
 
 
 def serialization_s(nbytes: float, rate_bps: float) -> float:
@@ -38,7 +38,7 @@ class LinkModel:
     def local(cls, preset: str) -> "LinkModel":
         """A local hop (device <-> gateway) from LOCAL_PRESETS."""
         values = LOCAL_PRESETS[preset]
-        return cls(**{k: float(values[k]) for k in (*LINK_KEYS, "rtt_sigma")})
+        return cls(**{k: float(values[k]) for k in (*LINK_NUMBERS, "rtt_sigma")})
 
     @classmethod
     def from_scenario(cls, link) -> "LinkModel":

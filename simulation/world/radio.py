@@ -8,7 +8,9 @@ inactivity timer `inactivity_s`, or `release_s` once the device asked for releas
                continuously (`rx_mw`); then, with connected-mode DRX (`cdrx_cycle_s` > 0),
                it wakes for `cdrx_on_s` at the start of every cycle (`rx_mw`) and sleeps
                in between (`light_sleep_mw`). A downlink packet that arrives while the
-               radio sleeps waits for the next on-duration; an uplink packet does not.
+               radio sleeps waits for the next on-duration (unless the link's measured
+               round trips already include that wait, `cdrx_in_rtt`); an uplink
+               packet does not.
     idle       for `active_s` (T3324), reachable by paging: the radio sleeps
                (`idle_mw`) and wakes at every paging occasion (`paging_occasion_mj`
                each), every `paging_cycle_s`; with eDRX (`edrx_cycle_s` > 0) only during
@@ -78,9 +80,11 @@ class RadioModel:
     connect_mw: float = 0.0
     release_assistance: bool = False
     release_s: float = 0.0
+    cdrx_in_rtt: bool = False           # the link's round trips include the C-DRX waits
 
     @classmethod
-    def from_scenario(cls, device, power, connect_s: float) -> "RadioModel":
+    def from_scenario(cls, device, power, connect_s: float,
+                      cdrx_in_rtt: bool = False) -> "RadioModel":
         return cls(inactivity_s=device.inactivity_s, active_s=device.active_timer_s,
                    paging_cycle_s=device.paging_cycle_s, connect_s=connect_s,
                    tx_mw=power.tx_mw, rx_mw=power.rx_mw, idle_mw=power.idle_mw,
@@ -92,7 +96,7 @@ class RadioModel:
                    edrx_cycle_s=device.edrx_cycle_s, ptw_s=device.ptw_s,
                    connect_mw=power.connect_mw,
                    release_assistance=device.release_assistance,
-                   release_s=device.release_s)
+                   release_s=device.release_s, cdrx_in_rtt=cdrx_in_rtt)
 
     @property
     def cdrx_mean_mw(self) -> float:
@@ -144,9 +148,10 @@ class RadioModel:
 
     def cdrx_wait(self, since_s: float) -> float:
         """Seconds a downlink packet waits for the next on-duration, `since_s` after the
-        last packet of a connected device."""
+        last packet of a connected device (none if the link's measured round trips
+        include that wait, `cdrx_in_rtt`)."""
         cycle = self.cdrx_cycle_s
-        if cycle <= 0 or since_s < self.drx_inactivity_s:
+        if cycle <= 0 or self.cdrx_in_rtt or since_s < self.drx_inactivity_s:
             return 0.0
         phase = (since_s - self.drx_inactivity_s) % cycle
         return 0.0 if phase < self.cdrx_on_s else cycle - phase
@@ -201,7 +206,7 @@ class RadioModel:
         connected = since_s < connected_for_s
         reachable = self.reachable(since_s, connected_for_s)
         wait = np.zeros(np.broadcast_shapes(since_s.shape, np.shape(u)))
-        if self.cdrx_cycle_s > 0:
+        if self.cdrx_cycle_s > 0 and not self.cdrx_in_rtt:
             phase = np.mod(since_s - self.drx_inactivity_s, self.cdrx_cycle_s)
             asleep = connected & (since_s >= self.drx_inactivity_s) & (phase >= self.cdrx_on_s)
             wait = np.where(asleep, self.cdrx_cycle_s - phase, wait)
