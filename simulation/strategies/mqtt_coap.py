@@ -24,6 +24,6 @@ class MqttCoap(MqttCommand):
         self.scheme = "coap" if world.scenario.security.mode == "none" else "coaps"
         super().__init__(world)
 
-    def fetch_image(self, session) -> None:
-        self.transfer_image(session, messages.block2_pull(
+    def fetch_image(self, session):
+        yield from self.transfer_image(session, messages.block2_pull(
             brk.IMAGE_PATH, self.image_bytes, self.block_bytes, session.token()))
