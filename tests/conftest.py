@@ -50,14 +50,15 @@ def run_exchange(scenario, spec, *, first_block=0, connected=True, nat_open_unti
         w.nat.outbound(device, ADDRESS, nat_open_until - scenario.nat.udp_timeout_s)
     session = Session(w, device, 0)
     box = {}
-    if spec.bulk:
-        session.end_with_transfer(spec, first_block,
-                                  lambda _session, out: box.setdefault("out", out))
-    else:
-        def body():
+
+    def body():
+        if spec.bulk:
+            yield from session.end_with_transfer(
+                spec, first_block, lambda _session, out: box.setdefault("out", out))
+        else:
             box["out"] = yield from session.exchange(spec, first_block=first_block,
                                                      until=until)
-        w.env.process(body())
+    w.env.process(body())
     w.env.run()
     return box["out"], w
 

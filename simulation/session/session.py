@@ -2,8 +2,9 @@
 and the one place that books what it costs into the world.
 
 Every exchange of a session goes through `Session.exchange` (or, for an image transfer that
-ends the session, `Session.end_with_transfer`), which runs it at packet or flow fidelity
-(`sim.fidelity`). What an exchange costs (radio time and energy, bytes, NAT refreshes and
+ends the session, `Session.end_with_transfer`), which first runs the DTLS handshake the
+device needs (the same rule for both, `Session._secure`), then the exchange at packet or
+flow fidelity (`sim.fidelity`). What an exchange costs (radio time and energy, bytes, NAT refreshes and
 drops, the peer's load, trace lines, failures) and what the device gains (first contact,
 image blocks, the update) are booked here only: strategies ask a session to book.
 
@@ -153,17 +154,32 @@ class Session:
         is dropped there silently; the device retransmits it, gives up, then handshakes
         again; its outcome (failure "dtls") is returned.
         """
-        w = self.world
-        if spec.initiator == DEVICE and spec.protected and w.security.enabled:
-            sec, i = w.security, self.device
-            handshake = sec.needed(i)
-            if handshake is None and sec.unmatched(i, self.now, w.nat.expires_at(i, MANAGER)):
-                return (yield from self._unmatched(spec, first_block, ctx))
-            if handshake is not None:
-                out = yield from self._handshake(*handshake)
-                if not out.completed:
-                    return out
+        out = yield from self._secure(spec, first_block, ctx)
+        if out is not None:
+            return out
         return (yield from self._run(spec, first_block, until, ctx))
+
+    def _secure(self, spec: ExchangeSpec, first_block: int = 0,
+                ctx: ExchangeContext | None = None):
+        """What a protected exchange the device starts needs before it goes (process body;
+        the one rule of `exchange` and `end_with_transfer`): the handshake
+        `DtlsSessions.needed` asks for, or, when the peer cannot match the device's records
+        (`DtlsSessions.unmatched`), the exchange dropped there and the handshake after it
+        (`_unmatched`). Returns None when `spec` may go at once, else the Outcome that
+        stopped it: the failed handshake, or the dropped exchange (the device has tried
+        to handshake again since: whether it holds a session is `DtlsSessions.needed`)."""
+        w = self.world
+        if not (spec.initiator == DEVICE and spec.protected and w.security.enabled):
+            return None
+        sec, i = w.security, self.device
+        handshake = sec.needed(i)
+        if handshake is None and sec.unmatched(i, self.now, w.nat.expires_at(i, MANAGER)):
+            return (yield from self._unmatched(spec, first_block, ctx))
+        if handshake is not None:
+            out = yield from self._handshake(*handshake)
+            if not out.completed:
+                return out
+        return None
 
     def _run(self, spec, first_block, until, ctx):
         """The exchange itself, at the run's fidelity (process body; see `exchange`)."""
@@ -228,18 +244,31 @@ class Session:
         self.book_outcome(spec, out, out.duration_s)
         return out
 
-    def end_with_transfer(self, spec: ExchangeSpec, first_block: int, then) -> None:
-        """End the session with an image transfer: the device stays busy until it is over,
-        then `then(session, outcome)` runs. Nothing of the session waits meanwhile, which
-        keeps a fleet that is mostly downloading small in memory."""
-        self.transferring = True
+    def end_with_transfer(self, spec: ExchangeSpec, first_block: int, then):
+        """End the session with an image transfer (process body). A transfer the device
+        starts (a Block2 pull) first gets the DTLS session it needs, by the rule of
+        `exchange` (`_secure`): a handshake if it holds no session, or, if the peer
+        dropped its first request (NAT rebinding, no Connection ID), the handshake after
+        it, and then the transfer at once in the new session. A transfer the peer starts
+        (a push) goes in the session of the exchange that led to it.
+
+        Then the device stays busy until the transfer is over, and `then(session,
+        outcome)` runs; the session itself does not wait for it, which keeps a fleet that
+        is mostly downloading small in memory. Returns None once the transfer is under
+        way, or the Outcome of the handshake that failed (no transfer: `then` does not
+        run)."""
         w = self.world
+        stop = yield from self._secure(spec, first_block)
+        if stop is not None and w.security.needed(self.device) is not None:
+            return stop
+        self.transferring = True
         if w.packet:
             proc = w.env.process(packet_exchange(self, spec, first_block, None,
                                                  self.next_rng()))
             proc.callbacks.append(partial(self.transfer_over, then))
         else:
             FlowTransfer(self, spec, first_block, then).start()
+        return None
 
     def tcp_connection(self) -> Connection:
         """A fresh TCP connection from the device to its peer, on the session's stream;

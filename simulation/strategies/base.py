@@ -85,16 +85,19 @@ class Strategy(ABC):
         out = yield from session.exchange(messages.report(self.report_bytes, session.token()))
         return out
 
-    def transfer_image(self, session, spec, then=None) -> None:
+    def transfer_image(self, session, spec, then=None):
         """End the session with the image transfer `spec`, resumed from the blocks the
-        device already holds; `then` (default `transferred`) books it when it is over."""
-        session.end_with_transfer(spec, session.blocks_held, then or self.transferred)
+        device already holds (process body: a pull first gets its DTLS session,
+        `Session.end_with_transfer`); `then` (default `transferred`) books it when it is
+        over."""
+        yield from session.end_with_transfer(spec, session.blocks_held,
+                                             then or self.transferred)
 
-    def push_image(self, session) -> None:
+    def push_image(self, session):
         """End the session with the image pushed to the device with Block1 `POST /sw`
         (by the manager, or a gateway), from the blocks it holds: none after a failed push
-        with `update.push_resume = restart` (`pushed`)."""
-        self.transfer_image(session, self.push_spec(session.token()), self.pushed)
+        with `update.push_resume = restart` (`pushed`). Process body."""
+        yield from self.transfer_image(session, self.push_spec(session.token()), self.pushed)
 
     def push_spec(self, token: int):
         """The Block1 push of the image (its sizes do not depend on the token)."""

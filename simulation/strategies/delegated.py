@@ -87,4 +87,4 @@ class Delegated(Strategy):
         g = int(w.fleet.cell[i])
         if session.now < self.ready_s[g] or self.updated_or_installing(i):
             return
-        self.push_image(session)
+        yield from self.push_image(session)

@@ -44,5 +44,5 @@ class DevicePolling(Strategy):
         if not w.manager.has_release(asked_at) or self.updated_or_installing(i):
             return
         session.first_contact(asked_at)
-        self.transfer_image(session, messages.block2_pull(
+        yield from self.transfer_image(session, messages.block2_pull(
             IMAGE_PATH, self.image_bytes, self.block_bytes, session.token()))

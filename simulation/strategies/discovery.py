@@ -64,7 +64,7 @@ class Discovery(Strategy):
         if not mgr.has_release(asked_at) or self.updated_or_installing(i):
             return
         session.first_contact(asked_at)
-        self.transfer_image(session, messages.block2_pull(
+        yield from self.transfer_image(session, messages.block2_pull(
             self.path, self.update_bytes, self.block_bytes, session.token()))
 
     def install_s(self, i: int) -> float:

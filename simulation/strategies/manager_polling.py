@@ -115,7 +115,7 @@ class ManagerPolling(Strategy):
             self.arm(i, session.now)
             return
         session.hold()
-        self.push_image(session)
+        yield from self.push_image(session)
 
     def pushed(self, session, out) -> None:
         """Book the push, then poll on (the next answer pushes again)."""

@@ -97,7 +97,7 @@ class MqttCommand(Strategy):
         yield from session.connect()
         yield from self.converse(session, report=True)
         if self.knows_command[i] and not self.updated_or_installing(i):
-            self.fetch_image(session)
+            yield from self.fetch_image(session)
 
     def converse(self, session, report: bool, ping: bool = False, resend: bool = False):
         """One MQTT conversation (process body): (re)connect if needed; the report (or a
@@ -436,7 +436,7 @@ class MqttCommand(Strategy):
         yield from session.connect()
         yield from self.converse(session, report=False, ping=ping, resend=resend)
         if self.knows_command[i] and not self.updated_or_installing(i):
-            self.fetch_image(session)
+            yield from self.fetch_image(session)
 
     def counts(self) -> dict[str, int]:
         return {"tcp_connections": self.connections, "keepalive_pings": self.pings}
@@ -448,5 +448,6 @@ class MqttCommand(Strategy):
                     self.book_pings(i, self.world.horizon_s)
 
     @abstractmethod
-    def fetch_image(self, session) -> None:
-        """End the session with the image download (resumed from what the device holds)."""
+    def fetch_image(self, session):
+        """End the session with the image download, resumed from what the device holds
+        (process body)."""

@@ -40,7 +40,7 @@ class MqttHttp(MqttCommand):
         self.close_s = np.zeros(world.fleet.n)   # from the body's last byte to the close
         self.body_sent_s = np.full(world.fleet.n, np.nan)  # body's start in its connection
 
-    def fetch_image(self, session) -> None:
+    def fetch_image(self, session):
         i = session.device
         total, held = self.image_bytes, int(self.bytes_held[i])
         conn = session.tcp_connection()
@@ -69,6 +69,7 @@ class MqttHttp(MqttCommand):
                     self.close_s[i] = conn.t - t_body
         self.body_sent_s[i] = body.sent_s if body is not None else math.nan
         session.end_with_tcp_transfer(conn, self.downloaded)
+        yield from ()       # a process body like every `fetch_image`; nothing to wait for
 
     def downloaded(self, session, out) -> None:
         i = session.device

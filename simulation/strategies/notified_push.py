@@ -89,7 +89,7 @@ class NotifiedPush(Strategy):
         heard_at = note.start_s + note.first_delivery_s
         if not mgr.has_release(heard_at) or self.updated_or_installing(i):
             return
-        self.push_image(session)
+        yield from self.push_image(session)
 
     def rebound(self, session) -> bool:
         """Whether the device's next notification reaches a strict observer (RFC 7252

@@ -8,14 +8,17 @@ AES-CCM-8, 31 B with a 1-byte Connection ID, RFC 9146), and a device (the DTLS c
 hold a session with its peer before its first exchange. A session survives sleep, but not a
 NAT rebinding: once the device's binding has expired, its next packet leaves from a new
 external port and the peer cannot match it to the session, unless the records carry a
-Connection ID (`security.rebind = "cid"`). The device cannot know that its binding
+Connection ID (`security.rebind = "cid"`). A device has one DTLS peer, the endpoint all of
+its CoAP exchanges go to (the manager's CoAP endpoint, `world/manager.py` `ADDRESS`, which
+also serves mqtt-coap's image; a gateway for delegated), and its session is matched
+through the device's UDP binding to that address. The device cannot know that its binding
 expired: its next protected exchange goes out as usual, and the peer, which has no
 session for that address and port, drops every copy silently (RFC 6347 section 4.1.2.7:
 invalid records SHOULD be silently discarded; tinydtls `dtls_handle_message`: "no peer =>
 drop it"; OpenSSL `DTLSv1_listen` answers nothing but a ClientHello; mbedTLS discards
-unexpected records). The device learns only when the exchange gives up (`Session.exchange`)
-and then runs an abbreviated handshake (`"resumption"`, RFC 5246 section 7.3) or a full
-one (`"full"`).
+unexpected records). The device learns only when the exchange (or the first request of an
+image pull) gives up (`Session.exchange`, `Session.end_with_transfer`) and then runs an
+abbreviated handshake (`"resumption"`, RFC 5246 section 7.3) or a full one (`"full"`).
 
 A handshake is an exchange of its flights (sizes from `protocols/dtls.py`: PSK, or raw
 public keys with ECDHE for `dtls-cert`; a HelloVerifyRequest round with
