@@ -74,6 +74,17 @@ def test_a_strict_observer_resets_the_notification_from_a_new_port(fidelity):
 
 
 @pytest.mark.parametrize("fidelity", FIDELITIES)
+def test_a_binding_that_lives_keeps_the_observation(fidelity):
+    """A 7200 s UDP binding outlives the 600 s between wake-ups: every notification
+    leaves from the port the observation knows; no Reset, one registration."""
+    res = run(rebinding(fidelity, nat__udp_timeout_s=7200.0), trace_devices=3)
+    for dev, wakeups in enumerate(res.devices["wakeups"]):
+        assert wakeups >= 10
+        assert count(res.trace, r"D<--M: RST", dev) == 0
+        assert count(res.trace, r"D-->M: CoAP POST /rd", dev) == 1
+
+
+@pytest.mark.parametrize("fidelity", FIDELITIES)
 @pytest.mark.parametrize("sets", [{"coap__endpoint_matching": "relaxed"},
                                   {"security__mode": "dtls-psk", "security__rebind": "cid"}])
 def test_relaxed_matching_or_a_connection_id_keeps_the_observation(fidelity, sets):

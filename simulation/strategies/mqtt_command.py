@@ -128,7 +128,7 @@ class MqttCommand(Strategy):
             elif ok and ping and live:
                 ok = self._ping(conn, i, answered=not stuck)
                 if ok and stuck:
-                    b.ping_unanswered[i] = t0 + conn.last_message_up_s
+                    b.ping_unanswered_at(i, t0 + conn.last_message_up_s)
             held = self._held_copies(i, t0) if stuck else 0
             if ok and (held or (not stuck and self._command_waiting(i, t0 + conn.t))):
                 delivered_at = self.deliver_command(conn, session, stuck, held)
@@ -144,7 +144,7 @@ class MqttCommand(Strategy):
                             t0 + conn.last_message_up_s if ok else None)
         out = yield from session.tcp(conn)
         if ok:
-            b.estimators[i] = conn.estimators()
+            b.keep_estimators(i, conn.estimators())
         if not math.isnan(delivered_at):
             b.command_acknowledged(i)
             self.knows_command[i] = True
@@ -193,7 +193,7 @@ class MqttCommand(Strategy):
                              f"payload: {self.report_bytes} B") is None:
             return False
         if qos and not answered:
-            self.broker.owed_bytes[session.device] += len(mqtt.puback(pid))
+            self.broker.answer_queued(session.device, len(mqtt.puback(pid)))
         elif qos:
             return conn.message(DOWN, len(mqtt.puback(pid)), text="MQTT PUBACK") is not None
         return True
@@ -262,7 +262,7 @@ class MqttCommand(Strategy):
             b.conversation_over(i, ok, t + conn.last_message_up_s if ok else None)
             if not ok:
                 return
-            b.estimators[i] = conn.estimators()
+            b.keep_estimators(i, conn.estimators())
 
     def _ping(self, conn, i: int, answered: bool = True) -> bool:
         """PINGREQ, and its PINGRESP unless it waits behind a stuck command (the broker's
@@ -270,7 +270,7 @@ class MqttCommand(Strategy):
         if conn.message(UP, len(mqtt.pingreq()), text="MQTT PINGREQ", served=True) is None:
             return False
         if not answered:
-            self.broker.owed_bytes[i] += len(mqtt.pingresp())
+            self.broker.answer_queued(i, len(mqtt.pingresp()))
             return True
         return conn.message(DOWN, len(mqtt.pingresp()), text="MQTT PINGRESP") is not None
 
@@ -300,7 +300,7 @@ class MqttCommand(Strategy):
         w, env, b, p = self.world, self.world.env, self.broker, self.world.tcp_params
         t0 = env.now
         self.book_pings(i, t0)
-        b.in_flight_since[i] = t0
+        b.command_sent(i, t0)
         epoch = int(b.connections[i])
         rto = b.rto(i, p.server_min_rto_s, p.server_max_rto_s)
         resends, abort = tcp.linux_retransmissions(rto, p.server_retries, p.server_min_rto_s,
@@ -331,7 +331,7 @@ class MqttCommand(Strategy):
         yield env.timeout(max(t_abort - env.now, 0.0))
         if self._settled(i, epoch):
             return
-        b.aborted[i] = True         # Linux gave up: the broker's socket is gone, silently
+        b.gave_up(i)                # the broker's socket is gone, silently
         yield from self._contacts_before(i, epoch, math.inf)   # the device learns later
 
     def _contacts_before(self, i: int, epoch: int, t: float):
@@ -408,7 +408,7 @@ class MqttCommand(Strategy):
         self.lost_copies += 1
         held = self.buffering_s > 0
         if held:
-            b.held[i].append(t)
+            b.copy_held(i, t)
         again = f" (TCP retransmission {k})" if k else ""
         topic = brk.command_topic(int(w.fleet.ids[i]))
         wire = tcp.segment_bytes(self._wire(len(mqtt.publish(topic, self.command, 1, 1))))
@@ -416,11 +416,8 @@ class MqttCommand(Strategy):
             t, wire, f"MQTT PUBLISH {topic}, QoS 1{again}", held)
 
     def _held_copies(self, i: int, t: float) -> int:
-        """How many copies the network holds for device i reach it at t: those held for
-        at most `network.extended_buffering_s` (older ones were dropped)."""
-        b = self.broker
-        b.held[i] = [c for c in b.held[i] if t - c <= self.buffering_s]
-        return len(b.held[i])
+        """How many copies the network holds for device i reach it at t."""
+        return self.broker.held_copies(i, t, self.buffering_s)
 
     def _wire(self, protocol_bytes: int) -> int:
         """TCP payload bytes of an MQTT packet (in TLS records if on)."""

@@ -26,7 +26,7 @@ from abc import abstractmethod
 import numpy as np
 
 from simulation.strategies.base import Strategy
-from simulation.world.topology import MANAGER
+from simulation.world.manager import ADDRESS as MANAGER
 
 
 class NotifiedPush(Strategy):

@@ -89,6 +89,36 @@ class Broker:
         self.ping_unanswered[i] = math.nan
         self.connections[i] += 1
 
+    def command_sent(self, i: int, t: float) -> None:
+        """The broker's TCP sent the command PUBLISH on the client's open connection at t."""
+        self.in_flight_since[i] = t
+
+    def answer_queued(self, i: int, nbytes: int) -> None:
+        """An answer of `nbytes` (PINGRESP, PUBACK) waits behind the unacknowledged PUBLISH."""
+        self.owed_bytes[i] += nbytes
+
+    def ping_unanswered_at(self, i: int, t: float) -> None:
+        """The client's PINGREQ of t gets no PINGRESP (it waits behind the PUBLISH)."""
+        self.ping_unanswered[i] = t
+
+    def gave_up(self, i: int) -> None:
+        """Linux aborted the connection: the broker's socket is gone, the client unaware."""
+        self.aborted[i] = True
+
+    def copy_held(self, i: int, t: float) -> None:
+        """The network holds the copy sent at t for the client (extended buffering)."""
+        self.held[i].append(t)
+
+    def held_copies(self, i: int, t: float, buffering_s: float) -> int:
+        """How many held copies reach the client at t: those held at most `buffering_s`
+        (older ones the network dropped)."""
+        self.held[i] = [c for c in self.held[i] if t - c <= buffering_s]
+        return len(self.held[i])
+
+    def keep_estimators(self, i: int, est: dict) -> None:
+        """Each end's RTT estimators after a conversation on the client's connection."""
+        self.estimators[i] = est
+
     def stuck(self, i: int) -> bool:
         """Whether the command PUBLISH is in flight, unacknowledged, on a live connection:
         the broker's answers queue behind it."""
