@@ -160,6 +160,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "blocks_discarded": counts["blocks_discarded"],
         "tcp_connections": counts["tcp_connections"],
         "keepalive_pings": counts["keepalive_pings"],
+        "command_copies_lost": counts["command_copies_lost"],
         "polls_sent": counts["polls_sent"],
         "polls_answered": counts["polls_answered"],
         "events": counts["events"],

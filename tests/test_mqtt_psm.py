@@ -79,6 +79,7 @@ def test_without_buffering_the_command_arrives_with_a_resend_inside_a_window(fid
     assert "with the answers queued behind it" in dict(sent)[delivered[0]]
     assert res.devices["t_first_contact_s"].iloc[0] > delivered[0]
     assert res.devices["updated"].all()
+    assert res.summary["command_copies_lost"] == len(lost)
 
 
 @pytest.mark.parametrize("fidelity", ["flow", "packet"])

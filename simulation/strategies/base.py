@@ -53,8 +53,9 @@ class Strategy(ABC):
 
     def counts(self) -> dict[str, int]:
         """Run totals for the summary: TCP connections the devices opened (MQTT sessions,
-        HTTP downloads) and MQTT PINGREQs they sent; none for CoAP-only strategies."""
-        return {"tcp_connections": 0, "keepalive_pings": 0}
+        HTTP downloads), MQTT PINGREQs they sent and copies of the MQTT command the broker
+        sent into a sleeping device; none for CoAP-only strategies."""
+        return {"tcp_connections": 0, "keepalive_pings": 0, "command_copies_lost": 0}
 
     def poll_due(self, session) -> bool:
         """Whether the device polls at this wake-up: `strategy.poll_interval_s` or more

@@ -85,7 +85,7 @@ class MqttCommand(Strategy):
         self.command = brk.command_payload(self.scheme)
         self.pingresp_timeout_s = sc.mqtt.pingresp_timeout_s
         self.buffering_s = sc.network.extended_buffering_s
-        self.lost_copies = 0        # command copies the broker sent into a sleeping device
+        self.lost_copies = 0        # command copies sent into a sleeping device (or held)
         if self.keep_alive:
             world.env.process(self._publish_at_release())
 
@@ -397,7 +397,9 @@ class MqttCommand(Strategy):
             yield env.timeout(w.radios.paging_delay(i, env.now))
         else:
             yield env.timeout(w.radios.downlink_delay(i, env.now) or 0.0)
-        session = Session(w, i, int(self.broker.pings[i]) + k, stream="mqtt-push")
+        # its draws: one stream per connection and copy (at most 31 resends, tcp.*)
+        session = Session(w, i, int(self.broker.connections[i]) * 32 + k,
+                          stream="mqtt-resend")
         session.hold()
         yield from session.run(partial(self._pushed_contact, resend=True))
 
@@ -436,7 +438,8 @@ class MqttCommand(Strategy):
             yield from self.fetch_image(session)
 
     def counts(self) -> dict[str, int]:
-        return {"tcp_connections": self.connections, "keepalive_pings": self.pings}
+        return {"tcp_connections": self.connections, "keepalive_pings": self.pings,
+                "command_copies_lost": self.lost_copies}
 
     def finish(self) -> None:
         if self.keep_alive:

@@ -208,11 +208,11 @@ class Connection:
         resends its SYN after `initial_rto_s` (doubling) until a SYN-ACK arrives; the
         server resends its SYN-ACK after Linux's 1 s (doubling) until the ACK arrives, and
         at once for every SYN copy that reaches it later (`tcp_check_req`). A round trip
-        longer than a timer therefore resends a segment nothing lost (72 % of NB-IoT CE0
-        round trips exceed 1 s). The client's ACK is a segment of its own; a duplicate
+        longer than a timer therefore resends a segment nothing lost (91 % of the NB-IoT
+        CE0 preset's round trips exceed 1 s). The client's ACK is a segment of its own; a duplicate
         SYN-ACK that reaches the device is ACKed again. After any resend the data's RTO
         starts at 3 s (RFC 6298 section 5.7). Copies are lost independently."""
-        p, loss = self.params, self.link.loss
+        p = self.params
         syn, synack, ack = tcp.handshake_packets(p.syn_options)
         t0, r = self.t, self._draw_rtt()
         s_syn, s_synack = self._ser(UP, syn.wire_bytes), self._ser(DOWN, synack.wire_bytes)
