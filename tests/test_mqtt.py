@@ -297,3 +297,38 @@ def test_keepalive_must_beat_the_nat():
     assert mqtt.keepalive_vs_reconnect_break_even_s(
         0.1, mqtt.reconnect_energy_j(0.3, 0.2, 1.5), 600
     ) == pytest.approx(12000)
+
+
+def test_paho_gives_up_one_keep_alive_after_an_unanswered_pingreq():
+    """paho-mqtt sends a PINGREQ once a keep alive passes without traffic and, if no
+    PINGRESP comes within another keep alive, closes the connection (its keep-alive
+    error): the rule `mqtt.pingresp_timeout_s` takes by default (equal to the keep alive)."""
+    import time
+
+    from simulation.scenario import Scenario
+
+    keepalive = 1
+    b = Broker(keepalive=keepalive)
+    gone = {}
+    b.client.on_disconnect = lambda cl, ud, flags, rc, props: gone.setdefault(
+        "t", time.monotonic())
+    try:
+        b.read_all()                                  # CONNECT
+        b.feed(mqtt.connack(False))
+        pingreq_at, start = None, time.monotonic()
+        b.sock.settimeout(0.02)
+        while "t" not in gone and time.monotonic() - start < 6 * keepalive:
+            b.client.loop(timeout=0.02)
+            if pingreq_at is None:
+                try:
+                    if b.sock.recv(2) == mqtt.pingreq():
+                        pingreq_at = time.monotonic()
+                except TimeoutError:
+                    pass
+        assert pingreq_at is not None and "t" in gone
+        assert gone["t"] - pingreq_at == pytest.approx(keepalive, abs=0.3)
+    finally:
+        b.listener.close()
+        b.sock.close()
+    sc = Scenario()
+    assert sc.mqtt.pingresp_timeout_s == sc.mqtt.keepalive_s
