@@ -68,7 +68,8 @@ class World:
         self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n)
-        self.cells = [Cell(self.env) for _ in range(topo.cells)]
+        servers = topo.link.cell_downlink_bps / topo.link.downlink_bps
+        self.cells = [Cell(self.env, servers) for _ in range(topo.cells)]
         # the party a device exchanges with: the manager, or its gateway, whose load is
         # not the manager's and whose queue is its own (A: as fast as the manager's)
         if topo.peer == GATEWAY:

@@ -69,7 +69,13 @@ def resolve(scenario: Scenario) -> Scenario:
     """Fill every key left to a preset (link.*) with the preset's calibrated value."""
     base = preset_values(scenario.link.preset)
     filled = {f"link.{k}": v for k, v in base.items() if getattr(scenario.link, k) is None}
-    return scenario.with_overrides(filled) if filled else scenario
+    scenario = scenario.with_overrides(filled) if filled else scenario
+    link = scenario.link
+    if link.cell_downlink_bps < link.downlink_bps:
+        raise ScenarioError(f"link.cell_downlink_bps = {link.cell_downlink_bps:g} is below "
+                            f"link.downlink_bps = {link.downlink_bps:g}: a cell carries at "
+                            "least one device's rate")
+    return scenario
 
 
 def load_scenario(source: str | None = None, sets: list[str] | dict[str, Any] | None = None,

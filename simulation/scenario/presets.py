@@ -25,6 +25,10 @@ PRESETS: dict[str, dict[str, float]] = {
     "nbiot-ce0": dict(
         rtt_s=1.5,            # P: CoAP RTT 1-2 s on NB-IoT (californium#1843)
         downlink_bps=21_250,  # V: single-tone module DL rate 21.25 kbps (M5Stack M5311)
+        cell_downlink_bps=200_000,  # P: an NB-IoT carrier's usable downlink without
+                              #    repetitions, about 200 kbit/s (Sauter, "From GSM to
+                              #    LTE-Advanced Pro and 5G"): the eNB schedules other UEs in
+                              #    the gaps one Rel-13 UE's single HARQ process leaves
         uplink_bps=15_600,    # V: single-tone UL 15.6 kbps (M5311)
         loss=LTEM_LOSS,       # A: the per-packet loss fitted on LTE-M (above); no NB-IoT
                               #    retransmission figure is published
@@ -38,6 +42,8 @@ PRESETS: dict[str, dict[str, float]] = {
     "nbiot-ce1": dict(
         rtt_s=7.0,            # M: ECL1 latency about 6-8 s, 16-512 B payloads (Robinson 2019)
         downlink_bps=5_000,   # M: 90 % of RLC/MAC throughput samples under 10 kbps
+        cell_downlink_bps=47_000,  # A: CE0's carrier cut by the same repetitions as the
+                              #    device's rate (200 kbit/s x 5 / 21.25)
                               #    (Robinson); A: half of that bound in CE1
         uplink_bps=3_900,     # A: CE0 single-tone UL / 4 (repetitions)
         loss=0.05,            # A
@@ -50,6 +56,7 @@ PRESETS: dict[str, dict[str, float]] = {
     "nbiot-ce2": dict(
         rtt_s=20.0,           # M: worst vendor about 20 s in ECL1 (Robinson); A: typical CE2
         downlink_bps=1_300,   # A: CE0 DL / 16 (repetitions up to 128x, 3GPP TR 45.820)
+        cell_downlink_bps=12_200,  # A: as CE1 (200 kbit/s x 1.3 / 21.25)
         uplink_bps=980,       # A: CE0 UL / 16
         loss=0.10,            # A
         connect_s=8.0,        # A
@@ -60,6 +67,8 @@ PRESETS: dict[str, dict[str, float]] = {
     "ltem": dict(
         rtt_s=0.2,            # A: 10-15 ms air interface (Keysight, V) plus core and server
         downlink_bps=1_000_000,  # V: Cat-M1 peak DL 1 Mbps (Keysight)
+        cell_downlink_bps=1_000_000,  # A: one 1.4 MHz narrowband for LTE-M, which one
+                              #    device at its peak fills
         uplink_bps=1_000_000,    # V: Cat-M1 peak UL 1 Mbps (Keysight)
         loss=LTEM_LOSS,       # M, fitted: see LTEM_LOSS
         connect_s=0.2,        # A
@@ -70,6 +79,8 @@ PRESETS: dict[str, dict[str, float]] = {
     "cat1": dict(
         rtt_s=0.1,            # A
         downlink_bps=10_300_000,  # S: 3GPP TS 36.306 UE category 1 peak DL 10.3 Mbps
+        cell_downlink_bps=150_000_000,  # S: a 20 MHz 2x2 LTE carrier's peak (TS 36.306,
+                              #    category 4: 150.8 Mbps); A: the cell's
         uplink_bps=5_200_000,     # S: 3GPP TS 36.306 UE category 1 peak UL 5.2 Mbps
         loss=0.01,            # A
         connect_s=0.1,        # A
@@ -77,7 +88,8 @@ PRESETS: dict[str, dict[str, float]] = {
         rtt_includes_cdrx=False,  # A: as LTE-M
     ),
     # Exact values, no jitter: for closed-form checks (a waiting radio waits on top).
-    "fixed": dict(rtt_s=1.0, downlink_bps=100_000, uplink_bps=100_000, loss=0.0,
+    "fixed": dict(rtt_s=1.0, downlink_bps=100_000, cell_downlink_bps=100_000,
+                  uplink_bps=100_000, loss=0.0,
                   connect_s=0.0, rtt_sigma=0.0, rtt_includes_cdrx=False),
 }
 
@@ -88,6 +100,7 @@ LOCAL_PRESETS: dict[str, dict[str, float]] = {
         rtt_s=0.138,          # P: 138 ms per CoAP block-wise request over 6LoWPAN
                               #    (zephyrproject-rtos/zephyr#30486)
         downlink_bps=250_000,  # S: IEEE 802.15.4 O-QPSK PHY rate
+        cell_downlink_bps=250_000,  # S: one channel, shared by the gateway's devices
         uplink_bps=250_000,    # S: same channel
         loss=0.01,            # A
         connect_s=0.0,        # A: no connection set-up (the device polls its parent)
@@ -97,6 +110,7 @@ LOCAL_PRESETS: dict[str, dict[str, float]] = {
     "ble": dict(
         rtt_s=0.05,           # A: about one 30-50 ms connection interval there and back
         downlink_bps=1_000_000,  # S: BLE 1M PHY
+        cell_downlink_bps=1_000_000,  # A: the gateway's one radio, shared
         uplink_bps=1_000_000,    # S: BLE 1M PHY
         loss=0.01,            # A
         connect_s=0.1,        # A: reconnection on waking
@@ -106,7 +120,8 @@ LOCAL_PRESETS: dict[str, dict[str, float]] = {
 
 #: the link keys a preset supplies (the scenario's link.* other than `preset`): its
 #: numbers, which a local hop has too, and whether its round trips include C-DRX waits
-LINK_NUMBERS = ("rtt_s", "uplink_bps", "downlink_bps", "loss", "connect_s")
+LINK_NUMBERS = ("rtt_s", "uplink_bps", "downlink_bps", "cell_downlink_bps", "loss",
+                "connect_s")
 LINK_KEYS = (*LINK_NUMBERS, "rtt_includes_cdrx")
 
 

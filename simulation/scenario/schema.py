@@ -129,8 +129,14 @@ class Link:
                               "serialization; overrides the preset's", "s", low=0)
     uplink_bps: float | None = key(None, "uplink rate; overrides the preset's", "bit/s", low=0,
                                    low_open=True)
-    downlink_bps: float | None = key(None, "downlink rate of a cell, shared by its devices; "
+    downlink_bps: float | None = key(None, "one device's downlink rate (its peak); "
                                      "overrides the preset's", "bit/s", low=0, low_open=True)
+    cell_downlink_bps: float | None = key(None, "a cell's downlink capacity, shared by its "
+                                          "devices (at least one device's rate: the cell "
+                                          "slows a device only when more of its devices "
+                                          "receive at once than this over "
+                                          "`link.downlink_bps`); overrides the preset's",
+                                          "bit/s", low=0, low_open=True)
     loss: float | None = key(None, "probability that one packet is lost on the radio, "
                              "independently; overrides the preset's", low=0, high=0.99)
     connect_s: float | None = key(None, "RRC connection set-up on waking or after paging; "

@@ -20,6 +20,8 @@ ends of jobs cost events.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import simpy
 
@@ -27,16 +29,21 @@ EPS = 1e-9
 
 
 def stretches(latency: np.ndarray, path: np.ndarray, air: np.ndarray,
-              total: float = 0.0) -> tuple[np.ndarray, float]:
-    """Every job's k at the fixed point k_j = 1 + S - Q_j(k_j), S = sum_i Q_i(k_i),
-    Q(k) = k air / (latency + k path); returns (k, S).
+              total: float = 0.0, servers: float = 1.0) -> tuple[np.ndarray, float]:
+    """Every job's k at the fixed point k_j = max(1, (1 + S - Q_j(k_j)) / m),
+    S = sum_i Q_i(k_i), Q(k) = k air / (latency + k path); returns (k, S).
 
-    Jobs without latency (single packets) have Q = 1. For the others, k_j given S is the
-    positive root of path k^2 + (latency - (1 + S) path + air) k - (1 + S) latency = 0,
-    and S solves g(S) = sum_j Q_j(k_j(S)) - S = 0. g is concave and positive at S = 0, so
-    Newton's method started where g decreases (from `total`, the previous solution, or else
-    from an upper bound, each Q being below air / path) lands right of the root after at
-    most one step and then descends to it monotonically.
+    `servers` m is the cell's capacity in device rates (`Cell`): a job is slowed only when
+    more than m packets share the cell. Jobs without latency (single packets) have Q = 1,
+    so n of them are stretched by max(1, n / m), the exact processor-sharing rule with a
+    per-device rate cap. For the others, k_j given S is the positive root of
+    m path k^2 + (m latency - (1 + S) path + air) k - (1 + S) latency = 0 (at least 1), and
+    S solves g(S) = sum_j Q_j(k_j(S)) - S = 0. With m = 1, g is concave and positive at
+    S = 0: Newton's method started where g decreases (from `total`, the previous solution,
+    or else from an upper bound, each Q being below air / path) lands right of the root
+    after at most one step and then descends to it monotonically. With m > 1 the floor at
+    1 bends g, and a bracketed Newton step (bisection where Newton leaves the bracket)
+    finds the root.
     """
     busy = air > 0
     packets = float(np.count_nonzero(busy & (latency <= 0)))
@@ -44,32 +51,55 @@ def stretches(latency: np.ndarray, path: np.ndarray, air: np.ndarray,
     lat, w, a = latency[flow], path[flow], air[flow]
     has_path = w > 0
     w_safe = np.where(has_path, w, 1.0)
+    m = float(servers)
 
     def k_of(s):
         one = 1.0 + s
-        b = lat - one * w + a
-        return np.where(has_path, (-b + np.sqrt(b * b + 4.0 * w * one * lat)) / (2.0 * w_safe),
-                        one)
+        b = m * lat - one * w + a
+        root = np.where(has_path,
+                        (-b + np.sqrt(b * b + 4.0 * m * w * one * lat)) / (2.0 * m * w_safe),
+                        one * lat / (m * lat + a))
+        return np.maximum(root, 1.0) if m > 1.0 else root
 
     def g_and_slope(s):
         k = k_of(s)
         d = lat + k * w
         dq = a * lat / (d * d)                       # dQ/dk
-        return packets - s + float((k * a / d).sum()), float((dq / (1.0 + dq)).sum()) - 1.0
+        floor = (k <= 1.0) if m > 1.0 else np.zeros(len(k), dtype=bool)
+        dk = np.where(floor, 0.0, 1.0 / (m + dq))    # dk/dS off the floor
+        return (packets - s + float((k * a / d).sum()),
+                float((dq * dk).sum()) - 1.0)
 
-    s = max(total, packets)
-    g, dg = g_and_slope(s)
-    if dg >= 0.0:
-        s = packets + float((a[has_path] / w[has_path]).sum()) + \
-            float((a[~has_path] / lat[~has_path]).sum()) + 1.0
+    bound = packets + float((a[has_path] / w[has_path]).sum()) + \
+        float((a[~has_path] / lat[~has_path]).sum()) + 1.0
+    if m <= 1.0:
+        s = max(total, packets)
         g, dg = g_and_slope(s)
-    for _ in range(100):
-        if abs(g) <= 1e-10 * max(1.0, s) or dg >= 0.0:
-            break
-        s = max(s - g / dg, packets)
-        g, dg = g_and_slope(s)
-    k = np.full(len(latency), 1.0 + s)
-    k[busy & (latency <= 0)] = s                      # 1 + S - Q with Q = 1
+        if dg >= 0.0:
+            s = bound
+            g, dg = g_and_slope(s)
+        for _ in range(100):
+            if abs(g) <= 1e-10 * max(1.0, s) or dg >= 0.0:
+                break
+            s = max(s - g / dg, packets)
+            g, dg = g_and_slope(s)
+    else:
+        lo, hi = packets, max(bound, packets + 1.0)
+        while g_and_slope(hi)[0] > 0.0:              # (a job without path may grow)
+            hi *= 2.0
+        s = min(max(total, lo), hi)
+        for _ in range(200):
+            g, dg = g_and_slope(s)
+            if abs(g) <= 1e-10 * max(1.0, s):
+                break
+            if g > 0.0:
+                lo = s
+            else:
+                hi = s
+            step = s - g / dg if dg < 0.0 else math.nan
+            s = step if lo < step < hi else (lo + hi) / 2.0
+    k = np.full(len(latency), max(1.0, (1.0 + s) / m))
+    k[busy & (latency <= 0)] = max(1.0, s / m)         # (1 + S - Q) / m with Q = 1
     k[flow] = k_of(s)
     return k, s
 
@@ -77,8 +107,12 @@ def stretches(latency: np.ndarray, path: np.ndarray, air: np.ndarray,
 class Cell:
     """One radio cell's downlink, shared by the packets and transfers of its devices."""
 
-    def __init__(self, env: simpy.Environment):
+    def __init__(self, env: simpy.Environment, servers: float = 1.0):
+        """`servers`: the cell's downlink capacity over one device's downlink rate (the
+        device rate that packets' serialization times assume); 1: a device alone fills
+        the cell."""
         self.env = env
+        self.servers = servers
         self._lat = np.zeros(0)
         self._path = np.zeros(0)
         self._air = np.zeros(0)
@@ -127,7 +161,8 @@ class Cell:
         if not self._done:
             self._total = 0.0
             return
-        self._k, self._total = stretches(self._lat, self._path, self._air, self._total)
+        self._k, self._total = stretches(self._lat, self._path, self._air, self._total,
+                                         self.servers)
         self.peak_stretch = max(self.peak_stretch, float(self._k.max()))
         dt = float(((1.0 - self._progress) * self._length()).min())
         gen = self._generation

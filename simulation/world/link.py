@@ -33,6 +33,11 @@ class LinkModel:
     loss: float
     connect_s: float
     rtt_sigma: float
+    cell_downlink_bps: float | None = None   # the cell's capacity (None: one device's)
+
+    def __post_init__(self):
+        if self.cell_downlink_bps is None:
+            object.__setattr__(self, "cell_downlink_bps", self.downlink_bps)
 
     @classmethod
     def local(cls, preset: str) -> "LinkModel":
@@ -44,7 +49,8 @@ class LinkModel:
     def from_scenario(cls, link) -> "LinkModel":
         sigma = PRESETS[link.preset]["rtt_sigma"]
         return cls(rtt_s=link.rtt_s, uplink_bps=link.uplink_bps,
-                   downlink_bps=link.downlink_bps, loss=link.loss, connect_s=link.connect_s,
+                   downlink_bps=link.downlink_bps, cell_downlink_bps=link.cell_downlink_bps,
+                   loss=link.loss, connect_s=link.connect_s,
                    rtt_sigma=sigma)
 
     def up_s(self, nbytes: float) -> float:
