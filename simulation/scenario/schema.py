@@ -43,9 +43,10 @@ class Sim:
     seed: int = key(1, "master seed; every random stream derives from it", low=0, integer=True)
     horizon_s: float = key(21600.0, "simulated time at which the run stops", "s", low=0,
                            low_open=True)
-    fidelity: str = key("flow", "`packet`: every message is an event; `flow`: a transfer is "
-                        "computed in as few events as its interactions allow",
-                        choices=("packet", "flow"))
+    fidelity: str = key("flow", "`packet`: every CoAP message is an event, and so is each "
+                        "TCP conversation (its segments are computed round by round, as in "
+                        "`flow`); `flow`: a transfer is computed in as few events as its "
+                        "interactions allow", choices=("packet", "flow"))
 
 
 @dataclass(frozen=True)
