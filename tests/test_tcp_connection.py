@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulation.protocols import http, tls
+from simulation.protocols import http, tcp, tls
 from simulation.transport.tcp_connection import DOWN, UP, Connection, TcpParams
 from simulation.world.link import LinkModel
 
@@ -352,7 +352,8 @@ def test_the_devices_receive_window_caps_every_round():
     """With lwIP's default 4 x 536 B window the server sends 4 segments per round trip:
     the flight takes its 10 rounds of 4, each the longer of its serialization and the
     first ACK's return (two segments, the RTT, the ACK), the last until it arrives."""
-    params = TcpParams(receive_window_bytes=4 * MSS)
+    params = TcpParams(receive_window_bytes=tcp.LWIP_TCP_WND_BYTES)
+    assert tcp.LWIP_TCP_WND_BYTES == 4 * MSS
     c = Connection(fixed(), Script(), params, trace=[])
     assert c.open()
     t0 = c.t

@@ -126,7 +126,7 @@ class Broker:
 
     def rto(self, i: int, min_rto_s: float, max_rto_s: float) -> float:
         """The broker's (Linux) retransmission timeout on the client's connection (s)."""
-        est = self.estimators[i]
+        est = self.estimators[i]         # keyed by the sender's direction, "down" its own
         if est is None or est.get("down") is None:
             return tcp.LINUX_INITIAL_RTO_S
         return tcp.linux_rto_s(*est["down"], min_rto_s, max_rto_s)
