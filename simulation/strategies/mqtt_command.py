@@ -215,7 +215,7 @@ class MqttCommand(Strategy):
         if flight is None:
             return math.nan
         if held:
-            wire = conn.seg_overhead + conn.wire_payload(len(pub))
+            wire = self._copy_bytes(i)
             for _ in range(held - 1):
                 conn.duplicate(DOWN, wire, flight.arrived_s,
                                "TCP retransmission held by the network (duplicate)")
@@ -413,19 +413,22 @@ class MqttCommand(Strategy):
             b.copy_held(i, t)
         again = f" (TCP retransmission {k})" if k else ""
         topic = brk.command_topic(int(w.fleet.ids[i]))
-        wire = tcp.segment_bytes(self._wire(len(mqtt.publish(topic, self.command, 1, 1))))
         Session(w, i, 0, stream="mqtt-lost", at=t).lost_downlink(
-            t, wire, f"MQTT PUBLISH {topic}, QoS 1{again}", held)
+            t, self._copy_bytes(i), f"MQTT PUBLISH {topic}, QoS 1{again}", held)
 
     def _held_copies(self, i: int, t: float) -> int:
         """How many copies the network holds for device i reach it at t."""
         return self.broker.held_copies(i, t, self.buffering_s)
 
-    def _wire(self, protocol_bytes: int) -> int:
-        """TCP payload bytes of an MQTT packet (in TLS records if on)."""
-        if self.tls is None:
-            return protocol_bytes
-        return tls.protected_bytes(protocol_bytes, self.tls[0])
+    def _copy_bytes(self, i: int) -> int:
+        """Wire bytes of one copy of device i's command PUBLISH: one TCP segment (with the
+        connection's options), its MQTT packet in a TLS record if TLS is on."""
+        topic = brk.command_topic(int(self.world.fleet.ids[i]))
+        packet = len(mqtt.publish(topic, self.command, 1, 1))  # (any id: 2 B)
+        if self.tls is not None:
+            packet = tls.protected_bytes(packet, self.tls[0])
+        options = tcp.established_options_bytes(self.world.tcp_params.syn_options)
+        return tcp.segment_bytes(packet, options)
 
     def _pushed_contact(self, session, ping: bool = False, resend: bool = False):
         """A session the broker's traffic or the client's timers open: the conversation

@@ -68,28 +68,35 @@ class NotifiedPush(Strategy):
         if rebound:
             # the notification leaves from a new port: a strict observer resets it, the
             # observation ends, and the device registers again to be observed again
-            self.seq[i] += 1
-            yield from session.exchange(self.notification(session, int(self.seq[i]), "RST"))
+            yield from self.notify(session, "RST", until="done")
             mgr.set_observing(i, False)
-            yield from self.register_and_observe(session)
-            if not mgr.is_observing(i):
+            if not (yield from self.observed_again(session)):
                 return
-        self.seq[i] += 1
-        note = yield from session.exchange(self.notification(session, int(self.seq[i])),
-                                           until="delivered")
+        note = yield from self.notify(session)
         if self.dropped(note):
-            yield from self.register_and_observe(session)
-            if not mgr.is_observing(i):
+            if not (yield from self.observed_again(session)):
                 return
-            self.seq[i] += 1
-            note = yield from session.exchange(self.notification(session, int(self.seq[i])),
-                                               until="delivered")
+            note = yield from self.notify(session)
         if math.isnan(note.first_delivery_s):
             return                      # the manager never heard the device was awake
         heard_at = note.start_s + note.first_delivery_s
         if not mgr.has_release(heard_at) or self.updated_or_installing(i):
             return
         yield from self.push_image(session)
+
+    def notify(self, session, answer: str = "ACK", until: str = "delivered"):
+        """The wake-up notification with the device's next Observe sequence number,
+        answered by `answer` (process body; returns the exchange's Outcome)."""
+        i = session.device
+        self.seq[i] += 1
+        spec = self.notification(session, int(self.seq[i]), answer)
+        return (yield from session.exchange(spec, until=until))
+
+    def observed_again(self, session):
+        """Register again and be observed again (process body); whether the manager now
+        observes the device."""
+        yield from self.register_and_observe(session)
+        return bool(self.world.manager.is_observing(session.device))
 
     def rebound(self, session) -> bool:
         """Whether the device's next notification reaches a strict observer (RFC 7252
