@@ -23,6 +23,7 @@ from simulation.engine import World
 from simulation.errors import ScenarioError
 from simulation.scenario import Scenario
 from simulation.session import Session
+from simulation.world.manager import FifoQueue
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,9 @@ def retransmitted_reports(scenario: Scenario) -> Share:
     interval, horizon = scenario.device.wake_interval_s, scenario.sim.horizon_s
     sent = retransmitted = 0
     for i, phase in enumerate(w.wake_phases().tolist()):
+        # each device alone with the server, as in the measurement (and the devices are
+        # run one after the other, not in time order)
+        w.manager.queue = FifoQueue(scenario.manager.service_s)
         k = 0
         while (t := phase + k * interval) < horizon:
             session = Session(w, i, k, at=t)

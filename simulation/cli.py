@@ -105,6 +105,10 @@ def cmd_run(args) -> int:
           f"p50 time to update {'n/a' if p50 is None else f'{p50:.0f} s'}, "
           f"{s['energy_per_device_j']:.2f} J/device, {s['events']} events in "
           f"{s['wall_s']:.1f} s -> {out}")
+    for warning in s["validity_warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
+    if args.workers and args.workers > 1 and s["workers"] == 1:
+        print("note: one process: the manager's queue couples the cells", file=sys.stderr)
     return 0
 
 

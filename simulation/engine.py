@@ -24,7 +24,7 @@ from simulation.transport.security import DtlsSessions, TlsSessions
 from simulation.transport.tcp_connection import TcpParams
 from simulation.world.cell import Cell
 from simulation.world.fleet import Fleet
-from simulation.world.manager import LoadRecorder, Manager, Server
+from simulation.world.manager import FifoQueue, LoadRecorder, Manager
 from simulation.world.nat import Nat
 from simulation.world.radio import RadioModel, Radios
 from simulation.world.topology import GATEWAY
@@ -74,11 +74,11 @@ class World:
         # not the manager's and whose queue is its own (A: as fast as the manager's)
         if topo.peer == GATEWAY:
             self.peer_load = LoadRecorder(sc.sim.horizon_s)
-            self.peer_servers = {int(g): Server(self.env, sc.manager.service_s)
+            self.peer_queues = {int(g): FifoQueue(sc.manager.service_s)
                                  for g in np.unique(self.fleet.cell)}
         else:
             self.peer_load = self.manager.load
-            self.peer_servers = {}
+            self.peer_queues = {}
         self.tracer = Tracer(trace_devices)
         self.failures = {"nat": 0, "unreachable": 0, "timeout": 0, "dtls": 0}
         self.polls_sent = self.polls_answered = 0

@@ -16,6 +16,7 @@ import pandas as pd
 from simulation import __version__
 from simulation.scenario import Scenario
 from simulation.trace import format_lines
+from simulation.validity import validity_warnings
 from simulation.world.radio import PARTS
 
 
@@ -36,6 +37,7 @@ class Part:
 
     devices: pd.DataFrame
     bin_s: float
+    wait_max_s: float     # the longest wait in the manager's queue
     msgs_in: np.ndarray
     msgs_out: np.ndarray
     bytes_out: np.ndarray
@@ -85,7 +87,10 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
                   tls_handshakes=world.tls_sessions.full,
                   tls_resumptions=world.tls_sessions.resumed,
                   blocks_discarded=world.blocks_discarded, **world.strategy.counts())
-    return Part(devices, load.bin_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
+    queue = world.manager.queue
+    counts.update(manager_queue_served=queue.served, manager_queue_late=queue.late,
+                  manager_queue_wait_s=queue.wait_total_s)
+    return Part(devices, load.bin_s, queue.wait_max_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak)
 
@@ -119,7 +124,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
     bin_s = float(manager["t_s"].iloc[1] - manager["t_s"].iloc[0]) if len(manager) > 1 else 1.0
     peak_in = float(manager["msgs_in"].max()) if len(manager) else 0.0
     peak_all = float((manager["msgs_in"] + manager["msgs_out"]).max()) if len(manager) else 0.0
-    return {
+    out = {
         "strategy": scenario.strategy.name,
         "fleet_size": scenario.fleet.size,
         "seed": scenario.sim.seed,
@@ -153,6 +158,12 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         # messages the manager handles (receives and sends) per second, at the peak
         "manager_peak_rps": peak_all / bin_s,
         "manager_utilization_peak": peak_in * scenario.manager.service_s / bin_s,
+        # the manager's FIFO queue: mean and largest wait of the messages it served, and
+        # those booked too late to know their wait (`world/manager.py` FifoQueue)
+        "manager_wait_mean_s": counts["manager_queue_wait_s"]
+        / max(1, counts["manager_queue_served"]),
+        "manager_wait_max_s": max(p.wait_max_s for p in parts),
+        "manager_queue_late": counts["manager_queue_late"],
         "cell_peak_stretch": peak_stretch,
         "dtls_handshakes": counts["dtls_handshakes"],
         "tls_handshakes": counts["tls_handshakes"],
@@ -173,6 +184,8 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "peak_rss_mib": max(p.rss_peak_kib for p in parts) / 1024,
         "version": __version__,
     }
+    out["validity_warnings"] = validity_warnings(out)
+    return out
 
 
 def assemble(scenario, parts: list[Part], wall_s: float, traced: bool = False):

@@ -15,6 +15,7 @@ from simulation.engine import World
 from simulation.results import RunResult, assemble, part_of
 from simulation.scenario import Scenario
 from simulation.strategies import strategy_class
+from simulation.world.topology import MANAGER
 
 
 def rss_kib() -> float:
@@ -26,10 +27,19 @@ def rss_kib() -> float:
         return math.nan
 
 
+def cells_coupled(scenario: Scenario) -> bool:
+    """Whether the devices of different cells interact: through the manager's queue, which
+    every device's messages wait in when it is the devices' peer and takes time
+    (`manager.service_s` > 0). A gateway's queue is its cell's own."""
+    topology = strategy_class(scenario.strategy.name).topology(scenario)
+    return scenario.manager.service_s > 0 and topology.peer == MANAGER
+
+
 def default_workers(scenario: Scenario) -> int:
-    """Processes a run uses by default: one per core for large flow-fidelity fleets (whose
-    cells do not interact), else one."""
-    if scenario.sim.fidelity != "flow" or scenario.fleet.size < 20_000:
+    """Processes a run uses by default: one per core for large flow-fidelity fleets whose
+    cells do not interact, else one."""
+    if (scenario.sim.fidelity != "flow" or scenario.fleet.size < 20_000
+            or cells_coupled(scenario)):
         return 1
     return max(1, min(os.cpu_count() or 1, scenario.fleet.cells))
 
@@ -45,13 +55,16 @@ def run(scenario: Scenario, trace_devices: int = 0, progress=None,
         workers: int | None = None) -> RunResult:
     """Simulate `scenario` (already resolved) and build its tables.
 
-    workers: processes to split the cells over (flow fidelity only, where cells do not
-    interact); the result is the same for any number. Default: `default_workers`.
+    workers: processes to split the cells over (flow fidelity only, and only where cells
+    do not interact, `cells_coupled`: else one process); the result is the same for any
+    number. Default: `default_workers`.
     """
     wall0 = time.perf_counter()
     if workers is None:
         workers = default_workers(scenario)
     workers = max(1, min(workers, scenario.fleet.cells))
+    if cells_coupled(scenario):
+        workers = 1
     if workers == 1 or scenario.sim.fidelity != "flow":
         rss0 = rss_kib()
         world = World(scenario, trace_devices)

@@ -24,7 +24,7 @@ LAYERS = (
     ("transport", ("simulation.transport",)),
     ("session", ("simulation.session",)),
     ("strategies", ("simulation.strategies",)),
-    ("engine", ("simulation.engine", "simulation.results")),
+    ("engine", ("simulation.engine", "simulation.results", "simulation.validity")),
     ("runner", ("simulation.runner", "simulation.calibration")),
     ("outputs", ("simulation.outputs", "simulation.sweeps", "simulation.analysis")),
     ("study", ("simulation.figures", "simulation.study", "simulation.docs")),

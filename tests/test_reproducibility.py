@@ -30,10 +30,12 @@ def test_same_seed_gives_identical_devices_table(fidelity):
 
 
 def test_adding_a_device_leaves_the_others_unchanged():
-    """Devices alone in their cells share nothing but the manager: their rows must not
-    change when the fleet grows."""
-    small = run(baseline(**{"fleet.size": 20, "fleet.cells": 40})).devices
-    large = run(baseline(**{"fleet.size": 21, "fleet.cells": 40})).devices
+    """Devices alone in their cells share nothing but the manager, whose queue couples
+    them: with a manager that takes no time, their rows must not change when the fleet
+    grows."""
+    sets = {"fleet.cells": 40, "manager.service_s": 0.0}
+    small = run(baseline(**{"fleet.size": 20}, **sets)).devices
+    large = run(baseline(**{"fleet.size": 21}, **sets)).devices
     pd.testing.assert_frame_equal(small[RESULT_COLUMNS],
                                   large[RESULT_COLUMNS].iloc[:20].reset_index(drop=True))
 
@@ -76,13 +78,25 @@ def test_flow_and_packet_fidelity_agree_below_saturation(per_cell, strategy):
 
 @pytest.mark.parametrize("strategy", ["device-initiated", "mqtt-http"])
 def test_devices_table_does_not_depend_on_the_number_of_processes(strategy):
-    """Flow-fidelity runs split by cells over processes: cells do not interact, every draw
-    belongs to one device, so the table is the same for 1, 2 or 3 processes."""
+    """Flow-fidelity runs split by cells over processes where cells do not interact (a
+    manager that takes no time): every draw belongs to one device, so the table is the
+    same for 1, 2 or 3 processes."""
     sc = baseline(**{"fleet.size": 90, "fleet.cells": 9, "strategy.name": strategy,
-                     "link.loss": 0.02})
+                     "link.loss": 0.02, "manager.service_s": 0.0})
     one = run(sc, workers=1)
     for workers in (2, 3):
         other = run(sc, workers=workers)
         assert other.summary["workers"] == workers
         pd.testing.assert_frame_equal(one.devices, other.devices)
         pd.testing.assert_frame_equal(one.manager, other.manager, rtol=1e-9)
+
+
+def test_cells_coupled_by_the_managers_queue_run_in_one_process():
+    """The manager's queue makes every cell's devices wait behind the others': a run whose
+    devices talk to a manager that takes time is not split, whatever it is asked; one
+    whose devices talk to their cell's gateway is."""
+    sc = baseline(**{"fleet.size": 30, "fleet.cells": 3, "manager.service_s": 0.001})
+    assert run(sc, workers=3).summary["workers"] == 1
+    gw = baseline(**{"fleet.size": 30, "fleet.cells": 3, "manager.service_s": 0.001,
+                     "strategy.name": "delegated", "gateway.devices_per_gateway": 10})
+    assert run(gw, workers=3).summary["workers"] == 3

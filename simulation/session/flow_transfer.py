@@ -1,6 +1,7 @@
 """An image transfer at flow fidelity, chunk by chunk through its device's cell."""
 from __future__ import annotations
 
+from simulation.session.packet import packet_exchange
 from simulation.transport.exchange import Outcome, flow_outcome, merge
 from simulation.world.manager import ADDRESS as MANAGER
 
@@ -13,7 +14,9 @@ class FlowTransfer:
     """An image transfer at flow fidelity, driven by callbacks rather than a process:
     `BULK_CHUNK_BLOCKS` blocks at a time, each chunk computed with the queue its cell has
     when it starts (so a busy cell provokes spurious retransmissions), then progressing
-    through the cell at the cell's changing pace."""
+    through the cell at the cell's changing pace. A chunk that starts while the peer's
+    queue is congested (`Session.congested`) is run message by message instead, as in
+    packet fidelity."""
 
     __slots__ = ("session", "spec", "block", "total", "part", "then")
 
@@ -37,14 +40,20 @@ class FlowTransfer:
             self._finish()
             return
         t = env.now
+        last = min(self.block + BULK_CHUNK_BLOCKS, spec.blocks)
+        if s.congested():   # the chunk's messages meet the manager's queue one by one
+            proc = env.process(packet_exchange(s, spec, self.block, None, s.next_rng(),
+                                               last_block=last))
+            proc.callbacks.append(self._stepped_chunk_done)
+            return
         cell = s.cell
         queue = cell.queue
         part = flow_outcome(spec, w.ctx, s.next_rng(),
                             nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                             device_gap_s=t - w.radios.last_activity[i],
-                            first_block=self.block,
-                            last_block=min(self.block + BULK_CHUNK_BLOCKS, spec.blocks),
+                            first_block=self.block, last_block=last,
                             cell_queue=queue, with_events=s.traced, start_s=t,
+                            queue=s.peer_queue, partial=True,
                             **w.radios.connected_periods(i))
         part.start_s = t
         self.part = part
@@ -57,6 +66,13 @@ class FlowTransfer:
     def _chunk_done(self, event) -> None:
         part, self.part = self.part, None
         self.session.book_outcome(self.spec, part, event.value)
+        self._merge(part)
+
+    def _stepped_chunk_done(self, event) -> None:
+        """A chunk run message by message (it booked itself) is over."""
+        self._merge(event.value)
+
+    def _merge(self, part) -> None:
         merge(self.total, part)
         self.block += part.blocks_done
         if part.completed and self.block < self.spec.blocks:

@@ -49,9 +49,11 @@ class _Block:
         out.security_bytes -= security
 
 
-def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rng, ctx=None):
-    """Process body: run blocks `first_block`.. of `spec`; returns an Outcome (times are
-    relative to the start; `duration_s` is the actual duration) after booking it.
+def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rng, ctx=None,
+                    last_block: int | None = None):
+    """Process body: run blocks `first_block` to `last_block` (excluded; default: all) of
+    `spec`; returns an Outcome (times are relative to the start; `duration_s` is the
+    actual duration) after booking it.
 
     `delivered`, if given, is an event that succeeds with the Outcome (still being filled)
     once the first request has reached the manager and been handled. `rng` is the
@@ -63,7 +65,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
     out = Outcome(start_s=start)
     session.world.under_way[id(out)] = (session, out)
     m = ctx.max_retransmit + 1
-    for b in range(first_block, spec.blocks):
+    for b in range(first_block, spec.blocks if last_block is None else last_block):
         blk = _Block(env, delivered, out, start)
         t0 = float(ctx.initial_timeouts(rng, 1)[0])
         attempts = 0

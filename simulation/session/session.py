@@ -23,8 +23,8 @@ import simpy
 from simulation.session.flow_transfer import FlowTransfer
 from simulation.session.packet import packet_exchange
 from simulation.trace import FATES
-from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec, Outcome, \
-    credited, flow_outcome
+from simulation.transport.exchange import DEVICE, QUEUE_TOLERANCE, ExchangeContext, \
+    ExchangeSpec, Outcome, credited, flow_outcome
 from simulation.transport.tcp_connection import Connection
 from simulation.world.manager import ADDRESS as MANAGER
 
@@ -182,17 +182,36 @@ class Session:
         return None
 
     def _run(self, spec, first_block, until, ctx):
-        """The exchange itself, at the run's fidelity (process body; see `exchange`)."""
+        """The exchange itself, at the run's fidelity (process body; see `exchange`). In
+        flow fidelity, an exchange whose peer's queue is congested (`congested`) is run
+        message by message as in packet fidelity, once the simulation has caught up with
+        the session's clock: its messages then meet the queue in time order."""
         w = self.world
-        if w.packet:
-            env = w.env
-            delivered = env.event() if until == "delivered" else None
-            proc = env.process(packet_exchange(self, spec, first_block, delivered,
-                                               self.next_rng(), ctx))
-            if delivered is not None:
-                self._running = [*(self._running or ()), proc]
-            return (yield (proc if delivered is None else delivered))
-        return self._flow(spec, first_block, until, ctx)
+        env = w.env
+        if not w.packet:
+            if not self.congested():
+                return self._flow(spec, first_block, until, ctx)
+            if self.clock > env.now:
+                yield env.timeout(self.clock - env.now)
+        delivered = env.event() if until == "delivered" else None
+        proc = env.process(packet_exchange(self, spec, first_block, delivered,
+                                           self.next_rng(), ctx))
+        if delivered is not None:
+            self._running = [*(self._running or ()), proc]
+        out = yield (proc if delivered is None else delivered)
+        self.clock = env.now
+        return out
+
+    def congested(self) -> bool:
+        """Whether a message the device sends now would wait in its peer's queue longer
+        than `QUEUE_TOLERANCE` of a round trip (flow fidelity then steps message by
+        message, so that the fleet's messages meet the queue in the order they arrive)."""
+        w = self.world
+        q = self.peer_queue
+        if q.service_s <= 0.0:
+            return False
+        tolerance = QUEUE_TOLERANCE * w.ctx.link.rtt_s
+        return q.wait(w.env.now) > tolerance or q.wait(self.clock) > tolerance
 
     def _unmatched(self, spec, first_block, ctx):
         """A protected exchange the peer drops (process body): every copy goes out by the
@@ -235,10 +254,11 @@ class Session:
                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                            device_gap_s=t - w.radios.last_activity[i],
                            first_block=first_block, with_events=self.traced,
-                           start_s=t, **w.radios.connected_periods(i))
+                           start_s=t, queue=self.peer_queue,
+                           **w.radios.connected_periods(i))
         out.start_s = t
-        if until == "delivered" and not math.isnan(out.first_delivery_s):
-            self.clock = t + out.first_delivery_s + w.ctx.service_s
+        if until == "delivered" and not math.isnan(out.first_served_s):
+            self.clock = t + out.first_served_s
         else:
             self.clock = t + out.duration_s
         self.book_outcome(spec, out, out.duration_s)
@@ -271,11 +291,13 @@ class Session:
         return None
 
     def tcp_connection(self) -> Connection:
-        """A fresh TCP connection from the device to its peer, on the session's stream;
-        the caller runs its flights, then hands it to `tcp` or `end_with_tcp_transfer`."""
+        """A fresh TCP connection from the device to its peer, on the session's stream,
+        starting now (its requests wait in the peer's queue); the caller runs its flights,
+        then hands it to `tcp` or `end_with_tcp_transfer`, from the same time."""
         w = self.world
-        return Connection(w.ctx.link, self.next_rng(), w.tcp_params,
-                          service_s=w.ctx.service_s, trace=[] if self.traced else None)
+        return Connection(w.ctx.link, self.next_rng(), w.tcp_params, queue=self.peer_queue,
+                          origin_s=self.clock if self.booked_at else self.now,
+                          trace=[] if self.traced else None)
 
     def book_tcp(self, conn: Connection, start_s: float) -> Outcome:
         """Book a TCP conversation computed on `conn` that began at `start_s`: its packets,
@@ -347,7 +369,7 @@ class Session:
         w, t = self.world, out.start_s
         scale = duration / out.duration_s if out.duration_s > 0 else 1.0
         if scale != 1.0:
-            for name in ("first_delivery_s", "first_downlink_s", "last_nat_refresh_s",
+            for name in ("first_delivery_s", "first_served_s", "first_downlink_s", "last_nat_refresh_s",
                          "last_inbound_s", "woke_s"):
                 setattr(out, name, getattr(out, name) * scale)
             out.duration_s = duration
@@ -406,9 +428,16 @@ class Session:
         return w.nat.inbound(self.device, MANAGER, t)
 
     def served_by_peer(self):
-        """Process body: the message goes through its peer's FIFO queue."""
+        """Process body: the message that reached the peer now goes through its queue."""
+        env = self.world.env
+        yield env.timeout(self.peer_queue.sojourn(env.now))
+
+    @property
+    def peer_queue(self):
+        """The FIFO queue of the party the device exchanges with: its gateway's, or the
+        manager's (`world/manager.py` FifoQueue)."""
         w = self.world
-        yield from w.peer_servers.get(int(w.fleet.cell[self.device]), w.manager.queue).serve()
+        return w.peer_queues.get(int(w.fleet.cell[self.device]), w.manager.queue)
 
     def late_copy(self, direction: str, nbytes: int) -> None:
         """A copy on the device's link after its exchange was booked: wasted."""

@@ -136,7 +136,9 @@ def _runs_table(exp: Experiment, runs: list[Run], stored: dict) -> pd.DataFrame:
         record = stored.get(run.run_id)
         if record is None or "summary" not in record:
             continue
-        summary = {k: (math.nan if v is None else v) for k, v in record["summary"].items()}
+        # a list (the validity warnings) becomes one text cell, its lines joined by "; "
+        summary = {k: (math.nan if v is None else "; ".join(v) if isinstance(v, list) else v)
+                   for k, v in record["summary"].items()}
         rows.append({**dict(run.point), "replication": run.replication, "seed": run.seed,
                      **{k: v for k, v in summary.items() if k != "seed"}})
     return pd.DataFrame(rows)

@@ -49,6 +49,10 @@ from simulation.world.radio import RadioModel
 
 DEVICE, PEER = "device", "peer"
 
+#: blocks of an exchange are computed together only if the peer's queue would make none of
+#: their messages wait longer than this share of the link's mean round trip (flow_outcome)
+QUEUE_TOLERANCE = 0.01
+
 
 @dataclass(frozen=True)
 class ExchangeContext:
@@ -141,6 +145,7 @@ class Outcome:
                                     # on the completing path
     air_down_s: float = 0.0         # all downlink airtime (retransmissions, lost copies)
     first_delivery_s: float = math.nan  # first request delivered to the receiver
+    first_served_s: float = math.nan    # ... and, at the manager, through its queue
     first_downlink_s: float = math.nan  # first block's payload leaves its sender
     woke_s: float = math.nan        # the radio, idle, was paged: its set-up ends then
     last_nat_refresh_s: float = math.nan  # last device packet reaching the NAT
@@ -169,7 +174,8 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
                  with_events: bool = False, scalar: bool = True,
                  connected_for_s: float | None = None,
                  connected_after_s: float | None = None,
-                 paging_phase: float = 0.0, start_s: float = 0.0) -> Outcome:
+                 paging_phase: float = 0.0, start_s: float = 0.0,
+                 queue=None, partial: bool = False) -> Outcome:
     """Outcome of blocks `first_block` to `last_block` (excluded; default: all) of `spec`,
     computed without events.
 
@@ -189,6 +195,15 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         the cell's airtime is still the serialization time of every copy sent.
     scalar: compute a one-block exchange with plain floats (the same draws and rules,
         several times faster than numpy on arrays of one row).
+    queue: the peer's FIFO queue (`world/manager.py`), in which every message reaching the
+        peer is booked at its absolute arrival; without one, each costs `service_s`.
+        Blocks are computed together when the queue would make none of their messages
+        wait longer than `QUEUE_TOLERANCE` of a round trip, else one after the other, each
+        message waiting as long as the queue says (the same draws either way).
+    partial: computing blocks one after the other, stop before a block (past the first)
+        that would start while the queue makes a message wait longer than that: the
+        outcome covers the blocks before it (`blocks_done`), and is `completed` if they
+        did. The caller goes on later, when the fleet's other messages have been booked.
     """
     link, radio = ctx.link, ctx.radio
     if connected_for_s is None:
@@ -210,26 +225,105 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
                          rq, rs, 8.0 * rq / (up_rate if device_sends else down_rate),
                          8.0 * rs / (down_rate if device_sends else up_rate),
                          nat_open_s, device_gap_s, connected_for_s, connected_after_s,
-                         paging_phase, start_s)
-        if out.completed:
-            _split(out, rq + rs, int(spec.req_payload[first_block])
-                   + int(spec.resp_payload[first_block]),
-                   rq + rs if spec.handshake else 2 * record)
-        else:
-            _split(out, 0, 0, 0)
+                         paging_phase, start_s, queue)
+        _split_block(out, spec, record, first_block)
         return out
     s_req = 8.0 * req / (up_rate if device_sends else down_rate)
     s_resp = 8.0 * resp / (down_rate if device_sends else up_rate)
-    sq, sp = s_req[:, None], s_resp[:, None]          # per block, as columns
-
     t0, rtt, lost_req, lost_resp, _ = _draws(ctx, rng, n, m)
+    stretch = np.ones((n, 1))
     if cell_queue > 0.0:
         # one queue draw per block: a copy sent while the cell is busy finds it still busy
-        stretch = rng.geometric(1.0 / (1.0 + cell_queue), (n, 1))
-        if device_sends:
-            sp = sp * stretch
+        stretch = rng.geometric(1.0 / (1.0 + cell_queue), (n, 1)).astype(float)
+    args = (spec, ctx, device_sends, req, resp, s_req, s_resp, stretch[:, 0], t0, rtt,
+            lost_req, lost_resp,
+            nat_open_s, device_gap_s, connected_for_s, connected_after_s, paging_phase,
+            start_s, first_block, with_events)
+    if queue is None or queue.service_s <= 0.0:
+        return _blocks_together(*args)
+    out, arrivals = _blocks_together(*args, arrivals=True)
+    tolerance = QUEUE_TOLERANCE * link.rtt_s
+    if all(queue.wait(t) <= tolerance for t in arrivals):
+        for t in arrivals:
+            queue.sojourn(t)
+        return out
+    return _blocks_in_turn(*args, queue, partial)
+
+
+def _split_block(out: Outcome, spec: ExchangeSpec, record: int, block: int) -> None:
+    """`_split` of a one-block outcome: what one copy of each message of block `block`
+    counts, if it completed."""
+    if out.completed:
+        nbytes, payload, security = credited(spec, record, block, block + 1)
+        _split(out, nbytes, payload, security)
+    else:
+        _split(out, 0, 0, 0)
+
+
+def _blocks_in_turn(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, t0, rtt,
+                    lost_req,
+                    lost_resp, nat_open_s, device_gap_s, connected_for_s,
+                    connected_after_s, paging_phase, start_s, first_block, with_events,
+                    queue, partial=False) -> Outcome:
+    """The blocks of `flow_outcome` one after the other (`_one_block`), each from the
+    absolute time the block before it ended, so that every message the peer gets waits in
+    its `queue` as long as the queue says when it is booked. The later blocks' NAT binding
+    and idle gap follow the approximations of `_blocks_together`."""
+    link = ctx.link
+    record = ctx.record_bytes if spec.protected else 0
+    total = None
+    t = 0.0
+    tolerance = QUEUE_TOLERANCE * link.rtt_s
+    for j in range(len(req)):
+        later = j > 0
+        if later and partial and queue.wait(start_s + t) > tolerance:
+            break
+        part = _one_block(
+            ctx, device_sends, float(t0[j]), rtt[j].tolist(), lost_req[j].tolist(),
+            lost_resp[j].tolist(), int(req[j]), int(resp[j]), float(s_req[j]),
+            float(s_resp[j]),
+            ctx.nat.refreshed(-ctx.service_s) if later else nat_open_s,
+            link.rtt_s / 2 + ctx.service_s if later else device_gap_s,
+            connected_after_s if later else connected_for_s, connected_after_s,
+            paging_phase, start_s + t, queue, first_block + j, with_events,
+            float(stretch[j]))
+        _split_block(part, spec, record, first_block + j)
+        if part.events:
+            part.events = [(t,) + e[1:] for e in part.events]
+        part.start_s = t
+        if total is None:
+            total = part
+            total.start_s = 0.0
         else:
-            sq = sq * stretch
+            events = total.events
+            merge(total, part)
+            if events is not None:
+                total.events = events + (part.events or [])
+        t = total.duration_s
+        if not part.completed:
+            break
+    if spec.handshake and not total.completed:     # a handshake that fails wastes it all
+        total.wasted_bytes = total.bytes_up + total.bytes_down
+        total.payload_bytes = total.security_bytes = 0
+    return total
+
+
+def _blocks_together(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, t0, rtt,
+                     lost_req,
+                     lost_resp, nat_open_s, device_gap_s, connected_for_s,
+                     connected_after_s, paging_phase, start_s, first_block, with_events,
+                     arrivals: bool = False):
+    """The blocks of `flow_outcome` computed together with numpy, each message the peer
+    gets costing it `service_s`; with `arrivals`, also the absolute times at which those
+    messages reach the peer (to book them in its queue)."""
+    link, radio = ctx.link, ctx.radio
+    record = ctx.record_bytes if spec.protected else 0
+    n, m = len(req), ctx.max_retransmit + 1
+    sq, sp = s_req[:, None], s_resp[:, None]          # per block, as columns
+    if device_sends:                # the cell's queue stretches the downlink message
+        sp = sp * stretch[:, None]
+    else:
+        sq = sq * stretch[:, None]
     off = t0[:, None] * (2.0 ** np.arange(m) - 1.0)  # send time of each attempt in a block
     give_up = t0 * (2.0 ** m - 1.0)
 
@@ -273,7 +367,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     else:
         # manager -> NAT -> request on air -> device -> response on air -> manager
         through = nat_ok & reachable                  # request goes on the radio
-        arrive = off + rtt + page + sq + sp
+        arrive = off + rtt + page + sq + sp + svc     # the manager handles the response
         success = through & ~lost_req & ~lost_resp
         first_at = off + rtt / 2 + page + sq          # request reaches the device
         first_ok = through & ~lost_req
@@ -291,8 +385,6 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     last = failed[0] if len(failed) else n - 1        # last block attempted
     k = last + 1
     per_block = np.where(ok, done_at, give_up)[:k]
-    if not device_sends:
-        per_block = per_block + svc                   # manager handles each response
     starts = np.concatenate(([0.0], np.cumsum(per_block)[:-1]))
 
     out = Outcome()
@@ -354,6 +446,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     hit0 = np.flatnonzero(s_[0] & fok[0])
     if len(hit0) and answers:
         out.first_delivery_s = float(first_at[0, hit0[0]])
+        out.first_served_s = out.first_delivery_s + (svc if device_sends else 0.0)
     dl0 = np.flatnonzero(s_[0] & thr[0])
     if len(dl0):    # the earliest payload to leave (a later copy may overtake: RTTs vary)
         out.first_downlink_s = float(np.min(off[0, dl0] + (s_req[0] + rtt[0, dl0] / 2 + svc
@@ -365,7 +458,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         j = fin[-1]
         a = int(np.argmin(np.where(sent[j], arrival[j], np.inf)))
         at_nat = (off[j, a] + s_req[j] + rtt[j, a] / 2 if device_sends
-                  else done_at[j])
+                  else done_at[j] - svc)
         out.last_nat_refresh_s = float(starts[j] + at_nat)
     if not out.completed:
         f = last
@@ -376,7 +469,14 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         out.events = _events(starts, off[:k], s_, arrive[:k], rtt[:k], page[:k],
                              np.broadcast_to(sq, off.shape)[:k],
                              thr, fok, success[:k], device_sends, svc, first_block, answers)
-    return out
+    if not arrivals:
+        return out
+    # the messages the peer got: each copy of a request (device first), or of a response
+    if device_sends:
+        got, at_peer = s_ & ~lost_req[:k] & answers, off[:k] + sq[:k] + rtt[:k] / 2
+    else:
+        got, at_peer = s_ & success[:k], arrive[:k] - svc
+    return out, np.sort((start_s + starts[:, None] + at_peer)[got]).tolist()
 
 
 def merge(total: Outcome, part: Outcome) -> Outcome:
@@ -388,7 +488,7 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
                  "msgs_down", "retransmissions", "nat_drops", "manager_in", "manager_out",
                  "manager_bytes_out"):
         setattr(total, name, getattr(total, name) + getattr(part, name))
-    for name in ("first_delivery_s", "first_downlink_s", "woke_s"):
+    for name in ("first_delivery_s", "first_served_s", "first_downlink_s", "woke_s"):
         if math.isnan(getattr(total, name)):
             setattr(total, name, shift + getattr(part, name))
     for name in ("last_nat_refresh_s", "last_inbound_s"):
@@ -434,10 +534,21 @@ def _draws(ctx: ExchangeContext, rng: np.random.Generator, n: int, m: int):
 
 def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req,
                s_resp, nat_open_s, device_gap_s, connected_for_s,
-               connected_after_s, paging_phase, start_s) -> Outcome:
-    """`flow_outcome` of a one-block exchange with plain floats: the same rules, line by
-    line, as the array code (tests check that both give identical outcomes)."""
+               connected_after_s, paging_phase, start_s, queue=None, block=0,
+               with_events=False, stretch=1.0) -> Outcome:
+    """`flow_outcome` of one block with plain floats: the same rules, line by line, as the
+    array code (tests check that both give identical outcomes without a queue). With the
+    peer's `queue` (`world/manager.py` FifoQueue), each message reaching the peer is booked
+    in it, copy after copy, at its absolute arrival (`start_s` is the block's start), and
+    waits there as long as the queue says. `block`: the block's number in its spec, for
+    the trace events (`with_events`); `stretch`: how many times its serialization the
+    downlink message takes to get through its cell (`flow_outcome` cell_queue)."""
     m = len(rtt)
+    air_req, air_resp = s_req, s_resp       # airtime; the timing below is stretched
+    if device_sends:
+        s_resp = s_resp * stretch
+    else:
+        s_req = s_req * stretch
     svc, nat, radio = ctx.service_s, ctx.nat, ctx.radio
     answers = ctx.peer_answers or not device_sends
     lasting = connected_after_s if device_sends else connected_for_s
@@ -445,16 +556,24 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
     open_until = nat_open_s
     inf = math.inf
     arrival, offs, fates = [], [], []
+    best = inf
     for i in range(m):
         off = t0 * (2.0 ** i - 1.0)
+        if off >= best:         # answered before this copy was due: it is not sent
+            break
         r, lq, lr = rtt[i], lost_req[i], lost_resp[i]
         if device_sends:
-            nat_ok = not answers or nat.inbound(svc, nat.refreshed(0.0))[0]
-            gap = r + svc + s_req
+            # the manager serves every copy it gets (the peer that drops it, none)
+            served = not lq and answers
+            sv = (queue.sojourn(start_s + off + s_req + r / 2) if served and queue
+                  is not None else svc)
+            nat_ok = not answers or nat.inbound(sv, nat.refreshed(0.0))[0]
+            gap = r + sv + s_req
         else:
+            sv = svc
             nat_ok, open_until = nat.inbound(off, open_until)
             gap = device_gap_s + off + r / 2
-        at_device = start_s + off + (s_req + r + svc if device_sends else r / 2)
+        at_device = start_s + off + (s_req + r + sv if device_sends else r / 2)
         wait = radio.downlink_wait(gap, lasting,
                                    radio.paging_position(at_device, paging_phase))
         reachable = wait is not None
@@ -462,37 +581,37 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         paged = reachable and gap >= lasting
         if device_sends:
             through = not lq and nat_ok and reachable and answers
-            arrive = off + s_req + r + svc + page + s_resp
+            arrive = off + s_req + r + sv + page + s_resp
             ok = through and not lr
             first_at, first_ok = off + s_req + r / 2, not lq
         else:
             through = nat_ok and reachable
-            arrive = off + r + page + s_req + s_resp
             ok = through and not lq and not lr
+            back = off + r + page + s_req + s_resp      # the response reaches the manager
+            if ok and queue is not None:
+                sv = queue.sojourn(start_s + back)
+            arrive = back + sv                          # ... which handles it
             first_at, first_ok = off + r / 2 + page + s_req, through and not lq
         arrival.append(arrive if ok else inf)
         offs.append(off)
         fates.append((nat_ok, reachable, through, lq, first_at, first_ok, r,
-                      off + r / 2 + page if paged and through else None))
+                      off + r / 2 + page if paged and through else None, sv, page, ok))
+        best = min(best, arrival[-1])
+    sent = list(range(len(offs)))
     out = Outcome()
-    best, sent = inf, []
-    for i in range(m):
-        if offs[i] < best:
-            sent.append(i)
-            best = min(best, arrival[i])
     done_at = best
     completed = done_at <= give_up
     out.completed = completed
     out.blocks_done = 1 if completed else 0
-    out.duration_s = (done_at if completed else give_up) + (0.0 if device_sends else svc)
+    out.duration_s = done_at if completed else give_up
     out.retransmissions = len(sent) - 1
     if device_sends:
         got = [i for i in sent if not fates[i][3]]
         thr = [i for i in sent if fates[i][2]]
         out.msgs_up, out.bytes_up = len(sent), len(sent) * req
         out.msgs_down, out.bytes_down = len(thr), len(thr) * resp
-        out.device_tx_s = len(sent) * s_req
-        out.air_down_s = len(thr) * s_resp
+        out.device_tx_s = len(sent) * air_req
+        out.air_down_s = len(thr) * air_resp
         out.nat_drops = sum(1 for i in got if not fates[i][0])
         out.manager_in = len(got)
         out.manager_out = len(got) if answers else 0
@@ -502,8 +621,8 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         answered = [i for i in thr if not fates[i][3]]
         out.msgs_down, out.bytes_down = len(thr), len(thr) * req
         out.msgs_up, out.bytes_up = len(answered), len(answered) * resp
-        out.device_tx_s = len(answered) * s_resp
-        out.air_down_s = len(thr) * s_req
+        out.device_tx_s = len(answered) * air_resp
+        out.air_down_s = len(thr) * air_req
         out.nat_drops = sum(1 for i in sent if not fates[i][0])
         out.manager_out, out.manager_bytes_out = len(sent), len(sent) * req
         out.manager_in = sum(1 for i in sent if arrival[i] < inf)
@@ -511,13 +630,15 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
     delivered = [i for i in sent if fates[i][5]]
     if delivered and answers:
         out.first_delivery_s = fates[delivered[0]][4]
+        out.first_served_s = out.first_delivery_s + (fates[delivered[0]][8] if device_sends
+                                                     else 0.0)
     woken = [fates[i][7] for i in sent if fates[i][7] is not None and not device_sends]
     if woken:
         out.woke_s = min(woken)
     if thr:         # the earliest payload to leave (a later copy may overtake: RTTs vary)
-        out.first_downlink_s = min(offs[j] + (s_req + fates[j][6] / 2 + svc if device_sends
-                                              else 0.0) for j in thr)
-    admitted = [offs[i] + (s_req + fates[i][6] / 2 + svc if device_sends else 0.0)
+        out.first_downlink_s = min(offs[j] + (s_req + fates[j][6] / 2 + fates[j][8]
+                                              if device_sends else 0.0) for j in thr)
+    admitted = [offs[i] + (s_req + fates[i][6] / 2 + fates[i][8] if device_sends else 0.0)
                 for i in sent if fates[i][0] and answers
                 and not (device_sends and fates[i][3])]
     if admitted:
@@ -525,11 +646,25 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
     if completed:
         a = min(sent, key=lambda i: arrival[i])
         out.last_nat_refresh_s = (offs[a] + s_req + fates[a][6] / 2 if device_sends
-                                  else done_at)
+                                  else done_at - fates[a][8])
     else:
         drop = any(not fates[i][0] and (not device_sends or not fates[i][3]) for i in sent)
         out.failure = ("dtls" if not answers else "nat" if drop else
                        "unreachable" if any(not fates[i][1] for i in sent) else "timeout")
+    if with_events:
+        out.events = []
+        req_dir, resp_dir = ("up", "down") if device_sends else ("down", "up")
+        for i in sent:
+            nat_ok, _, through, lq, _, first_ok, r, _, sv, page, ok = fates[i]
+            if not device_sends and not through:
+                out.events.append((0.0, offs[i], req_dir, block, i, "dropped"))
+                continue
+            fate = "lost" if not first_ok else "" if answers else "unmatched"
+            out.events.append((0.0, offs[i], req_dir, block, i, fate))
+            if first_ok and (through or not device_sends):
+                t_resp = (offs[i] + s_req + r / 2 + sv if device_sends
+                          else offs[i] + r / 2 + page + s_req)
+                out.events.append((0.0, t_resp, resp_dir, block, i, "" if ok else "lost"))
     return out
 
 

@@ -107,7 +107,9 @@ class Connection:
     rng: np.random.Generator
     params: TcpParams = field(default_factory=TcpParams)
     tls_version: str | None = None      # records protect application data when set
-    service_s: float = 0.0              # server think time per request it answers
+    service_s: float = 0.0              # server think time per request it answers ...
+    queue: object = None                # ... or the wait and service of its FIFO queue
+    origin_s: float = 0.0               # absolute time of `t` = 0 (to book in `queue`)
     trace: list | None = None           # (t, direction, text) when traced
     t: float = 0.0
     out: Outcome = field(default_factory=lambda: Outcome(completed=True))
@@ -348,7 +350,9 @@ class Connection:
              served: bool = False, payload: int = 0, security: int = 0,
              handshake: bool = False) -> Flight | None:
         """Send a flight of `payload_bytes` TCP payload bytes; None if the connection
-        failed. `served`: a request the server handles (`service_s` before it answers).
+        failed. `served`: a request the server handles before it answers: `service_s`,
+        or as long as the server's `queue` says for a message arriving when the flight's
+        last segment does.
 
         Byte split (`Outcome`): of the flight's first copies, `payload` bytes are
         application payload and `security` bytes security records (a `handshake` flight
@@ -462,7 +466,10 @@ class Connection:
         else:
             self.out.payload_bytes += payload
             self.out.security_bytes += security
-        self.t = t + (self.service_s if served else 0.0)
+        if served:
+            t += (self.service_s if self.queue is None
+                  else self.queue.sojourn(self.origin_s + t))
+        self.t = t
         return flight
 
     def _window(self, direction: str) -> int:
@@ -540,9 +547,13 @@ class Connection:
         server flight, sent when the client's last flight arrives; the client does not wait
         for them (A: their segments overlap its next flight, which ACKs them)."""
         model = tls.handshake_model(version, auth)
-        for f in model.flights:
-            direction = UP if f.direction == tls.CLIENT_TO_SERVER else DOWN
-            flight = self.send(direction, f.bytes, f"TLS {f.name}", handshake=True)
+        ups = [f.direction == tls.CLIENT_TO_SERVER for f in model.flights]
+        for k, f in enumerate(model.flights):
+            direction = UP if ups[k] else DOWN
+            # the server handles a client flight it answers
+            answered = ups[k] and k + 1 < len(ups) and not ups[k + 1]
+            flight = self.send(direction, f.bytes, f"TLS {f.name}", handshake=True,
+                               served=answered)
             if flight is None:
                 return False
         if tickets:

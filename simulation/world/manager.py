@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import math
 
+from array import array
+from bisect import bisect_right
+
 import numpy as np
 import simpy
 
@@ -69,20 +72,125 @@ class LoadRecorder:
         self.bytes_out[b0:b1 + 1] += bytes_out * w
 
 
-class Server:
-    """A FIFO server handling one message at a time, `service_s` each (packet fidelity):
-    the manager's queue, or a gateway's."""
+class FifoQueue:
+    """One server handling one message at a time, `service_s` each, in arrival order: the
+    manager's queue, or a gateway's. A message is booked by its arrival time and learns at
+    once when it leaves (`sojourn`), so both fidelities use the same queue: packet fidelity
+    books each message as its event happens; flow fidelity books the messages of an
+    exchange it computes ahead of the simulation.
 
-    def __init__(self, env: simpy.Environment, service_s: float):
-        self.env = env
-        self.service_s = service_s
-        self.resource = simpy.Resource(env, capacity=1)
+    Booked in time order, this is FIFO exactly (Lindley's recursion: a message starts at
+    its arrival or when the one before leaves). A message booked after others that arrived
+    later (flow fidelity computes sessions ahead) cannot delay them any more: it waits for
+    the busy period it arrives in to end, and its work fills the server's idle time from
+    then on (a gap shorter than one service pushes the next busy period on by the rest).
+    It is charged, on top, the delay that push would have caused each message of the
+    pushed busy periods. So whatever the booking order, the busy periods are exactly
+    FIFO's over the same arrivals, and so is the total (and mean) sojourn; only who waits
+    within a busy period can differ (`tests/test_manager_queue.py` measures how much).
 
-    def serve(self):
-        """Process: one message through the queue."""
-        with self.resource.request() as req:
-            yield req
-            yield self.env.timeout(self.service_s)
+    The busy periods are kept as flat arrays of start and end times (s) and message
+    counts, 24 bytes each.
+    Those that ended more than `keep_s` before the latest arrival are forgotten, and the
+    oldest beyond `keep_max`; a message that arrives before the last forgotten end is
+    served at once (its wait is not known), and counted (`late`).
+    """
+
+    def __init__(self, service_s: float, keep_s: float = 86_400.0, keep_max: int = 1 << 22):
+        self.service_s = float(service_s)
+        self.keep_s, self.keep_max = keep_s, keep_max
+        self._starts = array("d")
+        self._ends = array("d")
+        self._counts = array("q")         # messages served in each busy period
+        self._floor = -math.inf           # end of the last forgotten busy period
+        self._latest = -math.inf          # latest arrival booked
+        self._limit = min(4096, keep_max)  # prune when there are more busy periods
+        self.served = 0
+        self.wait_total_s = 0.0
+        self.wait_max_s = 0.0
+        self.late = 0
+
+    def sojourn(self, t: float) -> float:
+        """Book a message arriving at t; seconds until it leaves (wait and service)."""
+        if self.service_s <= 0.0:
+            self.served += 1
+            return 0.0
+        self.served += 1
+        if t < self._floor:
+            self.late += 1
+            return self.service_s
+        s = self._fill(t, book=True)
+        wait = s - self.service_s
+        self.wait_total_s += wait
+        self.wait_max_s = max(self.wait_max_s, wait)
+        if t > self._latest:
+            self._latest = t
+        if len(self._ends) > self._limit:
+            self._prune()
+        return s
+
+    def wait(self, t: float) -> float:
+        """Seconds a message arriving at t would wait before its service, given what is
+        booked (nothing is booked)."""
+        if self.service_s <= 0.0 or t < self._floor:
+            return 0.0
+        return self._fill(t, book=False) - self.service_s
+
+    def _fill(self, t: float, book: bool) -> float:
+        """Seconds from t until a message arriving at t leaves, as `FifoQueue` says; with
+        `book`, its work goes into the server's idle time."""
+        d, starts, ends, counts = self.service_s, self._starts, self._ends, self._counts
+        n = len(ends)
+        if n == 0 or t >= ends[-1]:           # the server is idle from t on
+            if book:
+                if n and t == ends[-1]:
+                    ends[-1] = t + d
+                    counts[-1] += 1
+                else:
+                    starts.append(t)
+                    ends.append(t + d)
+                    counts.append(1)
+            return d
+        i = bisect_right(ends, t)             # the first busy period ending after t
+        if starts[i] <= t:                    # t falls in it: wait for its end
+            first, begin, pos, j = i, starts[i], ends[i], i + 1
+        else:
+            first, begin, pos, j = i, t, t, i
+        leaves = pos + d
+        if not book:
+            return leaves - t
+        rem, pushed = d, 0.0
+        while True:
+            gap = (starts[j] if j < n else math.inf) - pos
+            if gap >= rem:
+                pos += rem
+                break
+            rem -= gap                        # the next busy period starts `rem` later:
+            pushed += rem * counts[j]         # each of its messages leaves that much later
+            pos = ends[j]
+            j += 1
+        end = pos
+        if j < n and starts[j] <= pos:        # it ends where the next one starts
+            end = ends[j]
+            j += 1
+        merged = 1 + sum(counts[first:j])
+        del starts[first:j]
+        del ends[first:j]
+        del counts[first:j]
+        starts.insert(first, begin)
+        ends.insert(first, end)
+        counts.insert(first, merged)
+        return leaves - t + pushed
+
+    def _prune(self) -> None:
+        k = max(bisect_right(self._ends, self._latest - self.keep_s),
+                len(self._ends) - self.keep_max)
+        if k:
+            self._floor = max(self._floor, self._ends[k - 1])
+            del self._starts[:k]
+            del self._ends[:k]
+            del self._counts[:k]
+        self._limit = max(min(4096, self.keep_max), 2 * len(self._ends))
 
 
 class Manager:
@@ -93,7 +201,7 @@ class Manager:
         self.env = env
         self.service_s = service_s
         self.release_s = release_s
-        self.queue = Server(env, service_s)
+        self.queue = FifoQueue(service_s)
         self.load = LoadRecorder(horizon_s)
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
