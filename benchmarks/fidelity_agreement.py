@@ -57,12 +57,14 @@ KEPT = ("ttu_p50_s", "ttu_p95_s", "energy_per_device_j", "bytes_per_device",
 
 
 def sets_of(strategy: str, per_cell: int, service_s: float, fidelity: str, seed: int):
-    return {"strategy.name": strategy, "fleet.size": FLEET, "fleet.cells": FLEET // per_cell,
+    sets = {"strategy.name": strategy, "fleet.size": FLEET, "fleet.cells": FLEET // per_cell,
             "update.image_bytes": 30720, "sim.horizon_s": 14400.0,
             "device.cdrx_cycle_s": 0.0, "manager.service_s": service_s,
-            "strategy.poll_interval_s": 600.0 if strategy == "delegated" else 0.0,
             "gateway.devices_per_gateway": per_cell, "sim.fidelity": fidelity,
             "sim.seed": seed}
+    if strategy == "delegated":
+        sets["strategy.poll_interval_s"] = 600.0
+    return sets
 
 
 def simulate(job):
