@@ -38,6 +38,7 @@ class Part:
     devices: pd.DataFrame
     bin_s: float
     wait_max_s: float     # the longest wait in the manager's queue
+    queued: np.ndarray    # messages booked in the manager's queue, per bin
     msgs_in: np.ndarray
     msgs_out: np.ndarray
     bytes_out: np.ndarray
@@ -90,7 +91,7 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     queue = world.manager.queue
     counts.update(manager_queue_served=queue.served, manager_queue_late=queue.late,
                   manager_queue_wait_s=queue.wait_total_s)
-    return Part(devices, load.bin_s, queue.wait_max_s, load.msgs_in, load.msgs_out, load.bytes_out, counts,
+    return Part(devices, load.bin_s, queue.wait_max_s, load.queued, load.msgs_in, load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak)
 
@@ -122,7 +123,7 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
             peak_stretch: float, wall_s: float, parts: list[Part]) -> dict:
     ttu = devices["time_to_update_s"].to_numpy()
     bin_s = float(manager["t_s"].iloc[1] - manager["t_s"].iloc[0]) if len(manager) > 1 else 1.0
-    peak_in = float(manager["msgs_in"].max()) if len(manager) else 0.0
+    peak_queued = float(sum(p.queued for p in parts).max())
     peak_all = float((manager["msgs_in"] + manager["msgs_out"]).max()) if len(manager) else 0.0
     out = {
         "strategy": scenario.strategy.name,
@@ -157,7 +158,8 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "manager_bytes_out": float(manager["bytes_out"].sum()),
         # messages the manager handles (receives and sends) per second, at the peak
         "manager_peak_rps": peak_all / bin_s,
-        "manager_utilization_peak": peak_in * scenario.manager.service_s / bin_s,
+        # the queue's offered load in its busiest bin: messages booked x service / bin
+        "manager_utilization_peak": peak_queued * scenario.manager.service_s / bin_s,
         # the manager's FIFO queue: mean and largest wait of the messages it served, and
         # those booked too late to know their wait (`world/manager.py` FifoQueue)
         "manager_wait_mean_s": counts["manager_queue_wait_s"]

@@ -1,8 +1,11 @@
 """The manager: resource directory, update store, a request queue and its load over time.
 
-Every message the manager receives is served in FIFO order at `service_s` each (one
-server). Load is binned per second of simulated time (coarser when the horizon would need
-more than `MAX_BINS` bins): messages in, messages out and bytes out.
+Every application message the manager receives (a CoAP message, an HTTP request, an MQTT
+control packet, a TLS client flight it answers; not TCP segments and ACKs, which are the
+kernel's) is served in FIFO order at `service_s` each (one server, `FifoQueue`). Load is
+binned per second of simulated time (coarser when the horizon would need more than
+`MAX_BINS` bins): packets in (TCP segments included), packets out, bytes out, and the
+messages booked in the queue.
 """
 from __future__ import annotations
 
@@ -29,17 +32,20 @@ class LoadRecorder:
         self.msgs_in = np.zeros(n)
         self.msgs_out = np.zeros(n)
         self.bytes_out = np.zeros(n)
+        self.queued = np.zeros(n)       # messages booked in the manager's queue
 
     def _bin(self, t: float) -> int:
         return min(int(t // self.bin_s), len(self.msgs_in) - 1)
 
-    def add(self, t: float, msgs_in: float = 0, msgs_out: float = 0, bytes_out: float = 0):
-        if t >= self.horizon_s:
+    def add(self, t: float, msgs_in: float = 0, msgs_out: float = 0, bytes_out: float = 0,
+            queued: float = 0):
+        if t >= self.horizon_s or t < 0:
             return
         b = self._bin(t)
         self.msgs_in[b] += msgs_in
         self.msgs_out[b] += msgs_out
         self.bytes_out[b] += bytes_out
+        self.queued[b] += queued
 
     def add_many(self, times: np.ndarray, msgs_in: float = 0, msgs_out: float = 0,
                  bytes_out: float = 0) -> None:
@@ -96,9 +102,13 @@ class FifoQueue:
     served at once (its wait is not known), and counted (`late`).
     """
 
-    def __init__(self, service_s: float, keep_s: float = 86_400.0, keep_max: int = 1 << 22):
+    def __init__(self, service_s: float, keep_s: float = 86_400.0, keep_max: int = 1 << 22,
+                 load: LoadRecorder | None = None):
+        """`load`: where to count each message booked, in the bin of its arrival (the
+        offered load whose busiest bin is the manager's peak utilisation)."""
         self.service_s = float(service_s)
         self.keep_s, self.keep_max = keep_s, keep_max
+        self.load = load
         self._starts = array("d")
         self._ends = array("d")
         self._counts = array("q")         # messages served in each busy period
@@ -112,6 +122,8 @@ class FifoQueue:
 
     def sojourn(self, t: float) -> float:
         """Book a message arriving at t; seconds until it leaves (wait and service)."""
+        if self.load is not None:
+            self.load.add(t, queued=1)
         if self.service_s <= 0.0:
             self.served += 1
             return 0.0
@@ -201,8 +213,8 @@ class Manager:
         self.env = env
         self.service_s = service_s
         self.release_s = release_s
-        self.queue = FifoQueue(service_s)
         self.load = LoadRecorder(horizon_s)
+        self.queue = FifoQueue(service_s, load=self.load)
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
 

@@ -1,0 +1,45 @@
+"""Flow fidelity against packet fidelity at the README's tolerances: a slice of the matrix of
+`benchmarks/fidelity_agreement.py` (its settings, pilot and service times), whose full
+table is `benchmarks/fidelity_agreement.md`. The slice takes a corner of each axis: the
+most devices per cell, and the manager past saturation, on the strategies whose exchanges
+take the most different paths (a device's Block2 pull, the manager's Block1 push, MQTT over
+TCP with a CoAP pull)."""
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+
+import pytest
+
+from simulation import load_scenario, run
+
+_spec = importlib.util.spec_from_file_location(
+    "fidelity_agreement",
+    Path(__file__).resolve().parent.parent / "benchmarks" / "fidelity_agreement.py")
+matrix = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(matrix)
+
+REPS = 3
+SLICE = [("device-polling", 50, 0.1), ("manager-initiated", 10, 0.9),
+         ("mqtt-coap", 10, 1.5)]
+
+
+def summaries(strategy: str, per_cell: int, service_s: float, fidelity: str) -> list[dict]:
+    return [run(load_scenario("baseline", matrix.sets_of(strategy, per_cell, service_s,
+                                                         fidelity, seed)),
+                workers=1).summary for seed in range(1, REPS + 1)]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy,per_cell,u", SLICE)
+def test_flow_agrees_with_packet_within_the_readme_tolerances(strategy, per_cell, u):
+    pilot = run(load_scenario("baseline", matrix.sets_of(
+        strategy, per_cell, matrix.PILOT_SERVICE_S, "flow", 1)), workers=1).summary
+    service_s = u * matrix.PILOT_SERVICE_S / pilot["manager_utilization_peak"]
+    got = {fid: summaries(strategy, per_cell, service_s, fid) for fid in ("flow", "packet")}
+    for name, field, tolerance in matrix.METRICS:
+        flow, packet = ([math.nan if r[field] is None else r[field] for r in got[fid]]
+                        for fid in ("flow", "packet"))
+        err, se = matrix.relative(flow, packet)
+        assert abs(err) <= tolerance, (name, flow, packet, f"{err:+.1%} ± {se:.1%}")
