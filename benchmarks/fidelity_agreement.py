@@ -4,8 +4,17 @@ every run's summary in `fidelity_agreement.jsonl`, so that an interrupted run ca
 
     python benchmarks/fidelity_agreement.py [--reps 3] [--workers 2]
 
-The matrix (100 devices, a 30 KiB image, 4 h horizon, connected-mode DRX off; delegated
-gateways poll every 600 s and serve one cell each):
+The matrix (100 devices, a 30 KiB image released at 1 h, 4 h horizon, connected-mode DRX
+off; delegated gateways serve one cell each), in two wake-up regimes:
+
+- `storm`: devices wake every 300 s (and device-polling and the gateways poll at every
+  wake-up), so the whole fleet asks for the image within 5 min of the release and the
+  downloads overlap, as in the study's question (h): cells saturate, and the manager's
+  peak second is its load for the whole download phase;
+- `hourly`: the baseline's hourly wake-ups (gateways poll every 600 s), the downloads
+  spread over the hour.
+
+In each regime:
 
 - cell load: 1, 10, 25 and 50 devices per cell, at a manager utilisation of 0.1;
 - manager utilisation: 0.1, 0.5, 0.9 and 1.5, at 10 devices per cell.
@@ -15,8 +24,8 @@ only the gateways' polls. It runs the cell loads at the default service time, an
 utilisation axis.
 
 Utilisation is the summary's `manager_utilization_peak` (the busiest second's arrivals
-times the service time). A pilot run per strategy and cell load (flow fidelity, seed 1, a
-manager that takes 1 us) measures the busiest second's arrivals; the service time of a
+times the service time). A pilot run per regime, strategy and cell load (flow fidelity, seed 1,
+a manager that takes 1 us) measures the busiest second's arrivals; the service time of a
 target utilisation u is u divided by them. The utilisation each run then reaches is in
 the table (the queue spreads the arrivals, retransmissions add to them).
 
@@ -56,33 +65,47 @@ KEPT = ("ttu_p50_s", "ttu_p95_s", "energy_per_device_j", "bytes_per_device",
         "cell_peak_stretch", "retransmissions", "wall_s", "events", "validity_warnings")
 
 
-def sets_of(strategy: str, per_cell: int, service_s: float, fidelity: str, seed: int):
+#: wake-up regime: (wake interval s, polling period s of device-polling and gateways)
+REGIMES = {"storm": (300.0, 300.0), "hourly": (3600.0, None)}
+
+
+def sets_of(strategy: str, per_cell: int, service_s: float, fidelity: str, seed: int,
+            regime: str = "storm"):
+    wake, poll = REGIMES[regime]
     sets = {"strategy.name": strategy, "fleet.size": FLEET, "fleet.cells": FLEET // per_cell,
             "update.image_bytes": 30720, "sim.horizon_s": 14400.0,
             "device.cdrx_cycle_s": 0.0, "manager.service_s": service_s,
             "gateway.devices_per_gateway": per_cell, "sim.fidelity": fidelity,
-            "sim.seed": seed}
+            "sim.seed": seed, "device.wake_interval_s": wake}
     if strategy == "delegated":
-        sets["strategy.poll_interval_s"] = 600.0
+        sets["strategy.poll_interval_s"] = poll or 600.0
+    elif poll and strategy in ("device-polling", "discovery"):
+        sets["strategy.poll_interval_s"] = poll
     return sets
 
 
 def simulate(job):
+    """(key, overrides): the run's kept summary fields. The overrides apply to the
+    `baseline` scenario, or to the one named by a "scenario" entry."""
     key, sets = job
-    s = run(load_scenario("baseline", sets), workers=1).summary
+    sets = dict(sets)
+    name = sets.pop("scenario", "baseline")
+    s = run(load_scenario(name, sets), workers=1).summary
     return key, {k: s[k] for k in KEPT}
 
 
-def configs() -> list[tuple[str, int, float]]:
-    """(strategy, devices per cell, target utilisation), each once."""
+def configs() -> list[tuple[str, str, int, float]]:
+    """(regime, strategy, devices per cell, target utilisation), each once."""
     out = []
-    for strategy in STRATEGIES:
-        gateway = strategy == "delegated"
-        for per_cell in LOADS:
-            out.append((strategy, per_cell, math.nan if gateway else BASE_UTILISATION))
-        for u in () if gateway else UTILISATIONS:
-            if u != BASE_UTILISATION:
-                out.append((strategy, BASE_LOAD, u))
+    for regime in REGIMES:
+        for strategy in STRATEGIES:
+            gateway = strategy == "delegated"
+            for per_cell in LOADS:
+                out.append((regime, strategy, per_cell,
+                            math.nan if gateway else BASE_UTILISATION))
+            for u in () if gateway else UTILISATIONS:
+                if u != BASE_UTILISATION:
+                    out.append((regime, strategy, BASE_LOAD, u))
     return out
 
 
@@ -113,19 +136,19 @@ def run_jobs(jobs, store: Store, workers: int) -> None:
             print(f"[{n}/{len(todo)}] {key}: {summary['wall_s']:.1f} s", flush=True)
 
 
-def pilot_key(strategy, per_cell):
-    return f"pilot|{strategy}|{per_cell}"
+def pilot_key(regime, strategy, per_cell):
+    return f"pilot|{strategy}|{per_cell}|{regime}"
 
 
-def run_key(strategy, per_cell, u, fidelity, seed):
-    return f"{strategy}|{per_cell}|{u}|{fidelity}|{seed}"
+def run_key(regime, strategy, per_cell, u, fidelity, seed):
+    return f"{strategy}|{per_cell}|{u}|{fidelity}|{seed}|{regime}"
 
 
-def service_for(store: Store, strategy: str, per_cell: int, u: float) -> float:
+def service_for(store: Store, regime: str, strategy: str, per_cell: int, u: float) -> float:
     """The service time (s) of target utilisation u (NaN: the default)."""
     if math.isnan(u):
         return load_scenario("baseline", {}).manager.service_s
-    peak = store.done[pilot_key(strategy, per_cell)]["manager_utilization_peak"]
+    peak = store.done[pilot_key(regime, strategy, per_cell)]["manager_utilization_peak"]
     return u * PILOT_SERVICE_S / peak
 
 
@@ -142,9 +165,9 @@ def relative(flow: list[float], packet: list[float]) -> tuple[float, float]:
 def table(store: Store, reps: int) -> str:
     rows = []
     worst = {}
-    for strategy, per_cell, u in configs():
-        svc = service_for(store, strategy, per_cell, u)
-        got = {fid: [store.done.get(run_key(strategy, per_cell, u, fid, s))
+    for regime, strategy, per_cell, u in configs():
+        svc = service_for(store, regime, strategy, per_cell, u)
+        got = {fid: [store.done.get(run_key(regime, strategy, per_cell, u, fid, s))
                      for s in range(1, reps + 1)] for fid in ("flow", "packet")}
         if any(r is None for rs in got.values() for r in rs):
             continue
@@ -168,15 +191,18 @@ def table(store: Store, reps: int) -> str:
         warned = sum(bool(r["validity_warnings"]) for r in got["flow"])
         wall = {fid: np.mean([r["wall_s"] for r in rs]) for fid, rs in got.items()}
         target = "default" if math.isnan(u) else f"{u:g}"
-        rows.append(f"| {strategy} | {per_cell} | {target} | {svc * 1e3:.3g} | "
+        wait = np.mean([r["manager_wait_mean_s"] for r in got["packet"]])
+        rows.append(f"| {regime} | {strategy} | {per_cell} | {target} | {svc * 1e3:.3g} | "
+                    f"{wait * 1e3:.3g} | "
                     f"{util['flow']:.2f} / {util['packet']:.2f} | {stretch:.2f} | "
                     f"{upd['flow']:.2f} / {upd['packet']:.2f} | " + " | ".join(cells)
                     + f" | {warned}/{reps} | {wall['flow']:.1f} / {wall['packet']:.1f} | "
                     f"{verdict} |")
-    head = ("| strategy | devices per cell | target utilisation | service (ms) | "
+    head = ("| regime | strategy | devices per cell | target utilisation | service (ms) | "
+            "mean wait (ms, packet) | "
             "utilisation flow / packet | cell stretch (packet) | updated flow / packet | "
             "p50 | p95 | energy | bytes | flow runs warned | wall s flow / packet | "
-            "verdict |\n|" + " --- |" * 15)
+            "verdict |\n|" + " --- |" * 17)
     summary = ", ".join(f"{k} {v:.1%}" for k, v in worst.items())
     return head + "\n" + "\n".join(rows) + f"\n\nLargest differences: {summary}.\n"
 
@@ -188,16 +214,16 @@ def main(argv=None) -> int:
     ap.add_argument("--store", type=Path, default=HERE / "fidelity_agreement.jsonl")
     args = ap.parse_args(argv)
     store = Store(args.store)
-    pilots = [(pilot_key(s, c), sets_of(s, c, PILOT_SERVICE_S, "flow", 1))
-              for s in STRATEGIES if s != "delegated" for c in LOADS]
+    pilots = [(pilot_key(r, s, c), sets_of(s, c, PILOT_SERVICE_S, "flow", 1, r))
+              for r in REGIMES for s in STRATEGIES if s != "delegated" for c in LOADS]
     run_jobs(pilots, store, args.workers)
     jobs = []
-    for strategy, per_cell, u in configs():
-        svc = service_for(store, strategy, per_cell, u)
+    for regime, strategy, per_cell, u in configs():
+        svc = service_for(store, regime, strategy, per_cell, u)
         for seed in range(1, args.reps + 1):
             for fid in ("packet", "flow"):
-                jobs.append((run_key(strategy, per_cell, u, fid, seed),
-                             sets_of(strategy, per_cell, svc, fid, seed)))
+                jobs.append((run_key(regime, strategy, per_cell, u, fid, seed),
+                             sets_of(strategy, per_cell, svc, fid, seed, regime)))
     # the slowest first, so that the pool ends evenly
     jobs.sort(key=lambda j: (j[1]["sim.fidelity"] != "packet", -j[1]["manager.service_s"],
                              j[0]))

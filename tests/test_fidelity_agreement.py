@@ -22,7 +22,7 @@ _spec.loader.exec_module(matrix)
 
 REPS = 3
 SLICE = [("device-polling", 50, 0.1), ("manager-initiated", 10, 0.9),
-         ("mqtt-coap", 10, 1.5)]
+         ("mqtt-coap", 10, 1.5)]       # in the `storm` regime
 
 
 def summaries(strategy: str, per_cell: int, service_s: float, fidelity: str) -> list[dict]:

@@ -229,13 +229,17 @@ def findings_a(r: Results) -> list[Finding]:
     out.append(f.add("."))
     util = {s: r.value(name, at[s], "manager_utilization_peak") for s in at}
     busiest = max(util, key=lambda s: util[s].value)
-    out.append(Finding("a").add(
+    f = Finding("a").add(
         "The manager is busiest with `", busiest, "`: at ",
         r.grid_value(name, "fleet.size", big), " devices its peak second asks for ",
         util[busiest].scaled(100, "pct"), " % of its capacity (",
         r.value(name, at[busiest], "manager_peak_rps"), " messages/s)",
-        ", more than it can serve, so requests queue" if util[busiest].value > 1 else "",
-        "."))
+        ", more than it can serve, so requests queue" if util[busiest].value > 1 else "")
+    if "manager_wait_max_s" in r.runs(name):
+        wait = r.value(name, at[busiest], "manager_wait_mean_s")
+        f.add("; its messages wait ", wait.scaled(1e3), " ms on average in its queue (at "
+              "most ", r.value(name, at[busiest], "manager_wait_max_s"), " s)")
+    out.append(f.add("."))
     if done:
         fast = done[0]
         a = r.value(name, {STRATEGY: fast, "fleet.size": small}, "ttu_p95_s")
