@@ -84,6 +84,7 @@ class World:
         self.polls_sent = self.polls_answered = 0
         self.blocks_discarded = 0       # image blocks devices received, then discarded
         self.under_way: dict[int, tuple] = {}   # packet-fidelity exchanges not yet booked
+        self.free_waiters: dict[int, list] = {}  # events for when a device's session ends
         self.events = 0
         self.strategy = strategy(self)
 

@@ -45,8 +45,10 @@ class Sim:
                            low_open=True)
     fidelity: str = key("flow", "`packet`: every CoAP message is an event, and so is each "
                         "TCP conversation (its segments are computed round by round, as in "
-                        "`flow`); `flow`: a transfer is computed in as few events as its "
-                        "interactions allow", choices=("packet", "flow"))
+                        "`flow`); `flow`: an exchange or a transfer is computed in as few "
+                        "events as its interactions allow, and message by message, as in "
+                        "`packet`, while the manager's queue is congested",
+                        choices=("packet", "flow"))
 
 
 @dataclass(frozen=True)

@@ -93,12 +93,33 @@ class Session:
             return
         now = self.clock if self.booked_at else self.now
         if self.held:
-            self.world.fleet.busy_until[self.device] = now
+            self._free(now)
         running = [p for p in self._running or () if p.is_alive]
         if running:         # it still awaits an ACK: it asks once the exchanges are over
             self.world.env.process(self._release_after(running))
         else:
             self.world.radios.ask_release(self.device, now)
+
+    def _free(self, t: float) -> None:
+        """The device is free of this session from t: what waits for it goes on
+        (`wait_free`)."""
+        w = self.world
+        w.fleet.busy_until[self.device] = t
+        for event in w.free_waiters.pop(self.device, ()):
+            event.succeed()
+
+    @staticmethod
+    def wait_free(world, i: int):
+        """Process body: wait until device i's session (if one holds it) is over: its end
+        is known once it has finished, at the time it ends (flow fidelity books it ahead)."""
+        env, fleet = world.env, world.fleet
+        while env.now < fleet.busy_until[i]:
+            if math.isinf(fleet.busy_until[i]):
+                event = env.event()
+                world.free_waiters.setdefault(i, []).append(event)
+                yield event
+            else:
+                yield env.timeout(fleet.busy_until[i] - env.now)
 
     def _release_after(self, running):
         """Ask for release when the exchanges still running are over, unless another
@@ -116,7 +137,7 @@ class Session:
             out = out.value
         w = self.world
         self.clock = w.env.now
-        w.fleet.busy_until[self.device] = w.env.now
+        self._free(w.env.now)
         then(self, out)
         w.radios.ask_release(self.device, w.env.now)
 

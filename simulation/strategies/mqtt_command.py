@@ -315,9 +315,7 @@ class MqttCommand(Strategy):
             if self._settled(i, epoch):
                 return
             if env.now < w.fleet.busy_until[i]:      # a session is under way: connected
-                if math.isinf(w.fleet.busy_until[i]):
-                    return
-                yield env.timeout(w.fleet.busy_until[i] - env.now)
+                yield from Session.wait_free(w, i)
                 if self._settled(i, epoch):
                     return
             if (w.radios.state(i, env.now) != "psm"
@@ -375,9 +373,7 @@ class MqttCommand(Strategy):
         else sends its PINGREQ; the command follows if it gets it."""
         w, env, b = self.world, self.world.env, self.broker
         if env.now < w.fleet.busy_until[i]:
-            if math.isinf(w.fleet.busy_until[i]):
-                return
-            yield env.timeout(w.fleet.busy_until[i] - env.now)
+            yield from Session.wait_free(w, i)
             return                  # the session just over may have changed everything
         gave_up = not math.isnan(b.ping_unanswered[i])
         if gave_up:

@@ -15,8 +15,11 @@ with these rules, shared by both fidelities (`packet.py` runs them message by me
 * Every packet is lost on the radio with probability `loss`, independently.
 * The NAT sits next to the manager: a device packet refreshes the binding when it reaches
   the manager, a manager packet must find the binding alive when it leaves (the rule is
-  the NAT's, `world/nat.py` `BindingRule`). Each message
-  the manager receives costs it `service_s` before it answers or sends the next block.
+  the NAT's, `world/nat.py` `BindingRule`). Each message the manager receives waits in its
+  FIFO queue, shared with the fleet (`world/manager.py` `FifoQueue`), and costs it
+  `service_s` before it answers or sends the next block (without a queue, `service_s`
+  alone). Each copy is a message: a retransmission that reaches the manager while the
+  first copy still waits queues too.
 * A packet for a device waits as its radio's state says (`world/radio.py`: the next
   on-duration of connected-mode DRX, or paging and connection set-up when idle); a device
   in PSM cannot be reached (the attempt is lost). The receiver answers at once.
@@ -236,9 +239,8 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         # one queue draw per block: a copy sent while the cell is busy finds it still busy
         stretch = rng.geometric(1.0 / (1.0 + cell_queue), (n, 1)).astype(float)
     args = (spec, ctx, device_sends, req, resp, s_req, s_resp, stretch[:, 0], t0, rtt,
-            lost_req, lost_resp,
-            nat_open_s, device_gap_s, connected_for_s, connected_after_s, paging_phase,
-            start_s, first_block, with_events)
+            lost_req, lost_resp, nat_open_s, device_gap_s, connected_for_s,
+            connected_after_s, paging_phase, start_s, first_block, with_events)
     if queue is None or queue.service_s <= 0.0:
         return _blocks_together(*args)
     out, arrivals = _blocks_together(*args, arrivals=True)
@@ -261,8 +263,7 @@ def _split_block(out: Outcome, spec: ExchangeSpec, record: int, block: int) -> N
 
 
 def _blocks_in_turn(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, t0, rtt,
-                    lost_req,
-                    lost_resp, nat_open_s, device_gap_s, connected_for_s,
+                    lost_req, lost_resp, nat_open_s, device_gap_s, connected_for_s,
                     connected_after_s, paging_phase, start_s, first_block, with_events,
                     queue, partial=False) -> Outcome:
     """The blocks of `flow_outcome` one after the other (`_one_block`), each from the
@@ -309,8 +310,7 @@ def _blocks_in_turn(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, 
 
 
 def _blocks_together(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, t0, rtt,
-                     lost_req,
-                     lost_resp, nat_open_s, device_gap_s, connected_for_s,
+                     lost_req, lost_resp, nat_open_s, device_gap_s, connected_for_s,
                      connected_after_s, paging_phase, start_s, first_block, with_events,
                      arrivals: bool = False):
     """The blocks of `flow_outcome` computed together with numpy, each message the peer
