@@ -62,7 +62,8 @@ METRICS = (("p50", "ttu_p50_s", 0.10), ("p95", "ttu_p95_s", 0.10),
            ("energy", "energy_per_device_j", 0.05), ("bytes", "bytes_per_device", 0.05))
 KEPT = ("ttu_p50_s", "ttu_p95_s", "energy_per_device_j", "bytes_per_device",
         "updated_fraction", "manager_utilization_peak", "manager_wait_mean_s",
-        "cell_peak_stretch", "retransmissions", "wall_s", "events", "validity_warnings")
+        "cell_peak_stretch", "retransmissions", "wall_s", "events", "validity_warnings",
+        "download_mean_s")
 
 
 #: wake-up regime: (wake interval s, polling period s of device-polling and gateways)

@@ -14,6 +14,9 @@ README. Writes `study_load_check.md`; keeps every run's summary in
   seed 1, in both fidelities.
 - the benchmark campaign (`large-fleet`, 100 devices per cell) at 1,000 devices, seed 1,
   in both fidelities.
+- a saturated cell: the baseline, 100 devices in 2 cells whose capacity is one device's
+  rate (`link.cell_downlink_bps` = 21,250, the assumption before cells had a capacity of
+  their own), seeds 1-3, in both fidelities.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ FIELDS = (("updated", "updated_fraction", "{:.2f}"), ("p50 s", "ttu_p50_s", "{:,
           ("retransmissions", "retransmissions", "{:,.0f}"),
           ("utilisation", "manager_utilization_peak", "{:.2f}"),
           ("mean wait ms", "manager_wait_mean_s", "{:.3g}"),
-          ("stretch", "cell_peak_stretch", "{:.2f}"), ("wall s", "wall_s", "{:.1f}"))
+          ("stretch", "cell_peak_stretch", "{:.2f}"), ("download s", "download_mean_s", "{:,.0f}"),
+          ("wall s", "wall_s", "{:.1f}"))
 
 
 def experiment_sets(name: str) -> dict:
@@ -49,7 +53,8 @@ def groups() -> dict[str, list[tuple[str, dict]]]:
     """Per check, its runs: (key, overrides of the baseline)."""
     out = {"(a) fleet-size, 1,000 devices": [], "(h) cell-contention, 40 devices in one cell":
            [], "manager-load example": [],
-           "large-fleet (the benchmark), 1,000 devices": []}
+           "large-fleet (the benchmark), 1,000 devices": [],
+           "saturated cells: 50 devices per cell of one device's rate": []}
     a = experiment_sets("fleet-size")
     for strategy in ("device-polling", "manager-polling", "device-initiated",
                      "manager-initiated", "discovery", "delegated", "mqtt-http", "mqtt-coap"):
@@ -74,6 +79,11 @@ def groups() -> dict[str, list[tuple[str, dict]]]:
             (f"b|device-initiated|{fid}|1", {"scenario": "large-fleet", "fleet.size": 1000,
                                              "fleet.cells": 10, "sim.fidelity": fid,
                                              "sim.seed": 1}))
+        for seed in (1, 2, 3):
+            out["saturated cells: 50 devices per cell of one device's rate"].append(
+                (f"s|device-initiated|{fid}|{seed}", {"fleet.size": 100, "fleet.cells": 2,
+                                                      "link.cell_downlink_bps": 21250.0,
+                                                      "sim.fidelity": fid, "sim.seed": seed}))
     return out
 
 
