@@ -15,9 +15,11 @@ import pandas as pd
 
 from simulation import __version__
 from simulation.scenario import Scenario
+from simulation.strategies import strategy_class
 from simulation.trace import format_lines
 from simulation.validity import validity_warnings
 from simulation.world.radio import PARTS
+from simulation.world.topology import GATEWAY
 
 
 @dataclass
@@ -186,7 +188,8 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "peak_rss_mib": max(p.rss_peak_kib for p in parts) / 1024,
         "version": __version__,
     }
-    out["validity_warnings"] = validity_warnings(out)
+    topology = strategy_class(scenario.strategy.name).topology(scenario)
+    out["validity_warnings"] = validity_warnings(out, gateway=topology.peer == GATEWAY)
     return out
 
 

@@ -1,9 +1,12 @@
 """Flow fidelity against packet fidelity at the README's tolerances: a slice of the matrix of
-`benchmarks/fidelity_agreement.py` (its settings, pilot and service times), whose full
-table is `benchmarks/fidelity_agreement.md`. The slice takes a corner of each axis: the
-most devices per cell, and the manager past saturation, on the strategies whose exchanges
-take the most different paths (a device's Block2 pull, the manager's Block1 push, MQTT over
-TCP with a CoAP pull)."""
+`benchmarks/fidelity_agreement.py` (its settings, pilot and service times, `storm`
+regime), whose full table is `benchmarks/fidelity_agreement.md`. The slice takes a corner
+of each axis: the most devices per cell (a device's pull through its cell), and the
+manager past saturation (the manager's Block1 push, every block waiting about 0.8 s in
+its queue). Two replications (the matrix has three): the standard errors of the
+differences there are 0.1-1.1 %, well inside the tolerances. With the queue switched off
+in flow fidelity only, or its service time doubled, the saturated case fails (README,
+"Two fidelities")."""
 from __future__ import annotations
 
 import importlib.util
@@ -20,9 +23,8 @@ _spec = importlib.util.spec_from_file_location(
 matrix = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(matrix)
 
-REPS = 3
-SLICE = [("device-polling", 50, 0.1), ("manager-initiated", 10, 0.9),
-         ("mqtt-coap", 10, 1.5)]       # in the `storm` regime
+REPS = 2
+SLICE = [("device-polling", 50, 0.1), ("manager-initiated", 10, 1.5)]
 
 
 def summaries(strategy: str, per_cell: int, service_s: float, fidelity: str) -> list[dict]:
