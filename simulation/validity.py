@@ -12,8 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: the largest cell stretch on radio cells at which flow fidelity was checked
-CELL_STRETCH = 1.1
+#: the largest cell stretch on radio cells at which flow fidelity was checked: in every
+#: agreeing run of the matrix, and in question (h) at 40 devices in one cell, flow
+#: fidelity's cells never slowed a download (packet fidelity's: by up to 1.38); with cells
+#: of one device's rate, flow's stretches of 7.7-14.7 come with downloads 6-43 % short of
+#: packet fidelity's (`benchmarks/study_load_check.md`)
+CELL_STRETCH = 1.0
 
 
 @dataclass(frozen=True)
@@ -27,13 +31,14 @@ class Checked:
     what: str
 
 
-#: the conditions the agreement runs cover, and how far (the largest value a run of an
-#: agreeing configuration reached, rounded down): `benchmarks/fidelity_agreement.md`, and
-#: for cells `benchmarks/study_load_check.md` (question (h) at 40 devices in one cell)
+#: the conditions the agreement runs cover, and how far (the largest value a flow run of
+#: an agreeing configuration reached, rounded down): `benchmarks/fidelity_agreement.md`
+#: (manager utilisation 2.08; gateways' channels, flow stretch 1.69, packet's 7.0), and
+#: for radio cells `benchmarks/study_load_check.md`
 CHECKED = (
     Checked("manager_utilization_peak", 2.0, 2.0,
             "the manager queue's busiest second: messages booked x service time"),
-    Checked("cell_peak_stretch", CELL_STRETCH, 7.0,
+    Checked("cell_peak_stretch", CELL_STRETCH, 1.6,
             "the most a cell's contention stretched a download's time in the cell"),
 )
 
