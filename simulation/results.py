@@ -93,7 +93,8 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     queue = world.manager.queue
     counts.update(manager_queue_served=queue.served, manager_queue_late=queue.late,
                   manager_queue_wait_s=queue.wait_total_s)
-    return Part(devices, load.bin_s, queue.wait_max_s, load.queued, load.msgs_in, load.msgs_out, load.bytes_out, counts,
+    return Part(devices, load.bin_s, queue.wait_max_s, load.queued, load.msgs_in,
+                load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak)
 
