@@ -10,7 +10,6 @@ messages booked in the queue.
 from __future__ import annotations
 
 import math
-
 from array import array
 from bisect import bisect_right
 
@@ -96,10 +95,9 @@ class FifoQueue:
     within a busy period can differ (`tests/test_manager_queue.py` measures how much).
 
     The busy periods are kept as flat arrays of start and end times (s) and message
-    counts, 24 bytes each.
-    Those that ended more than `keep_s` before the latest arrival are forgotten, and the
-    oldest beyond `keep_max`; a message that arrives before the last forgotten end is
-    served at once (its wait is not known), and counted (`late`).
+    counts, 24 bytes each. Those that ended more than `keep_s` before the latest arrival
+    are forgotten, and the oldest beyond `keep_max`; a message that arrives before the
+    last forgotten end is served at once (its wait is not known), and counted (`late`).
     """
 
     def __init__(self, service_s: float, keep_s: float = 86_400.0, keep_max: int = 1 << 22,
