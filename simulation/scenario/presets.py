@@ -42,9 +42,9 @@ PRESETS: dict[str, dict[str, float]] = {
     "nbiot-ce1": dict(
         rtt_s=7.0,            # M: ECL1 latency about 6-8 s, 16-512 B payloads (Robinson 2019)
         downlink_bps=5_000,   # M: 90 % of RLC/MAC throughput samples under 10 kbps
+                              #    (Robinson); A: half of that bound in CE1
         cell_downlink_bps=47_000,  # A: CE0's carrier cut by the same repetitions as the
                               #    device's rate (200 kbit/s x 5 / 21.25)
-                              #    (Robinson); A: half of that bound in CE1
         uplink_bps=3_900,     # A: CE0 single-tone UL / 4 (repetitions)
         loss=0.05,            # A
         connect_s=3.0,        # A

@@ -23,8 +23,8 @@ import simpy
 from simulation.session.flow_transfer import FlowTransfer
 from simulation.session.packet import packet_exchange
 from simulation.trace import FATES
-from simulation.transport.exchange import DEVICE, QUEUE_TOLERANCE, ExchangeContext, \
-    ExchangeSpec, Outcome, credited, flow_outcome
+from simulation.transport.exchange import DEVICE, ExchangeContext, ExchangeSpec, Outcome, \
+    credited, flow_outcome
 from simulation.transport.tcp_connection import Connection
 from simulation.world.manager import ADDRESS as MANAGER
 
@@ -225,13 +225,10 @@ class Session:
 
     def congested(self) -> bool:
         """Whether a message the device sends now would wait in its peer's queue longer
-        than `QUEUE_TOLERANCE` of a round trip (flow fidelity then steps message by
+        than `ExchangeContext.queue_tolerance_s` (flow fidelity then steps message by
         message, so that the fleet's messages meet the queue in the order they arrive)."""
-        w = self.world
-        q = self.peer_queue
-        if q.service_s <= 0.0:
-            return False
-        tolerance = QUEUE_TOLERANCE * w.ctx.link.rtt_s
+        w, q = self.world, self.peer_queue
+        tolerance = w.ctx.queue_tolerance_s
         return q.wait(w.env.now) > tolerance or q.wait(self.clock) > tolerance
 
     def _unmatched(self, spec, first_block, ctx):

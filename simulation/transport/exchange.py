@@ -71,6 +71,12 @@ class ExchangeContext:
     record_bytes: int = 0         # security record overhead on every protected packet
     peer_answers: bool = True     # False: the peer drops the device's requests silently
 
+    @property
+    def queue_tolerance_s(self) -> float:
+        """The longest wait in the peer's queue that flow fidelity lets a message have
+        without stepping message by message: `QUEUE_TOLERANCE` of the mean round trip (s)."""
+        return QUEUE_TOLERANCE * self.link.rtt_s
+
     def initial_timeouts(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """RFC 7252 §4.2 initial timeouts, one per block (s)."""
         return rng.uniform(self.ack_timeout_s, self.ack_timeout_s * self.ack_random_factor, n)
@@ -244,8 +250,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     if queue is None or queue.service_s <= 0.0:
         return _blocks_together(*args)
     out, arrivals = _blocks_together(*args, arrivals=True)
-    tolerance = QUEUE_TOLERANCE * link.rtt_s
-    if all(queue.wait(t) <= tolerance for t in arrivals):
+    if all(queue.wait(t) <= ctx.queue_tolerance_s for t in arrivals):
         for t in arrivals:
             queue.sojourn(t)
         return out
@@ -274,10 +279,9 @@ def _blocks_in_turn(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, 
     record = ctx.record_bytes if spec.protected else 0
     total = None
     t = 0.0
-    tolerance = QUEUE_TOLERANCE * link.rtt_s
     for j in range(len(req)):
         later = j > 0
-        if later and partial and queue.wait(start_s + t) > tolerance:
+        if later and partial and queue.wait(start_s + t) > ctx.queue_tolerance_s:
             break
         part = _one_block(
             ctx, device_sends, float(t0[j]), rtt[j].tolist(), lost_req[j].tolist(),
@@ -296,10 +300,9 @@ def _blocks_in_turn(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, 
             total = part
             total.start_s = 0.0
         else:
-            events = total.events
             merge(total, part)
-            if events is not None:
-                total.events = events + (part.events or [])
+            if total.events is not None:
+                total.events.extend(part.events or [])
         t = total.duration_s
         if not part.completed:
             break

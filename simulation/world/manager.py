@@ -122,10 +122,9 @@ class FifoQueue:
         """Book a message arriving at t; seconds until it leaves (wait and service)."""
         if self.load is not None:
             self.load.add(t, queued=1)
-        if self.service_s <= 0.0:
-            self.served += 1
-            return 0.0
         self.served += 1
+        if self.service_s <= 0.0:
+            return 0.0
         if t < self._floor:
             self.late += 1
             return self.service_s
