@@ -4,17 +4,19 @@ every run's summary in `fidelity_agreement.jsonl`, so that an interrupted run ca
 
     python benchmarks/fidelity_agreement.py [--reps 3] [--workers 2]
 
-The matrix (100 devices, a 30 KiB image released at 1 h, 4 h horizon, connected-mode DRX
-off; delegated gateways serve one cell each), in two wake-up regimes:
+The matrix (100 devices, an image released at 1 h, 4 h horizon, connected-mode DRX off;
+delegated gateways serve one cell each), in three regimes:
 
 - `storm`: devices wake every 300 s (and device-polling and the gateways poll at every
-  wake-up), so the whole fleet asks for the image within 5 min of the release and the
-  downloads overlap, as in the study's question (h): cells saturate, and the manager's
+  wake-up), so the whole fleet asks for a 30 KiB image within 5 min of the release and
+  the downloads overlap, as in the study's question (h): cells saturate, and the manager's
   peak second is its load for the whole download phase;
 - `hourly`: the baseline's hourly wake-ups (gateways poll every 600 s), the downloads
-  spread over the hour.
+  spread over the hour;
+- `storm-100k`: the storm with the baseline's 100 KiB image, whose downloads overlap for
+  longer (the study's image size; only the most loaded cells, 25 and 50 devices).
 
-In each regime:
+In `storm` and `hourly`:
 
 - cell load: 1, 10, 25 and 50 devices per cell, at a manager utilisation of 0.1;
 - manager utilisation: 0.1, 0.5, 0.9 and 1.5, at 10 devices per cell.
@@ -42,6 +44,7 @@ import math
 import multiprocessing as mp
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -66,15 +69,24 @@ KEPT = ("ttu_p50_s", "ttu_p95_s", "energy_per_device_j", "bytes_per_device",
         "download_mean_s")
 
 
-#: wake-up regime: (wake interval s, polling period s of device-polling and gateways)
-REGIMES = {"storm": (300.0, 300.0), "hourly": (3600.0, None)}
+class Regime(NamedTuple):
+    wake_s: float               # wake interval
+    poll_s: float | None        # polling period of device-polling and gateways
+    image_bytes: int
+    loads: tuple[int, ...]      # devices per cell
+    utilisations: tuple[float, ...]   # target manager utilisations at BASE_LOAD
+
+
+REGIMES = {"storm": Regime(300.0, 300.0, 30720, LOADS, UTILISATIONS),
+           "hourly": Regime(3600.0, None, 30720, LOADS, UTILISATIONS),
+           "storm-100k": Regime(300.0, 300.0, 102400, (25, 50), ())}
 
 
 def sets_of(strategy: str, per_cell: int, service_s: float, fidelity: str, seed: int,
             regime: str = "storm"):
-    wake, poll = REGIMES[regime]
+    wake, poll, image, _, _ = REGIMES[regime]
     sets = {"strategy.name": strategy, "fleet.size": FLEET, "fleet.cells": FLEET // per_cell,
-            "update.image_bytes": 30720, "sim.horizon_s": 14400.0,
+            "update.image_bytes": image, "sim.horizon_s": 14400.0,
             "device.cdrx_cycle_s": 0.0, "manager.service_s": service_s,
             "gateway.devices_per_gateway": per_cell, "sim.fidelity": fidelity,
             "sim.seed": seed, "device.wake_interval_s": wake}
@@ -98,13 +110,13 @@ def simulate(job):
 def configs() -> list[tuple[str, str, int, float]]:
     """(regime, strategy, devices per cell, target utilisation), each once."""
     out = []
-    for regime in REGIMES:
+    for regime, spec in REGIMES.items():
         for strategy in STRATEGIES:
             gateway = strategy == "delegated"
-            for per_cell in LOADS:
+            for per_cell in spec.loads:
                 out.append((regime, strategy, per_cell,
                             math.nan if gateway else BASE_UTILISATION))
-            for u in () if gateway else UTILISATIONS:
+            for u in () if gateway else spec.utilisations:
                 if u != BASE_UTILISATION:
                     out.append((regime, strategy, BASE_LOAD, u))
     return out
@@ -216,7 +228,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     store = Store(args.store)
     pilots = [(pilot_key(r, s, c), sets_of(s, c, PILOT_SERVICE_S, "flow", 1, r))
-              for r in REGIMES for s in STRATEGIES if s != "delegated" for c in LOADS]
+              for r, spec in REGIMES.items() for s in STRATEGIES if s != "delegated"
+              for c in spec.loads]
     run_jobs(pilots, store, args.workers)
     jobs = []
     for regime, strategy, per_cell, u in configs():

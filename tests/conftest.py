@@ -70,9 +70,13 @@ def approx_rel():
     return check
 
 
+@pytest.hookimpl(tryfirst=True)     # before xdist reads the groups
 def pytest_collection_modifyitems(items):
     """Tests on the study's quick tier (the `quick_study` fixture runs `reproduce --quick`,
-    about 2 minutes) are slow; so are those marked slow by hand (long statistical checks)."""
+    about 3 minutes) are slow; so are those marked slow by hand (long statistical checks).
+    They also share one xdist group, so that under `-n` one worker runs the quick study once
+    and serves every test that reads it (`--dist loadgroup`, set in pyproject.toml)."""
     for item in items:
         if "quick_study" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("quick_study"))

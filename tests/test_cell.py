@@ -2,13 +2,18 @@
 capacity of m device rates, n packets in the cell are each stretched by max(1, n / m)
 (exact); transfers that alternate latency and serialization meet the Schweitzer
 mean-value fixed point k_j = max(1, (1 + S - Q_j) / m), S = sum Q_i, which is checked
-here on random job sets; packet-level jobs through `Cell` finish when the rule says."""
+here on random job sets; packet-level jobs through `Cell` finish when the rule says. In
+flow fidelity a block's downlink finds a bounded number of others in the cell, their mean
+the cell's queue, and a cell with room for every device delays none of them."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import simpy
 
+from simulation import run
+from simulation.scenario import load_scenario
 from simulation.world.cell import Cell, stretches
 
 
@@ -49,3 +54,42 @@ def test_packets_through_the_cell_finish_when_processor_sharing_says(jobs, m, ex
     done = [cell.transfer(0.0, 1.0, 1.0) for _ in range(jobs)]
     env.run()
     assert [d.value for d in done] == pytest.approx([expected] * jobs)
+
+
+def test_a_block_finds_the_cells_mean_queue_and_never_more_than_its_jobs():
+    """Six transfers, each with a packet in the cell about 30 % of the time: what a packet
+    sent now finds is N others with mean the cell's queue S (within 4 standard errors of
+    200,000 draws), never more than the six; its stretch is max(1, (1 + N) / m), the
+    processor-sharing rule of packet fidelity, for the same draws at any capacity m."""
+    env = simpy.Environment()
+    cell = Cell(env, servers=1.0)
+    assert cell.found_stretches(np.random.default_rng(1), 10) is None   # empty: no draw
+    for _ in range(6):
+        cell.transfer(7.0, 3.0, 3.0)
+    s = cell.queue
+    found = cell.found_stretches(np.random.default_rng(1), 200_000) - 1.0
+    assert abs(found.mean() - s) < 4 * found.std() / np.sqrt(len(found))
+    assert 0 <= found.min() and found.max() <= 6
+    cell.servers = 2.5
+    wide = cell.found_stretches(np.random.default_rng(1), 200_000)
+    assert wide == pytest.approx(np.maximum(1.0, (1.0 + found) / 2.5))
+
+
+@pytest.mark.parametrize("strategy", ["device-polling", "device-initiated"])
+def test_a_cell_with_room_for_every_device_delays_none(strategy):
+    """Ten devices released together in one cell of ten device rates (a stop-and-wait
+    download has one packet in the cell at a time): no packet shares the cell's rate, so
+    every device's row equals the one it has in a cell of its own, timers and
+    retransmissions included. An open queue's geometric count of others would stretch a
+    third of the blocks here, and fire CoAP timers packet fidelity never fires."""
+    sets = {"strategy.name": strategy, "fleet.size": 10, "update.image_bytes": 30720,
+            "device.wake_interval_s": 300.0, "strategy.poll_interval_s": 300.0,
+            "sim.horizon_s": 9000.0, "manager.service_s": 0.0}
+    rate = load_scenario("baseline").link.downlink_bps
+    shared = run(load_scenario("baseline", {**sets, "fleet.cells": 1,
+                                            "link.cell_downlink_bps": 10 * rate}))
+    alone = run(load_scenario("baseline", {**sets, "fleet.cells": 10}))
+    columns = ["updated", "t_updated_s", "download_s", "energy_j", "bytes_down",
+               "retransmissions"]
+    assert shared.devices["updated"].all()
+    pd.testing.assert_frame_equal(shared.devices[columns], alone.devices[columns])

@@ -47,20 +47,19 @@ class FlowTransfer:
             proc.callbacks.append(self._stepped_chunk_done)
             return
         cell = s.cell
-        queue = cell.queue
         part = flow_outcome(spec, w.ctx, s.next_rng(),
                             nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                             device_gap_s=t - w.radios.last_activity[i],
                             first_block=self.block, last_block=last,
-                            cell_queue=queue, with_events=s.traced, start_s=t,
+                            cell=cell, with_events=s.traced, start_s=t,
                             queue=s.peer_queue, partial=True,
                             **w.radios.connected_periods(i))
         part.start_s = t
         self.part = part
-        # the chunk lasts part.duration_s if the cell's stretch stays 1 + queue; its time
-        # in the cell scales with the stretch the cell actually has
+        # the chunk lasts part.duration_s if the cell stays as its blocks found it; its
+        # time in the cell scales with the stretch the cell actually has
         done = cell.transfer(part.duration_s - part.path_down_s,
-                             part.path_down_s / (1.0 + queue), part.air_down_s)
+                             part.path_down_s - part.queued_down_s, part.air_down_s)
         done.callbacks.append(self._chunk_done)
 
     def _chunk_done(self, event) -> None:

@@ -152,6 +152,8 @@ class Outcome:
     duration_s: float = 0.0         # uncontended duration
     path_down_s: float = 0.0        # downlink time in the cell (serialization, queueing)
                                     # on the completing path
+    queued_down_s: float = 0.0      # ... of which queueing behind the cell's other
+                                    # packets (flow fidelity's `Cell.found_stretches`)
     air_down_s: float = 0.0         # all downlink airtime (retransmissions, lost copies)
     first_delivery_s: float = math.nan  # first request delivered to the receiver
     first_served_s: float = math.nan    # ... and, at the manager, through its queue
@@ -179,7 +181,7 @@ class Outcome:
 
 def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Generator, *,
                  nat_open_s: float, device_gap_s: float, first_block: int = 0,
-                 last_block: int | None = None, cell_queue: float = 0.0,
+                 last_block: int | None = None, cell=None,
                  with_events: bool = False, scalar: bool = True,
                  connected_for_s: float | None = None,
                  connected_after_s: float | None = None,
@@ -198,10 +200,11 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
         (s): a packet for an idle device waits for its next paging occasion. (The
         paging draws of `_draws` are still made, so that no other draw moves, but not
         used.)
-    cell_queue: mean number of other packets in the device's cell (`Cell.queue`). Each
-        downlink copy finds a geometric number of them (the number in a processor-sharing
-        queue) and takes that many times longer than its serialization to get through;
-        the cell's airtime is still the serialization time of every copy sent.
+    cell: the device's cell (`world/cell.py` Cell), or None. Each block's downlink copies
+        take `Cell.found_stretches` times their serialization to get through it (one draw
+        per block: a copy sent while the cell is busy finds it still busy); the cell's
+        airtime is still the serialization time of every copy sent, and `queued_down_s`
+        says how much of `path_down_s` the stretch added.
     scalar: compute a one-block exchange with plain floats (the same draws and rules,
         several times faster than numpy on arrays of one row).
     queue: the peer's FIFO queue (`world/manager.py`), in which every message reaching the
@@ -225,7 +228,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     n, m = len(req), ctx.max_retransmit + 1
     device_sends = spec.initiator == DEVICE
     up_rate, down_rate = link.uplink_bps, link.downlink_bps
-    if n == 1 and scalar and not with_events and cell_queue == 0.0:
+    if n == 1 and scalar and not with_events and (cell is None or cell.queue <= 0.0):
         # the same draws, in the same layout, as the array code below
         t0, rtt, lost_req, lost_resp, _ = _draws(ctx, rng, 1, m)
         rq, rs = int(req[0]), int(resp[0])
@@ -240,11 +243,9 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     s_req = 8.0 * req / (up_rate if device_sends else down_rate)
     s_resp = 8.0 * resp / (down_rate if device_sends else up_rate)
     t0, rtt, lost_req, lost_resp, _ = _draws(ctx, rng, n, m)
-    stretch = np.ones((n, 1))
-    if cell_queue > 0.0:
-        # one queue draw per block: a copy sent while the cell is busy finds it still busy
-        stretch = rng.geometric(1.0 / (1.0 + cell_queue), (n, 1)).astype(float)
-    args = (spec, ctx, device_sends, req, resp, s_req, s_resp, stretch[:, 0], t0, rtt,
+    found = cell.found_stretches(rng, n) if cell is not None else None
+    stretch = np.ones(n) if found is None else found
+    args = (spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, t0, rtt,
             lost_req, lost_resp, nat_open_s, device_gap_s, connected_for_s,
             connected_after_s, paging_phase, start_s, first_block, with_events)
     if queue is None or queue.service_s <= 0.0:
@@ -430,6 +431,8 @@ def _blocks_together(spec, ctx, device_sends, req, resp, s_req, s_resp, stretch,
     down_path = np.broadcast_to(sp if device_sends else sq, off.shape)[:k]
     winner = np.argmin(np.where(sent[:k], arrival[:k], np.inf), axis=1)
     out.path_down_s = float(np.where(ok[:k], down_path[np.arange(k), winner], 0.0).sum())
+    bare = s_resp[:k] if device_sends else s_req[:k]
+    out.queued_down_s = float(np.where(ok[:k], (stretch[:k] - 1.0) * bare, 0.0).sum())
     out.duration_s = float(per_block.sum())
 
     # the peer's packets the NAT admitted: its answers to the copies it got, or its own
@@ -486,7 +489,8 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     """Append `part`, an exchange's continuation that started at `part.start_s`, to
     `total` (in place); returns `total`."""
     shift = part.start_s - total.start_s
-    for name in ("blocks_done", "path_down_s", "air_down_s", "device_tx_s", "bytes_up",
+    for name in ("blocks_done", "path_down_s", "queued_down_s", "air_down_s", "device_tx_s",
+                 "bytes_up",
                  "bytes_down", "payload_bytes", "security_bytes", "wasted_bytes", "msgs_up",
                  "msgs_down", "retransmissions", "nat_drops", "manager_in", "manager_out",
                  "manager_bytes_out"):
@@ -630,6 +634,8 @@ def _one_block(ctx, device_sends, t0, rtt, lost_req, lost_resp, req, resp, s_req
         out.manager_out, out.manager_bytes_out = len(sent), len(sent) * req
         out.manager_in = sum(1 for i in sent if arrival[i] < inf)
     out.path_down_s = (s_resp if device_sends else s_req) if completed else 0.0
+    out.queued_down_s = (stretch - 1.0) * (air_resp if device_sends else air_req) \
+        if completed else 0.0
     delivered = [i for i in sent if fates[i][5]]
     if delivered and answers:
         out.first_delivery_s = fates[delivered[0]][4]

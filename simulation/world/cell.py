@@ -130,6 +130,24 @@ class Cell:
         """Mean number of packets in the cell now (sum of Q over its jobs)."""
         return self._total
 
+    def found_stretches(self, rng: np.random.Generator, n: int) -> np.ndarray | None:
+        """How many times its serialization each of `n` downlink packets sent now takes to
+        get through the cell, or None when the cell is empty (then nothing is drawn).
+
+        A packet that finds N others shares the cell's `servers` device rates with them:
+        stretch max(1, (1 + N) / servers), the rule packet fidelity applies exactly. N is
+        drawn per packet, binomial over the cell's jobs with mean the cell's `queue` S
+        (Schweitzer's estimate of what an arriving job finds): the others are a closed
+        population that can hold no more packets than there are jobs, so N is bounded, as
+        it is in packet fidelity. (A geometric N, the number in an open processor-sharing
+        queue, has a tail these jobs cannot produce: it fires CoAP timers that packet
+        fidelity does not.)"""
+        if not self._done or self._total <= 0.0:
+            return None
+        trials = max(len(self._done), math.ceil(self._total))
+        found = rng.binomial(trials, self._total / trials, n)
+        return np.maximum(1.0, (1.0 + found) / self.servers)
+
     def transfer(self, latency: float, path: float, air: float) -> simpy.Event:
         """Start a job; the event's value is its actual duration (s)."""
         done = self.env.event()
