@@ -52,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from simulation import load_scenario, run  # noqa: E402
+from simulation.validation.checks import AGREEMENT, agreement_sets  # noqa: E402
 
 STRATEGIES = ("device-polling", "manager-polling", "device-initiated", "manager-initiated",
               "discovery", "delegated", "mqtt-http", "mqtt-coap")
@@ -61,8 +62,7 @@ BASE_LOAD, BASE_UTILISATION = 10, 0.1
 FLEET = 100
 PILOT_SERVICE_S = 1e-6
 #: metric, summary field, tolerance (README "Two fidelities")
-METRICS = (("p50", "ttu_p50_s", 0.10), ("p95", "ttu_p95_s", 0.10),
-           ("energy", "energy_per_device_j", 0.05), ("bytes", "bytes_per_device", 0.05))
+METRICS = tuple((name.split()[0], field, tol) for name, field, tol in AGREEMENT)
 KEPT = ("ttu_p50_s", "ttu_p95_s", "energy_per_device_j", "bytes_per_device",
         "updated_fraction", "manager_utilization_peak", "manager_wait_mean_s",
         "cell_peak_stretch", "retransmissions", "wall_s", "events", "validity_warnings",
@@ -84,17 +84,10 @@ REGIMES = {"storm": Regime(300.0, 300.0, 30720, LOADS, UTILISATIONS),
 
 def sets_of(strategy: str, per_cell: int, service_s: float, fidelity: str, seed: int,
             regime: str = "storm"):
+    """The overrides of one run (`validation.checks.agreement_sets`) in `regime`."""
     wake, poll, image, _, _ = REGIMES[regime]
-    sets = {"strategy.name": strategy, "fleet.size": FLEET, "fleet.cells": FLEET // per_cell,
-            "update.image_bytes": image, "sim.horizon_s": 14400.0,
-            "device.cdrx_cycle_s": 0.0, "manager.service_s": service_s,
-            "gateway.devices_per_gateway": per_cell, "sim.fidelity": fidelity,
-            "sim.seed": seed, "device.wake_interval_s": wake}
-    if strategy == "delegated":
-        sets["strategy.poll_interval_s"] = poll or 600.0
-    elif poll and strategy in ("device-polling", "discovery"):
-        sets["strategy.poll_interval_s"] = poll
-    return sets
+    return agreement_sets(strategy, per_cell, service_s, fidelity, seed, wake_s=wake,
+                          poll_s=poll, image_bytes=image, fleet=FLEET)
 
 
 def simulate(job):

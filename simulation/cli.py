@@ -65,6 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     fg = sub.add_parser("figures", help="redraw every figure from stored results")
     fg.add_argument("results_dir", type=Path, help="a run or sweep folder, or a folder of them")
 
+    v = sub.add_parser("validate", help="check the model against independent references "
+                                        "(closed forms, RFCs, real stacks, measurements); "
+                                        "exit status 1 if a check fails")
+    v.add_argument("--only", action="append", default=[], metavar="CHECK",
+                   help="run this check only (repeatable): renewal, coap-loss, coap-give-up, "
+                        "serialization, slow-start, bytes, nat, energy, observe, fidelity")
+    v.add_argument("--workers", type=int, metavar="N", help="processes (default: 2)")
+    v.add_argument("--out", type=Path,
+                   help="also write validation.md and validation.csv into this folder")
+    v.add_argument("--quiet", action="store_true", help="no progress lines")
+
     sub.add_parser("scenarios", help="list the built-in scenarios")
     d = sub.add_parser("docs", help="write a page per strategy, generated from the model")
     d.add_argument("--out", type=Path, default=Path("docs/strategies"))
@@ -165,6 +176,37 @@ def cmd_docs(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from simulation.outputs import staged
+    from simulation.validation import CHECKS, FAIL, PASS, SKIPPED, markdown, run_checks
+
+    unknown = [n for n in args.only if n not in CHECKS]
+    if unknown:
+        raise ScenarioError(f"no check named {unknown[0]!r}: choose from {', '.join(CHECKS)}")
+    if args.workers is not None and args.workers < 1:
+        raise ScenarioError(f"--workers must be at least 1, not {args.workers}")
+    names = args.only or list(CHECKS)
+    done = []
+
+    def progress(name):
+        done.append(name)
+        if not args.quiet:
+            print(f"[{len(done)}/{len(names)}] {name}", file=sys.stderr, flush=True)
+
+    checks = run_checks(names, workers=args.workers or 2, progress=progress)
+    counts = {v: sum(c.verdict == v for c in checks) for v in (PASS, FAIL, SKIPPED)}
+    table = markdown(checks)
+    line = (f"{len(checks)} checks: {counts[PASS]} pass, {counts[FAIL]} fail, "
+            f"{counts[SKIPPED]} skipped")
+    print(table + "\n" + line)
+    if args.out:
+        import pandas as pd
+        with staged(args.out, owned=()) as tmp:
+            (tmp / "validation.md").write_text(table + "\n" + line + "\n")
+            pd.DataFrame([c.row() for c in checks]).to_csv(tmp / "validation.csv", index=False)
+    return 1 if counts[FAIL] else 0
+
+
 def cmd_scenarios(_args) -> int:
     from simulation.scenario import builtin_scenarios
 
@@ -200,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     handler = {"run": cmd_run, "sweep": cmd_sweep, "scenarios": cmd_scenarios,
                "keys": cmd_keys, "docs": cmd_docs, "figures": cmd_figures,
-               "reproduce": cmd_reproduce}[args.command]
+               "reproduce": cmd_reproduce, "validate": cmd_validate}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from simulation.engine import World
-from simulation.session import Session
 from simulation.scenario import load_scenario
+from simulation.validation.harness import run_exchange  # noqa: F401 - shared helper
 
 
 def closed_form(**overrides):
@@ -32,35 +32,6 @@ def clear_horizon(scenario, margin_s):
     if horizon < h0:
         horizon += period
     return scenario.with_overrides({"sim.horizon_s": horizon})
-
-
-def run_exchange(scenario, spec, *, first_block=0, connected=True, nat_open_until=None,
-                 device=0, until="done"):
-    """Run one exchange of `spec` for `device` in a fresh world; returns (outcome, world).
-
-    connected: the device's radio was active just before (so it is reachable).
-    nat_open_until: time until which the NAT admits the manager (refreshed at
-        nat_open_until - udp_timeout); None leaves the NAT untouched.
-    """
-    w = World(scenario)
-    if connected:
-        w.radios.last_activity[device] = 0.0
-    if nat_open_until is not None:
-        from simulation.world.manager import ADDRESS
-        w.nat.outbound(device, ADDRESS, nat_open_until - scenario.nat.udp_timeout_s)
-    session = Session(w, device, 0)
-    box = {}
-
-    def body():
-        if spec.bulk:
-            yield from session.end_with_transfer(
-                spec, first_block, lambda _session, out: box.setdefault("out", out))
-        else:
-            box["out"] = yield from session.exchange(spec, first_block=first_block,
-                                                     until=until)
-    w.env.process(body())
-    w.env.run()
-    return box["out"], w
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ LAYERS = (
     ("session", ("simulation.session",)),
     ("strategies", ("simulation.strategies",)),
     ("engine", ("simulation.engine", "simulation.results", "simulation.validity")),
-    ("runner", ("simulation.runner", "simulation.calibration")),
+    ("runner", ("simulation.runner", "simulation.calibration", "simulation.validation")),
     ("outputs", ("simulation.outputs", "simulation.sweeps", "simulation.analysis")),
     ("study", ("simulation.figures", "simulation.study", "simulation.docs")),
     ("cli", ("simulation.cli", "simulation.__main__")),

@@ -20,39 +20,29 @@ import numpy as np
 import pytest
 
 from simulation import run
-from simulation.scenario import load_scenario
-from simulation.world.radio import PARTS
+from simulation.validation.checks import ENERGY
+from simulation.validation.harness import energy_per_report_wakeup as report_wakeup_j
 
 TOLERANCE = 0.30
-V_MODEM = 3.7      # V: the nRF9160's supply in both measurements (the kit's regulator output)
 
 
 def energy_per_report_wakeup(scenario: str, wakeups: int = 10, **sets) -> float:
-    """Mean energy (J) of one report wake-up, PSM excluded: the difference between two
-    horizons `wakeups` wake intervals apart, each 30 s before a wake-up (every tail over),
-    per device and per wake-up, so that the first wake-up's registration and handshake
-    drop out."""
-    sets = {k.replace("__", "."): v for k, v in sets.items()}
-    interval = load_scenario(scenario, sets).device.wake_interval_s
-    a, b = (run(load_scenario(scenario, {**sets, "sim.horizon_s": k * interval - 30.0}),
-                workers=1).devices for k in (2, 2 + wakeups))
-    assert (b["wakeups"] - a["wakeups"] == wakeups).all()
-    event = [f"energy_{p}_j" for p in PARTS if p != "psm"]
-    return float(((b[event].sum(axis=1) - a[event].sum(axis=1)) / wakeups).mean())
+    """`harness.energy_per_report_wakeup` with keyword overrides (`__` for the dot)."""
+    return report_wakeup_j(scenario, wakeups, {k.replace("__", "."): v
+                                               for k, v in sets.items()})
 
 
-@pytest.mark.parametrize("scenario, published_j", [
-    ("energy-rostad", 1.46),        # 395 mC x 3.7 V (calibration)
-    ("energy-rostad-rai", 0.104),   # 28 mC x 3.7 V
-    ("energy-nrf9160", 0.055 * V_MODEM),   # 11 s x 5 mA = 55 mC at the modem
-])
+#: (scenario, published J) of each measurement, as `iotsu-sim validate` checks them
+MEASURED = [(name, published) for name, published, _source in ENERGY]
+
+
+@pytest.mark.parametrize("scenario, published_j", MEASURED)
 def test_energy_per_report_wakeup_matches_the_measurement(scenario, published_j):
     assert energy_per_report_wakeup(scenario) == pytest.approx(published_j, rel=TOLERANCE)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("scenario, published_j", [
-    ("energy-rostad", 1.46), ("energy-rostad-rai", 0.104), ("energy-nrf9160", 0.2035)])
+@pytest.mark.parametrize("scenario, published_j", MEASURED)
 def test_packet_fidelity_matches_the_measurement_too(scenario, published_j):
     assert energy_per_report_wakeup(scenario, sim__fidelity="packet") == pytest.approx(
         published_j, rel=TOLERANCE)

@@ -11,6 +11,7 @@ from conftest import closed_form, run_exchange
 from simulation.engine import World
 from simulation.transport import messages
 from simulation.transport.exchange import flow_outcome
+from simulation.validation.references import coap_copies
 
 FIDELITIES = ("packet", "flow")
 
@@ -94,10 +95,8 @@ def test_total_loss_gives_up_after_max_transmit_wait(fidelity):
 
 
 def geometric_expectations(p_packet, m):
-    """A copy succeeds when request and response both survive: q = (1-p)^2. With at most
-    m copies: P(give up) = (1-q)^m; E[retransmissions] = sum_{k=1}^{m-1} (1-q)^k."""
-    q = (1.0 - p_packet) ** 2
-    return (1 - q) ** m, sum((1 - q) ** k for k in range(1, m))
+    """P(give up) and E[retransmissions] with at most m copies (`references.coap_copies`)."""
+    return coap_copies(p_packet, m - 1)
 
 
 def test_retransmissions_follow_the_geometric_law_flow():

@@ -4,32 +4,15 @@ RFC 9110 examples."""
 
 import email.utils
 import io
-import socket
-from http.client import HTTPConnection, HTTPResponse
+from http.client import HTTPResponse
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from simulation.protocols import http
+from simulation.validation.stacks import http_client_request
 
 HOST = "fw.example.com"
-
-
-def http_client_request(path, host, fields) -> bytes:
-    """The bytes http.client writes for GET `path` with Host `host` then `fields`."""
-    a, b = socket.socketpair()
-    try:
-        conn = HTTPConnection(host)
-        conn.sock = a
-        conn.putrequest("GET", path, skip_accept_encoding=True)
-        for name, value in fields:
-            conn.putheader(name, value)
-        conn.endheaders()
-        b.settimeout(2.0)
-        return b.recv(65536)
-    finally:
-        a.close()
-        b.close()
 
 
 @pytest.mark.parametrize(

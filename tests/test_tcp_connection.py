@@ -9,6 +9,8 @@ import pytest
 
 from simulation.protocols import http, tcp, tls
 from simulation.transport.tcp_connection import DOWN, UP, Connection, TcpParams
+from simulation.validation.references import slow_start_s as ref_slow_start_s
+from simulation.validation.references import tcp_handshake_s
 from simulation.world.link import LinkModel
 
 #: below the server's 1 s SYN-ACK timer (Linux), so no handshake segment is resent spuriously
@@ -48,26 +50,13 @@ def down(n):
 
 
 def handshake_s() -> float:
-    """SYN (20 B TCP + 20 B IPv4 + 12 B options, RFC 9293 / RFC 791 / RFC 7323), SYN-ACK
-    (same), then the client's ACK (40 B)."""
-    return up(52) + RTT / 2 + down(52) + RTT / 2 + up(40)
+    return tcp_handshake_s(RTT, UP_BPS, DOWN_BPS)
 
 
 def slow_start_s(payload: int, rate_ser, ack_ser, iw: int = 10) -> float:
-    """Kurose & Ross slow-start latency with delayed ACKs, from the first segment's start
-    to the last segment's arrival: windows 10, 20, 40...; the next round starts when the
-    window is sent or the first ACK (after two segments) is back, whichever is later."""
-    n = math.ceil(payload / MSS)
-    sizes = [MSS + 40] * (n - 1) + [payload - (n - 1) * MSS + 40]
-    t, w, k = 0.0, iw, 0
-    while True:
-        batch = sizes[k:k + w]
-        k += len(batch)
-        if k >= n:
-            return t + rate_ser(sum(batch)) + RTT / 2
-        first_ack = 2 * rate_ser(MSS + 40) + RTT + ack_ser(40)
-        t += max(rate_ser(sum(batch)), first_ack)
-        w *= 2
+    """`references.slow_start_s` on this file's link; `rate_ser` carries the data."""
+    data_bps, ack_bps = (DOWN_BPS, UP_BPS) if rate_ser is down else (UP_BPS, DOWN_BPS)
+    return ref_slow_start_s(payload, RTT, data_bps, ack_bps, mss=MSS, iw=iw)
 
 
 def http_download(link, rng, tls_version=None, auth="x509_low"):
