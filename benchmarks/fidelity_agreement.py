@@ -62,7 +62,7 @@ BASE_LOAD, BASE_UTILISATION = 10, 0.1
 FLEET = 100
 PILOT_SERVICE_S = 1e-6
 #: metric, summary field, tolerance (README "Two fidelities")
-METRICS = tuple((name.split()[0], field, tol) for name, field, tol in AGREEMENT)
+METRICS = tuple((name.split()[0], field, tol) for name, field, tol, _unit in AGREEMENT)
 KEPT = ("ttu_p50_s", "ttu_p95_s", "energy_per_device_j", "bytes_per_device",
         "updated_fraction", "manager_utilization_peak", "manager_wait_mean_s",
         "cell_peak_stretch", "retransmissions", "wall_s", "events", "validity_warnings",

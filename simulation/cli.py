@@ -177,8 +177,8 @@ def cmd_docs(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from simulation.outputs import staged
-    from simulation.validation import CHECKS, FAIL, PASS, SKIPPED, markdown, run_checks
+    from simulation.outputs import write_validation
+    from simulation.validation import CHECKS, FAIL, counted, run_checks
 
     unknown = [n for n in args.only if n not in CHECKS]
     if unknown:
@@ -194,17 +194,8 @@ def cmd_validate(args) -> int:
             print(f"[{len(done)}/{len(names)}] {name}", file=sys.stderr, flush=True)
 
     checks = run_checks(names, workers=args.workers or 2, progress=progress)
-    counts = {v: sum(c.verdict == v for c in checks) for v in (PASS, FAIL, SKIPPED)}
-    table = markdown(checks)
-    line = (f"{len(checks)} checks: {counts[PASS]} pass, {counts[FAIL]} fail, "
-            f"{counts[SKIPPED]} skipped")
-    print(table + "\n" + line)
-    if args.out:
-        import pandas as pd
-        with staged(args.out, owned=()) as tmp:
-            (tmp / "validation.md").write_text(table + "\n" + line + "\n")
-            pd.DataFrame([c.row() for c in checks]).to_csv(tmp / "validation.csv", index=False)
-    return 1 if counts[FAIL] else 0
+    print(write_validation(checks, args.out) if args.out else counted(checks), end="")
+    return 1 if any(c.verdict == FAIL for c in checks) else 0
 
 
 def cmd_scenarios(_args) -> int:

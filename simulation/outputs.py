@@ -18,8 +18,11 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from simulation import __version__
 from simulation.scenario import to_toml
+from simulation.validation import counted
 
 PACKAGES = ("simpy", "numpy", "pandas", "pyarrow", "scipy", "matplotlib")
 
@@ -77,6 +80,19 @@ def _json_safe(v):
     if isinstance(v, dict):
         return {k: _json_safe(x) for k, x in v.items()}
     return v
+
+
+VALIDATION_FILES = ("validation.md", "validation.csv")
+
+
+def write_validation(checks, out: Path) -> str:
+    """`out/validation.md` (the table of `iotsu-sim validate` and its count line) and
+    `out/validation.csv` (one row per check), all or nothing; returns the Markdown."""
+    text = counted(checks)
+    with staged(out, owned=VALIDATION_FILES) as tmp:
+        (tmp / "validation.md").write_text(text)
+        pd.DataFrame([c.row() for c in checks]).to_csv(tmp / "validation.csv", index=False)
+    return text
 
 
 def write_json(path: Path, data: dict) -> None:

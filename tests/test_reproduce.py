@@ -23,6 +23,7 @@ import pytest
 from scipy import stats
 
 from simulation.errors import ScenarioError
+from simulation.study.report import VALIDATION_HEADING
 from simulation.sweeps import load_experiment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,12 +125,26 @@ def test_every_number_of_the_report_is_read_from_the_results(quick_study):
             assert shown_as(number["text"], value), (record["text"], number, value)
             checked += 1
     assert checked > 60
-    # no number in the report but those of its findings (the intro defines p95 and CIs)
-    body = report.split("## Headline findings", 1)[1]
+    # no number in the report but those of its findings (the intro defines p95 and CIs),
+    # up to the validation table, which is the stored one (test below)
+    body = report.split("## Headline findings", 1)[1].split(VALIDATION_HEADING, 1)[0]
     body = "\n".join(line for line in body.splitlines() if not line.startswith("!["))
     for text in sorted((r["text"] for r in records), key=len, reverse=True):
         body = body.replace(text, "")
     assert NUMBER.findall(body) == []
+
+
+def test_the_report_ends_with_the_models_validation_table(quick_study):
+    """`reproduce` runs `iotsu-sim validate` into validation/, every check passes (or is
+    skipped for a missing package), and the report's last section is that table."""
+    report = (quick_study / "REPORT.md").read_text()
+    stored = (quick_study / "validation" / "validation.md").read_text()
+    assert report.rstrip("\n").endswith(stored.rstrip("\n"))
+    assert report.index(VALIDATION_HEADING) > report.index("## (i)")
+    table = pd.read_csv(quick_study / "validation" / "validation.csv")
+    assert set(table["verdict"]) <= {"pass", "skipped"} and len(table) >= 20
+    validation = json.loads((quick_study / "study.json").read_text())["validation"]
+    assert validation["fail"] == 0 and validation["pass"] == (table["verdict"] == "pass").sum()
 
 
 def test_the_report_states_each_question_with_its_figures(quick_study):
@@ -195,6 +210,7 @@ def test_a_second_reproduce_reuses_every_stored_run(quick_study, tmp_path, monke
     assert result.failed == 0
     for q in result.manifest["questions"]:
         assert q["computed"] == 0 and q["reused"] == q["runs"] > 0, q
+    assert result.manifest["validation"]["computed"] is False
     assert (copy / "REPORT.md").read_text() == (quick_study / "REPORT.md").read_text()
     assert digest(copy / "figures") == digest(quick_study / "figures")
     for name in QUESTIONS:

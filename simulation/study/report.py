@@ -586,6 +586,7 @@ def write_report(folder: str | Path) -> Path:
         lines += [f"![{stem}](figures/{stem}.png)" for stem in figures[q.key]]
         lines += ["", setup.text, ""]
         lines += [f"- {f.text}" for f in found[q.key]]
+    lines += validation_section(folder)
     text = "\n".join(lines) + "\n"
     records = [{"question": f.question, "text": f.text,
                 "numbers": [{"text": n.text, "value": n.value, "source": n.source}
@@ -595,6 +596,22 @@ def write_report(folder: str | Path) -> Path:
         {"tier": tier, "findings": records}, indent=1, default=_json_default) + "\n")
     write_atomic(folder / "REPORT.md", text)
     return folder / "REPORT.md"
+
+
+VALIDATION_HEADING = "## Validation of the model"
+
+
+def validation_section(folder: Path) -> list[str]:
+    """The report's last section: the table of `iotsu-sim validate` as stored in
+    `<folder>/validation/validation.md` (none if the study has none)."""
+    table = folder / "validation" / "validation.md"
+    if not table.is_file():
+        return []
+    return ["", VALIDATION_HEADING, "",
+            "Every check of the model against a reference known independently of it, as "
+            "`iotsu-sim validate` prints it (`validation/validation.csv` has the rows). A "
+            "failed check is a finding about the model, and the findings above should be "
+            "read with it.", "", table.read_text().rstrip("\n")]
 
 
 def _json_default(v):

@@ -7,9 +7,10 @@ which a sweep does not keep: so replication 0 of every grid point is simulated f
 the study itself, which keeps its run folder (the files `iotsu-sim run` writes) in
 `<out>/<name>/devices/<run id>/` and stores its summary in the sweep's store, where the
 sweep finds it and does not simulate it again. `<out>/<name>/devices/index.json` maps the
-points to their folders. Then the figures go to `<out>/figures/` and the report to
-`<out>/REPORT.md` (see `report.py`); `<out>/study.json` records the tier and what was
-computed or reused.
+points to their folders. `iotsu-sim validate`'s table goes to `<out>/validation/` (kept,
+like the runs, and reused by a rerun). Then the figures go to `<out>/figures/` and the
+report to `<out>/REPORT.md` (see `report.py`); `<out>/study.json` records the tier and
+what was computed or reused.
 """
 from __future__ import annotations
 
@@ -20,18 +21,22 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from simulation import __version__, runner
 from simulation.errors import ScenarioError
 from simulation.figures.study import draw_study
-from simulation.outputs import now_iso, versions, write_run
+from simulation.outputs import now_iso, versions, write_run, write_validation
 from simulation.study.report import write_report
 from simulation.study.questions import QUESTIONS, Question, experiments_dir
 from simulation.sweeps import SweepResult, load_experiment, sweep
 from simulation.sweeps.experiment import TIERS, Experiment, Run
 from simulation.sweeps.runner import run_pool
 from simulation.sweeps.store import Store, write_atomic
+from simulation.validation import CHECKS, FAIL, PASS, SKIPPED, run_checks
 
 STUDY_FILE = "study.json"
+VALIDATION_DIR = "validation"
 
 
 @dataclass
@@ -93,8 +98,10 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
         if log is not None:
             log(f"({q.key}) {q.name}: {entry['runs']} runs ({entry['computed']} computed, "
                 f"{entry['reused']} reused, {entry['failed']} failed)")
+    validation = validate_model(out / VALIDATION_DIR, min(workers, len(CHECKS)), log)
     result.manifest = {"tier": tier, "iotsu_sim_version": __version__,
-                       "questions": questions, "versions": versions()}
+                       "questions": questions, "validation": validation,
+                       "versions": versions()}
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / STUDY_FILE, json.dumps(result.manifest, indent=2) + "\n")
     if result.failed:
@@ -102,6 +109,21 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
     result.figures = draw_study(out)
     result.report = write_report(out)
     return result
+
+
+def validate_model(folder: Path, workers: int, log=None) -> dict:
+    """`iotsu-sim validate` into `folder` (`validation.md`, `validation.csv`), unless a
+    stored table is there; returns its counts and whether it was computed now."""
+    table = folder / "validation.csv"
+    computed = not table.is_file()
+    if computed:
+        write_validation(run_checks(workers=workers), folder)
+    verdicts = pd.read_csv(table)["verdict"]
+    counts = {v: int((verdicts == v).sum()) for v in (PASS, FAIL, SKIPPED)}
+    if log is not None:
+        log(f"validation: {len(verdicts)} checks ({'computed' if computed else 'reused'}): "
+            f"{counts[PASS]} pass, {counts[FAIL]} fail, {counts[SKIPPED]} skipped")
+    return {"folder": VALIDATION_DIR, "computed": computed, **counts}
 
 
 def _keep(scenario, folder: str, source: str) -> dict:

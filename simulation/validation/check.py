@@ -46,10 +46,13 @@ def skipped(part: str, reference: str, source: str, note: str) -> Check:
 
 
 def _number(x: float) -> str:
+    """Four significant digits, thousands separated; scientific below 1e-3."""
     if not math.isfinite(x):
         return "n/a"
-    if x == 0 or 1e-3 <= abs(x) < 1e6:
-        return f"{x:,.4g}" if abs(x) >= 1 else f"{x:.4g}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x == 0 or abs(x) >= 1e-3:
+        return f"{x:.4g}"
     return f"{x:.3e}"
 
 
@@ -72,3 +75,10 @@ def markdown(checks: list[Check]) -> str:
                      f"{_number(c.simulated)}{unit} | {_number(c.error)}{rel} | {tol} | "
                      f"{c.verdict}{note} |")
     return "\n".join(lines) + "\n"
+
+
+def counted(checks: list[Check]) -> str:
+    """`markdown(checks)`, then one line counting passes, failures and skipped checks."""
+    n = {v: sum(c.verdict == v for c in checks) for v in (PASS, FAIL, SKIPPED)}
+    return (markdown(checks) + f"\n{len(checks)} checks: {n[PASS]} pass, {n[FAIL]} fail, "
+            f"{n[SKIPPED]} skipped\n")

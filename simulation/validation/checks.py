@@ -271,10 +271,11 @@ def agreement_sets(strategy: str, per_cell: int, service_s: float, fidelity: str
     return sets
 
 
-#: metric, summary field, tolerance (README "Two fidelities")
-AGREEMENT = (("p50 time to update", "ttu_p50_s", 0.10), ("p95 time to update", "ttu_p95_s", 0.10),
-             ("energy per device", "energy_per_device_j", 0.05),
-             ("bytes per device", "bytes_per_device", 0.05))
+#: metric, summary field, tolerance (README "Two fidelities"), unit
+AGREEMENT = (("p50 time to update", "ttu_p50_s", 0.10, "s"),
+             ("p95 time to update", "ttu_p95_s", 0.10, "s"),
+             ("energy per device", "energy_per_device_j", 0.05, "J"),
+             ("bytes per device", "bytes_per_device", 0.05, "B"))
 
 
 def fidelity_agreement() -> list[Check]:
@@ -287,9 +288,9 @@ def fidelity_agreement() -> list[Check]:
            for fid in FIDELITIES}
     return [compare(f"flow fidelity: {name}", "packet fidelity (every CoAP message an event)",
                     "this model, benchmarks/fidelity_agreement.md", got["packet"][field],
-                    got["flow"][field], tol * got["packet"][field], "",
+                    got["flow"][field], tol * got["packet"][field], unit,
                     f"{tol:.0%}", "device-initiated, storm, 50 devices, 10 per cell")
-            for name, field, tol in AGREEMENT]
+            for name, field, tol, unit in AGREEMENT]
 
 
 CHECKS = {"renewal": renewal, "coap-loss": coap_loss, "coap-give-up": coap_give_up,
