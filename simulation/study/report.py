@@ -33,6 +33,7 @@ import pandas as pd
 from simulation import analysis
 from simulation.figures.study import FIGURES
 from simulation.study.questions import QUESTIONS
+from simulation.sweeps.pareto import on_front
 from simulation.sweeps.stats import ci95_half_width
 from simulation.sweeps.store import write_atomic
 
@@ -530,7 +531,49 @@ def findings_i(r: Results) -> list[Finding]:
     return out
 
 
-FINDINGS = {"a": findings_a, "b": findings_b, "c": findings_c, "d": findings_d,
+#: fleet profiles: question, its sweep, the grid key that sets the profile, and how a value
+#: of it reads ("{}" the value)
+PROFILES = {"a": ("fleet-size", "fleet.size", "{} devices"),
+            "b": ("nat-timeout", "nat.udp_timeout_s", "a {} s NAT UDP timeout"),
+            "c": ("wake-interval", "device.wake_interval_s", "wake-ups every {} s"),
+            "d": ("coverage", "link.preset", "`{}`")}
+
+
+def pareto_findings(r: Results, key: str) -> list[Finding]:
+    """Per value of the profile's grid key, the strategies on the Pareto front of energy
+    per device against p95 time to update (means over replications; both minimised; a
+    strategy without a p95 is off the front)."""
+    name, grid_key, reads = PROFILES[key]
+    out = []
+    for v in r.grid(name, grid_key):
+        at = {s: {STRATEGY: s, grid_key: v} for s in r.strategies(name)}
+        energy = {s: r.value(name, w, "energy_per_device_j") for s, w in at.items()}
+        p95 = {s: r.value(name, w, "ttu_p95_s") for s, w in at.items()}
+        front = on_front(np.array([[energy[s].value, p95[s].value] for s in at]))
+        members = sorted((s for s, ok in zip(at, front, strict=True) if ok),
+                         key=lambda s: p95[s].value)
+        if not members:
+            continue
+        value = r.grid_value(name, grid_key, v) if not isinstance(v, str) else v
+        head, tail = reads.split("{}")
+        f = Finding(key).add("Pareto front of energy against p95 time to update with ", head,
+                             value, tail, ": ")
+        for i, s in enumerate(members):
+            f.add("; " if i else "", "`", s, "` (", *_s(energy[s], "J"), ", ",
+                  *_s(p95[s], "s"), ")")
+        out.append(f.add("."))
+    return out
+
+
+def _with_fronts(key: str, findings):
+    """The question's findings, then its Pareto fronts."""
+    def both(r: Results) -> list[Finding]:
+        return findings(r) + pareto_findings(r, key)
+    return both
+
+
+FINDINGS = {"a": _with_fronts("a", findings_a), "b": _with_fronts("b", findings_b),
+            "c": _with_fronts("c", findings_c), "d": _with_fronts("d", findings_d),
             "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h,
             "i": findings_i}
 
