@@ -17,6 +17,19 @@ Size tiers: optional `[experiment.quick]` and `[experiment.full]` tables overrid
 A key a tier puts in its grid leaves the set, and the other way round. Every tier is checked
 when the file is loaded, whichever is asked for. Runs keep their seeds across tiers (a
 run's seed depends on its point and replication only), so tiers share finished runs.
+
+Variants: `[experiment.variants.<name>]` tables of overrides, named by the values of a
+`variant` grid key, vary several keys together (a modelling assumption and its
+alternative, one factor at a time):
+
+    [experiment.variants.as-configured]
+    [experiment.variants.no-buffering]
+    "network.extended_buffering_s" = 0.0
+    [experiment.grid]
+    "variant" = ["as-configured", "no-buffering"]
+
+A variant's overrides win over the set's; a key may not be both in the grid and in a
+variant the grid lists.
 """
 from __future__ import annotations
 
@@ -37,7 +50,9 @@ from simulation.strategies import check_supported
 TIERS = ("quick", "default", "full")
 #: what a tier table may override
 TIER_KEYS = {"replications", "set", "grid"}
-EXPERIMENT_KEYS = {"name", "scenario", "seed", *TIER_KEYS, "quick", "full"}
+EXPERIMENT_KEYS = {"name", "scenario", "seed", *TIER_KEYS, "quick", "full", "variants"}
+#: the grid key whose values name `[experiment.variants.<name>]` tables of overrides
+VARIANT = "variant"
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,14 @@ class Experiment:
     grid: dict[str, list] = field(default_factory=dict)
     source: dict = field(default_factory=dict)   # the experiment as given
     tier: str = "default"
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def overrides(self, point) -> dict[str, Any]:
+        """The scenario overrides of a point: the set, then the point's variant (its
+        overrides win over the set's), then the point's other grid values."""
+        values = dict(point)
+        variant = self.variants[values.pop(VARIANT)] if VARIANT in values else {}
+        return {**self.set, **variant, **values}
 
     def points(self) -> list[tuple[tuple[str, Any], ...]]:
         """Every combination of grid values, in the file's order of keys and values."""
@@ -80,7 +103,7 @@ class Experiment:
         for point in self.points():
             for r in range(self.replications):
                 seed = run_seed(self.seed, point, r)
-                sets = {**self.set, **dict(point), "sim.seed": seed}
+                sets = {**self.overrides(point), "sim.seed": seed}
                 out.append(Run(point, r, seed, load_scenario(self.scenario, sets)))
         return out
 
@@ -136,7 +159,8 @@ def load_experiment(path: str | Path, tier: str = "default") -> Experiment:
     seed = _check_value("sim.seed", seed, f"{path}: experiment.seed")
     if tier not in TIERS:
         raise ScenarioError(f"tier {tier!r} is not allowed: expected one of {', '.join(TIERS)}")
-    tiers = {"default": _tier_values(exp, path, "experiment")}
+    variants = _variants(exp.get("variants", {}), path)
+    tiers = {"default": _tier_values(exp, path, "experiment", variants)}
     for t in ("quick", "full"):
         table = exp.get(t, {})
         if not isinstance(table, dict):
@@ -145,19 +169,40 @@ def load_experiment(path: str | Path, tier: str = "default") -> Experiment:
         if unknown:
             raise ScenarioError(f"{path}: unknown key {unknown[0]!r} in experiment.{t}; "
                                 f"a tier overrides {', '.join(sorted(TIER_KEYS))}")
-        tiers[t] = _merge_tier(tiers["default"], _tier_values(table, path, f"experiment.{t}"))
+        tiers[t] = _merge_tier(tiers["default"],
+                               _tier_values(table, path, f"experiment.{t}", variants))
     chosen = None
     for t, (replications, sets, grid) in tiers.items():
         experiment = Experiment(name=name, scenario=scenario, replications=replications,
-                                seed=seed, set=sets, grid=grid, source=doc, tier=t)
+                                seed=seed, set=sets, grid=grid, source=doc, tier=t,
+                                variants=variants)
         _check_points(experiment, path)
         if t == tier:
             chosen = experiment
     return chosen
 
 
-def _tier_values(table: dict, path: Path, label: str):
-    """(replications or None, set, grid) of the experiment's or a tier's table, checked."""
+def _variants(table, path: Path) -> dict[str, dict[str, Any]]:
+    """`[experiment.variants]`: name -> table of dotted overrides, checked."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{path}: experiment.variants must be a table of named tables")
+    out = {}
+    for name, sets in table.items():
+        if not isinstance(sets, dict):
+            raise ScenarioError(f"{path}: experiment.variants.{name} must be a table of "
+                                "dotted keys (an empty table for no override)")
+        if VARIANT in sets:
+            raise ScenarioError(f"{path}: experiment.variants.{name} may not set "
+                                f"{VARIANT!r}")
+        out[name] = {k: _check_value(k, v, f"{path}: experiment.variants.{name}")
+                     for k, v in sets.items()}
+    return out
+
+
+def _tier_values(table: dict, path: Path, label: str, variants: dict | None = None):
+    """(replications or None, set, grid) of the experiment's or a tier's table, checked;
+    a `variant` grid names tables of `variants`."""
+    variants = variants or {}
     replications = table.get("replications")
     if replications is None and label == "experiment":
         replications = 1
@@ -176,6 +221,18 @@ def _tier_values(table: dict, path: Path, label: str):
         if not isinstance(values, list) or not values:
             raise ScenarioError(f"{path}: {label}.grid {k!r} = {values!r} is not allowed: "
                                 "expected a non-empty list of values")
+        if k == VARIANT:
+            unknown = [v for v in values if v not in variants]
+            if unknown:
+                raise ScenarioError(
+                    f"{path}: {label}.grid {VARIANT!r} names {unknown[0]!r}, which is not "
+                    f"a table of experiment.variants ({', '.join(variants) or 'none'})")
+            clash = sorted({key for v in values for key in variants[v]} & set(grid))
+            if clash:
+                raise ScenarioError(f"{path}: {clash[0]!r} is both in {label}.grid and in "
+                                    "a variant it lists")
+            checked_grid[k] = list(values)
+            continue
         checked = [_check_value(k, v, f"{path}: {label}.grid") for v in values]
         if len(set(map(repr, checked))) != len(checked):
             raise ScenarioError(f"{path}: {label}.grid {k!r} repeats a value: {values!r}")
@@ -202,7 +259,7 @@ def _check_points(experiment: Experiment, path: Path) -> None:
     """Every point must give a scenario this version can simulate."""
     for point in experiment.points():
         try:
-            scenario = load_scenario(experiment.scenario, {**experiment.set, **dict(point)})
+            scenario = load_scenario(experiment.scenario, experiment.overrides(point))
             check_supported(scenario)
         except ScenarioError as e:
             where = ", ".join(f"{k}={v}" for k, v in point) or "the experiment"

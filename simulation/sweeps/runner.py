@@ -117,7 +117,7 @@ def sweep(experiment: str | Path | Experiment, out: str | Path | None = None, *,
     manifest = {
         "experiment": exp.source, "name": exp.name, "scenario": exp.scenario,
         "seed": exp.seed, "replications": exp.replications, "grid": exp.grid,
-        "set": exp.set, "runs": len(runs), "computed": len(todo) - len(errors),
+        "set": exp.set, "variants": exp.variants, "runs": len(runs), "computed": len(todo) - len(errors),
         "reused": reused, "failed": errors, "executor": executor,
         "started": started, "finished": now_iso(), "versions": versions(),
         "measured_fields": list(MEASURED),
