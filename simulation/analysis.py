@@ -108,8 +108,10 @@ def study_runs(folder: str | Path, name: str) -> pd.DataFrame:
 
 
 def study_summary(folder: str | Path, name: str) -> pd.DataFrame:
-    """Per point of a question: `<field>_mean` and `<field>_ci95` (95 % Student-t) of every
-    numeric field, the DERIVED ones included, and `replications`."""
+    """Per point of a question: `<field>_mean`, `<field>_ci95` (half-width of the 95 %
+    Student-t interval) and `<field>_lo`, `<field>_hi` (95 % bootstrap percentile interval,
+    within the values' range) of every numeric field, the DERIVED ones included, and
+    `replications` (`simulation.sweeps.stats.summarize`)."""
     runs = study_runs(folder, name)
     keys = grid_keys(folder, name)
     fields = [c for c in runs.columns if c not in (*keys, "replication", "seed")

@@ -1,6 +1,8 @@
 """Figures are drawn from stored results and show exactly the stored numbers."""
 from __future__ import annotations
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -12,6 +14,7 @@ from test_sweep import experiment_file  # noqa: E402
 
 from simulation import load_scenario, run, sweep  # noqa: E402
 from simulation.figures.draw import draw, plot_field, sweep_axes  # noqa: E402
+from simulation.figures.study import FIGURES, tier_note  # noqa: E402
 from simulation.errors import ScenarioError  # noqa: E402
 from simulation.outputs import write_run  # noqa: E402
 
@@ -37,6 +40,28 @@ def test_sweep_figures_show_the_summary_means(stored_sweep):
         assert np.allclose(line.get_xdata(), rows[x])
         assert np.allclose(line.get_ydata(), rows["energy_per_device_j_mean"])
     plt.close(fig)
+
+
+def error_bar_ends(container) -> np.ndarray:
+    """(points, 2): the low and high ends of an error-bar container's vertical bars."""
+    return np.array([[seg[0][1], seg[1][1]] for seg in container.lines[2][0].get_segments()])
+
+
+def test_sweep_error_bars_are_the_bootstrap_interval_or_the_ci_of_older_summaries(
+        stored_sweep):
+    summary = stored_sweep.summary
+    x, hue = sweep_axes(stored_sweep.manifest, summary)
+    older = summary.drop(columns=[c for c in summary if c.endswith(("_lo", "_hi"))])
+    for table, low, high in ((summary, "ttu_p95_s_lo", "ttu_p95_s_hi"), (older, None, None)):
+        fig, ax = plt.subplots()
+        plot_field(ax, table, x, "ttu_p95_s", hue)
+        for container in ax.containers:
+            rows = table[table[hue] == container.get_label()].sort_values(x)
+            mean, half = rows["ttu_p95_s_mean"], rows["ttu_p95_s_ci95"]
+            ends = np.column_stack([rows[low], rows[high]] if low else [mean - half,
+                                                                        mean + half])
+            assert np.allclose(error_bar_ends(container), ends)
+        plt.close(fig)
 
 
 def test_figures_command_draws_every_figure_of_a_folder_of_results(stored_sweep, tmp_path):
@@ -73,11 +98,24 @@ def test_study_lines_show_the_means_and_intervals_over_replications(quick_study)
         line = container.lines[0]
         assert np.allclose(line.get_xdata(), means.index)
         assert np.allclose(line.get_ydata(), means.sum(axis=1))
-        segments = container.lines[2][0].get_segments()        # the error bars
-        half = [abs(seg[1][1] - seg[0][1]) / 2 for seg in segments]
         rows = summary[summary["strategy.name"] == strategy].sort_values("fleet.size")
-        assert np.allclose(half, rows["manager_msgs_ci95"], equal_nan=True)
+        assert np.allclose(error_bar_ends(container),              # the bootstrap interval
+                           rows[["manager_msgs_lo", "manager_msgs_hi"]], equal_nan=True)
     plt.close(fig)
+    entry = next(q for q in json.loads((quick_study / "study.json").read_text())["questions"]
+                 if q["key"] == "a")
+    note = f"quick tier: {entry['replications']} replications, intervals indicative"
+    fig = FIGURES["a_manager_load"][1](quick_study)
+    assert note in [t.get_text() for t in fig.texts]
+    plt.close(fig)
+
+
+def test_only_the_quick_tier_notes_that_its_intervals_are_indicative(tmp_path):
+    study = {"tier": "quick", "questions": [{"key": "a", "replications": 2}]}
+    (tmp_path / "study.json").write_text(json.dumps(study))
+    assert tier_note(tmp_path, "a") == "quick tier: 2 replications, intervals indicative"
+    (tmp_path / "study.json").write_text(json.dumps({**study, "tier": "default"}))
+    assert tier_note(tmp_path, "a") is None
 
 
 def test_bytes_split_figure_waits_for_the_split_with_a_note(quick_study, tmp_path,  # noqa: F811

@@ -111,6 +111,7 @@ def test_ci_half_widths_equal_scipy_t_interval(tmp_path):
             lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
             assert row[f"{field}_mean"] == pytest.approx(x.mean())
             assert row[f"{field}_ci95"] == pytest.approx((hi - lo) / 2, rel=1e-9)
+            assert x.min() <= row[f"{field}_lo"] <= row[f"{field}_hi"] <= x.max()
         assert row["replications"] == 4
 
 

@@ -2,7 +2,8 @@
 
 * A sweep folder (`runs.parquet`, `summary.parquet`): each main summary field against the
   grid's numeric key, one line per value of its other key (e.g. the strategy), every point
-  its mean with the 95 % confidence interval over replications as an error bar.
+  its mean with its 95 % interval over replications as an error bar (the bootstrap
+  interval `_lo`/`_hi`, else the Student-t `_ci95` of older summaries: study.interval).
 * A run folder (`devices.parquet`): the campaign's completion curve, the CDF of time to
   update and the manager's load over time.
 * The folder of `iotsu-sim reproduce` (`study.json`): the study's figures (see study.py),
@@ -19,7 +20,7 @@ import pandas as pd
 from simulation.analysis import completion_curve, load_run, load_sweep, ttu_cdf
 from simulation.errors import ScenarioError
 from simulation.figures import style
-from simulation.figures.study import draw_study
+from simulation.figures.study import draw_study, interval
 
 SWEEP_FIELDS = {
     "updated_fraction": "updated fraction",
@@ -43,12 +44,13 @@ def _save(fig, folder: Path, name: str) -> list[Path]:
 
 
 def plot_field(ax, summary: pd.DataFrame, x: str, field: str, hue: str | None) -> None:
-    """Mean and 95 % CI of `field` against grid key `x`, one line per value of `hue`."""
+    """Mean and 95 % interval of `field` against grid key `x`, one line per value of
+    `hue`."""
     groups = summary.groupby(hue, sort=False) if hue else [(None, summary)]
     for value, group in groups:
         group = group.sort_values(x)
         kw = style.strategy_style(value) if hue == "strategy.name" else {"label": value}
-        ax.errorbar(group[x], group[f"{field}_mean"], yerr=group[f"{field}_ci95"],
+        ax.errorbar(group[x], group[f"{field}_mean"], yerr=interval(group, field),
                     capsize=2, **kw)
     xs = summary[x].to_numpy(dtype=float)
     if xs.min() > 0 and xs.max() / xs.min() >= 100:

@@ -3,13 +3,18 @@
 
 One function per figure, each taking the study's folder and returning a matplotlib Figure,
 so that a notebook shows exactly the figure of the report. Every point of a sweep is the
-mean over its replications with the 95 % Student-t interval as an error bar; curves of
-single devices tables (completion, CDF) come from replication 0 of a point (the run the
-study keeps), with the replications' median and p95 and their intervals marked. Style:
-`style.py` (a paper's column width, Okabe-Ito colours, one colour and marker per strategy).
+mean over its replications with its 95 % interval as an error bar: the bootstrap
+percentile interval (`<field>_lo`, `<field>_hi`, within the field's range), or the
+Student-t half-width (`<field>_ci95`) for summaries stored before the first existed. Curves
+of single devices tables (completion, CDF) come from replication 0 of a point (the run
+the study keeps), with the replications' median and p95 and their intervals marked. A
+figure of the quick tier says that its intervals, over a few replications, are
+indicative. Style: `style.py` (a paper's column width, Okabe-Ito colours, one colour and
+marker per strategy).
 """
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 
@@ -55,9 +60,40 @@ FIGURES: dict[str, tuple[str, object]] = {}
 
 def figure(stem: str, key: str):
     def register(fn):
-        FIGURES[stem] = (key, fn)
-        return fn
+        @functools.wraps(fn)
+        def drawn(folder):
+            fig = fn(folder)
+            note = tier_note(folder, key)
+            if fig is not None and note:
+                fig.text(1.0, 0.0, note, ha="right", va="top", fontsize=6, color="0.35")
+            return fig
+        FIGURES[stem] = (key, drawn)
+        return drawn
     return register
+
+
+def tier_note(folder, key: str) -> str | None:
+    """The note of a figure of question `key` of the quick tier (`study.json`), e.g.
+    "quick tier: 2 replications, intervals indicative"; None for the other tiers."""
+    study = analysis.load_study(folder)
+    if study.get("tier") != "quick":
+        return None
+    counts = sorted({q["replications"] for q in study.get("questions", [])
+                     if q.get("key") == key and "replications" in q})
+    reps = f"{'-'.join(map(str, counts))} replications, " if counts else ""
+    return f"quick tier: {reps}intervals indicative"
+
+
+def interval(rows: pd.DataFrame, field: str, scale: float = 1.0) -> np.ndarray:
+    """Error bars of `field` around its means (times `scale`), for matplotlib's yerr/xerr:
+    [mean - lo, hi - mean] of the bootstrap interval (`_lo`, `_hi`), else the Student-t
+    half-width `_ci95` of summaries stored without them."""
+    mean = rows[f"{field}_mean"].to_numpy(dtype=float)
+    if f"{field}_lo" not in rows or f"{field}_hi" not in rows:
+        return rows[f"{field}_ci95"].to_numpy(dtype=float) * scale
+    lo = rows[f"{field}_lo"].to_numpy(dtype=float)
+    hi = rows[f"{field}_hi"].to_numpy(dtype=float)
+    return np.clip(np.vstack([mean - lo, hi - mean]), 0.0, None) * scale   # 0: rounding
 
 
 def _plt():
@@ -98,15 +134,14 @@ def _hue_values(summary: pd.DataFrame, hue: str | None) -> list:
 
 def lines(ax, summary: pd.DataFrame, x: str, field: str, hue: str | None = STRATEGY,
           logx: bool = True, logy: bool = False) -> None:
-    """Mean and 95 % CI of `field` against `x`, one line per value of `hue`."""
+    """Mean and 95 % interval of `field` against `x`, one line per value of `hue`."""
     for i, value in enumerate(_hue_values(summary, hue)):
         rows = summary if hue is None else summary[summary[hue] == value]
         rows = rows.sort_values(x)
         y = rows[f"{field}_mean"].to_numpy(dtype=float)
         if np.isnan(y).all():
             continue
-        ax.errorbar(rows[x].to_numpy(dtype=float), y,
-                    yerr=rows[f"{field}_ci95"].to_numpy(dtype=float), capsize=2,
+        ax.errorbar(rows[x].to_numpy(dtype=float), y, yerr=interval(rows, field), capsize=2,
                     **series_style(hue, value, i))
     if logx:
         ax.set_xscale("log")
@@ -148,7 +183,7 @@ def against(summary: pd.DataFrame, x: str, fields: list[tuple[str, bool]],
 def bars(ax, summary: pd.DataFrame, category: str, field: str, hue: str = STRATEGY,
          scale: float = 1.0, label: str | None = None, logy: bool = False) -> None:
     """Grouped bars: one group per value of `category`, one bar per value of `hue`, each
-    the mean with its 95 % CI (times `scale`)."""
+    the mean with its 95 % interval (times `scale`)."""
     cats = list(dict.fromkeys(summary[category]))
     hues = _hue_values(summary, hue)
     width = 0.8 / len(hues)
@@ -156,7 +191,7 @@ def bars(ax, summary: pd.DataFrame, category: str, field: str, hue: str = STRATE
         rows = summary[summary[hue] == value].set_index(category).reindex(cats)
         kw = series_style(hue, value, i)
         ax.bar(np.arange(len(cats)) + (i - (len(hues) - 1) / 2) * width,
-               rows[f"{field}_mean"] * scale, width, yerr=rows[f"{field}_ci95"] * scale,
+               rows[f"{field}_mean"] * scale, width, yerr=interval(rows, field, scale),
                color=kw["color"], label=kw["label"], capsize=1.5,
                error_kw={"elinewidth": 0.6})
     ax.set_xticks(np.arange(len(cats)), [str(c) for c in cats])
@@ -178,7 +213,7 @@ def _curves(ax, folder, name: str, where: dict, hue: str, x_log: bool,
             summary: pd.DataFrame | None = None) -> None:
     """Completion curves (fraction updated against time since the release) of the kept
     runs matching `where`, one per value of `hue`; with `summary`, the replications'
-    median and p95 and their 95 % CIs are marked on each curve."""
+    median and p95 and their 95 % intervals are marked on each curve."""
     kept = analysis.select(analysis.kept_runs(folder, name), where)
     if hue == "devices_per_cell":
         kept = kept.assign(devices_per_cell=[
@@ -206,7 +241,7 @@ def _curves(ax, folder, name: str, where: dict, hue: str, x_log: bool,
             for q, level in (("ttu_p50_s", 0.5), ("ttu_p95_s", 0.95)):
                 mean = point[f"{q}_mean"].iloc[0]
                 if np.isfinite(mean):
-                    ax.errorbar([mean], [level], xerr=[point[f"{q}_ci95"].iloc[0]],
+                    ax.errorbar([mean], [level], xerr=interval(point.iloc[:1], q),
                                 color=kw["color"], marker=kw["marker"], capsize=2,
                                 linestyle="none")
     if x_log:
@@ -237,7 +272,7 @@ def fleet_completion(folder):
 @figure("a_ttu_cdf", "a")
 def fleet_ttu_cdf(folder):
     """CDF of time to update per strategy (log time), with the replications' median and
-    p95 (markers, 95 % CI)."""
+    p95 (markers, 95 % interval)."""
     fig, (ax,) = _panels(1)
     size = _representative_size(folder)
     summary = analysis.study_summary(folder, "fleet-size")
@@ -336,8 +371,8 @@ def security(folder):
 def bytes_split(folder):
     """Bytes per device on the radio link split into payload, protocol headers, security
     and wasted transmissions, by strategy, without security and with the grid's last
-    mode (`tls`: every hop secured); the error bar is the 95 % CI of the total. None when
-    the runs do not carry the split (results of a version without it)."""
+    mode (`tls`: every hop secured); the error bar is the 95 % interval of the total.
+    None when the runs do not carry the split (results of a version without it)."""
     summary = analysis.study_summary(folder, "security")
     missing = [f for f in (*BYTE_PARTS, "bytes_per_device") if f"{f}_mean" not in summary]
     if missing:
