@@ -30,9 +30,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ["a_completion", "a_ttu_cdf", "a_manager_load", "a_time_to_update", "b_nat_timeout",
            "c_wake_interval", "d_coverage", "e_gateway_backhaul", "f_delta_ratio",
            "g_security", "g_bytes_split", "h_cell_contention", "h_completion",
-           "i_mqtt_session"]
+           "i_mqtt_session", "j_robustness"]
 QUESTIONS = ["fleet-size", "nat-timeout", "wake-interval", "coverage", "gateway-fanout",
-             "delta-ratio", "security", "cell-contention", "mqtt-session"]
+             "delta-ratio", "security", "cell-contention", "mqtt-session", "robustness"]
 BYTE_SPLIT = "payload_bytes_per_device"
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 _STUDY: dict[str, Path] = {}
@@ -115,7 +115,7 @@ def test_every_number_of_the_report_is_read_from_the_results(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     records = json.loads((quick_study / "report.json").read_text())["findings"]
     questions = {r["question"] for r in records}
-    assert set("abcdefghi") <= questions
+    assert set("abcdefghij") <= questions
     checked = 0
     for record in records:
         assert record["text"] in report
@@ -140,7 +140,7 @@ def test_the_report_ends_with_the_models_validation_table(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     stored = (quick_study / "validation" / "validation.md").read_text()
     assert report.rstrip("\n").endswith(stored.rstrip("\n"))
-    assert report.index(VALIDATION_HEADING) > report.index("## (i)")
+    assert report.index(VALIDATION_HEADING) > report.index("## (j)")
     table = pd.read_csv(quick_study / "validation" / "validation.csv")
     assert set(table["verdict"]) <= {"pass", "skipped"} and len(table) >= 20
     validation = json.loads((quick_study / "study.json").read_text())["validation"]
@@ -150,9 +150,9 @@ def test_the_report_ends_with_the_models_validation_table(quick_study):
 def test_the_report_states_each_question_with_its_figures(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     headline = report.split("## Headline findings", 1)[1].split("\n## ", 1)[0]
-    assert len([line for line in headline.splitlines() if line.startswith("| (")]) == 9
+    assert len([line for line in headline.splitlines() if line.startswith("| (")]) == 10
     for i, name in enumerate(QUESTIONS):
-        key = "abcdefghi"[i]
+        key = "abcdefghij"[i]
         section = report.split(f"## ({key})", 1)[1].split("\n## ", 1)[0]
         assert f"`experiments/{name}.toml`, tier `quick`" in section
         assert "\n- " in section                        # at least one finding

@@ -24,6 +24,7 @@ import pandas as pd
 from simulation import analysis
 from simulation.figures import style
 from simulation.outputs import staged
+from simulation.sweeps.ranking import leads
 
 log = logging.getLogger(__name__)
 
@@ -393,7 +394,7 @@ def bytes_split(folder):
             ax.barh(y, width, left=left, color=colour, label=label, height=0.7)
             left += width
         ax.errorbar(rows["bytes_per_device_mean"] / 1000, y,
-                    xerr=rows["bytes_per_device_ci95"] / 1000, color="black",
+                    xerr=interval(rows, "bytes_per_device", 1e-3), color="black",
                     linestyle="none", capsize=1.5, elinewidth=0.6)
         ax.set_yticks(y, strategies)
         ax.invert_yaxis()
@@ -474,3 +475,36 @@ def mqtt_session(folder):
     MQTT session open or reconnecting at each wake-up."""
     return against(analysis.study_summary(folder, "mqtt-session"), "device.wake_interval_s",
                    [("energy_per_device_j", True), ("ttu_p95_s", True)], hue="mqtt.session")
+
+
+@figure("j_robustness", "j")
+def robustness(folder):
+    """Tornado chart of the rankings' margins: for the fastest strategy (p95 time to
+    update) and the most frugal one (energy per device) as configured, its lead over the
+    best other strategy under each assumption changed (bars, sorted by how far they move
+    from the as-configured lead, the dashed line); a bar left of zero: it is beaten. None
+    for a study stored before it had this question."""
+    if not (Path(folder) / "robustness" / "runs.parquet").is_file():
+        return None
+    summary = analysis.study_summary(folder, "robustness")
+    fig, axes = _panels(2, sharex=False, height=style.COLUMN_WIDTH_IN * 1.3)
+    for ax, (field, what) in zip(axes, (("ttu_p95_s", "p95 time to update"),
+                                        ("energy_per_device_j", "energy per device")),
+                                 strict=True):
+        winner, table = leads(summary, field)
+        if not winner:
+            ax.set_axis_off()
+            continue
+        base = float(table.loc[table["variant"] == "as-configured", "lead"].iloc[0])
+        rest = table[table["variant"] != "as-configured"].copy()
+        rest["moved"] = (rest["lead"] - base).abs()
+        rest = rest.sort_values("moved", kind="stable")
+        pct = 100 * rest["lead"].fillna(-1.0).to_numpy()
+        y = np.arange(len(rest))
+        colours = ["#0072B2" if v >= 0 else "#D55E00" for v in pct]
+        ax.barh(y, pct, color=colours, height=0.6)
+        ax.axvline(100 * base, color="black", linestyle="--", linewidth=0.8)
+        ax.axvline(0.0, color="0.5", linewidth=0.6)
+        ax.set_yticks(y, rest["variant"].tolist())
+        ax.set_xlabel(f"lead of {winner} in {what} over the next strategy (%)")
+    return fig

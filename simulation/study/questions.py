@@ -14,7 +14,7 @@ from simulation.errors import ScenarioError
 
 @dataclass(frozen=True)
 class Question:
-    key: str          # a .. i, the order of the report
+    key: str          # a .. j, the order of the report
     name: str         # the experiment's file stem and name: results in <out>/<name>/
     title: str        # the question, as the report asks it
 
@@ -38,6 +38,8 @@ QUESTIONS = (
              "What happens to a cell when the whole fleet is released at once?"),
     Question("i", "mqtt-session",
              "Should an MQTT device keep its session open or reconnect at each wake-up?"),
+    Question("j", "robustness",
+             "Do the rankings survive the modelling assumptions that could move them?"),
 )
 
 

@@ -34,6 +34,7 @@ from simulation import analysis
 from simulation.figures.study import FIGURES
 from simulation.study.questions import QUESTIONS
 from simulation.sweeps.pareto import on_front
+from simulation.sweeps.ranking import COMPLETE, leads
 from simulation.sweeps.stats import ci95_half_width
 from simulation.sweeps.store import write_atomic
 
@@ -531,6 +532,65 @@ def findings_i(r: Results) -> list[Finding]:
     return out
 
 
+BASE_VARIANT = "as-configured"
+#: what a ranking by a summary field reads as: field, "the ... strategy", unit
+RANKINGS = (("ttu_p95_s", "fastest (p95 time to update)", "s"),
+            ("energy_per_device_j", "most frugal (energy per device)", "J"))
+
+
+def findings_j(r: Results) -> list[Finding]:
+    """Each ranking of the baseline under every modelling assumption of the robustness
+    sweep, one changed at a time: stated plainly if it holds under all of them, else with
+    the assumptions under which it does not."""
+    name = "robustness"
+    summary = analysis.study_summary(r.folder, name)
+    out = []
+    for field, reads, unit in RANKINGS:
+        winner, table = leads(summary, field, BASE_VARIANT)
+        if not winner:
+            continue
+        margins = {}
+        for row in table.itertuples(index=False):
+            v = getattr(row, "variant")
+
+            def mean(s):
+                return r.value(name, {STRATEGY: s, "variant": v}, field)
+            margins[v] = (row.first, mean(winner), mean(row.other), row.other)
+        _, w0, o0, other0 = margins[BASE_VARIANT]
+        f = Finding("j").add("As configured, `", winner, "` is the ", reads, ": ",
+                             *_s(w0, unit), " against `", other0, "`'s ", *_s(o0, unit))
+        lost = [v for v, m in margins.items() if m[0] != winner]
+        if not lost:
+            kept = [v for v in margins if v != BASE_VARIANT]
+            lows = min(kept, key=lambda v: margins[v][2].value / margins[v][1].value)
+            f.add("; it stays first under every assumption changed (", _names(kept),
+                  "), its narrowest lead being ", change_pct(margins[lows][2], margins[lows][1]),
+                  " % (`", lows, "`).")
+        else:
+            f.add("; it is first only if the assumptions hold: ")
+            for i, v in enumerate(lost):
+                first, w, o, _ = margins[v]
+                f.add("; " if i else "", "with `", v, "`, `", first, "` is first (",
+                      *_s(o, unit), " against ", *_s(w, unit), ")")
+            f.add(".")
+        out.append(f)
+    upd = {s: r.value(name, {STRATEGY: s, "variant": BASE_VARIANT}, "updated_fraction")
+           for s in r.strategies(name)}
+    complete = [s for s in upd if upd[s].value >= COMPLETE]
+    for s in complete:
+        drops = []
+        for v in r.grid(name, "variant"):
+            u = r.value(name, {STRATEGY: s, "variant": v}, "updated_fraction")
+            if u.value < COMPLETE:
+                drops.append((v, u))
+        if drops:
+            f = Finding("j").add("`", s, "` updates the fleet as configured but not ")
+            for i, (v, u) in enumerate(drops):
+                f.add(", " if i else "", "with `", v, "` (", u.scaled(100, "pct"), " %)")
+            out.append(f.add("."))
+    return out
+
+
 #: fleet profiles: question, its sweep, the grid key that sets the profile, and how a value
 #: of it reads ("{}" the value)
 PROFILES = {"a": ("fleet-size", "fleet.size", "{} devices"),
@@ -575,7 +635,7 @@ def _with_fronts(key: str, findings):
 FINDINGS = {"a": _with_fronts("a", findings_a), "b": _with_fronts("b", findings_b),
             "c": _with_fronts("c", findings_c), "d": _with_fronts("d", findings_d),
             "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h,
-            "i": findings_i}
+            "i": findings_i, "j": findings_j}
 
 
 # --- the report
