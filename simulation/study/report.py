@@ -551,7 +551,7 @@ def findings_j(r: Results) -> list[Finding]:
             continue
         margins = {}
         for row in table.itertuples(index=False):
-            v = getattr(row, "variant")
+            v = row.variant
 
             def mean(s):
                 return r.value(name, {STRATEGY: s, "variant": v}, field)
@@ -571,7 +571,11 @@ def findings_j(r: Results) -> list[Finding]:
             for i, v in enumerate(lost):
                 first, w, o, _ = margins[v]
                 f.add("; " if i else "", "with `", v, "`, `", first, "` is first (",
-                      *_s(o, unit), " against ", *_s(w, unit), ")")
+                      *_s(o, unit))
+                if _finite(w):
+                    f.add(" against ", *_s(w, unit), ")")
+                else:
+                    f.add("; `", winner, "` does not update the fleet there)")
             f.add(".")
         out.append(f)
     upd = {s: r.value(name, {STRATEGY: s, "variant": BASE_VARIANT}, "updated_fraction")
