@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 #: the largest cell stretch on radio cells at which flow fidelity was checked: in every
 #: agreeing run of the matrix, and in question (h) at 40 devices in one cell, flow
-#: fidelity's cells never slowed a download (packet fidelity's: by up to 1.38); with cells
-#: of one device's rate, flow's stretches of 7.7-14.7 come with downloads 6-43 % short of
+#: fidelity's cells never slowed a download (packet fidelity's: by up to 1.49); with cells
+#: of one device's rate, flow's stretches of 8-24 come with a mean download 27 % short of
 #: packet fidelity's (`benchmarks/study_load_check.md`)
 CELL_STRETCH = 1.0
 
@@ -33,7 +33,7 @@ class Checked:
 
 #: the conditions the agreement runs cover, and how far (the largest value a flow run of
 #: an agreeing configuration reached, rounded down): `benchmarks/fidelity_agreement.md`
-#: (manager utilisation 2.08; gateways' channels, flow stretch 1.69, packet's 7.0), and
+#: (manager utilisation 2.0; gateways' channels, flow stretch 1.69, packet's 7.0), and
 #: for radio cells `benchmarks/study_load_check.md`
 CHECKED = (
     Checked("manager_utilization_peak", 2.0, 2.0,

@@ -6,6 +6,7 @@ import re
 import pytest
 
 from simulation import load_scenario, run
+from simulation.validation.harness import manager_polls
 
 FLOWS = {
     "device-initiated": [r"D-->M: CoAP POST /rd\?ep=dev\d+&lt=90000",
@@ -127,23 +128,11 @@ def test_share_of_manager_polls_answered_is_the_open_window_over_the_wake_interv
     """A poll gets through while the device is reachable (I + A after its last packet) and
     its binding admits the manager (T after the report reached the NAT): the share of
     polls answered is about min(I + A, T) / wake interval (polls rarer than the window, at a
-    period incommensurate with the wake-ups)."""
-    from simulation.transport import messages
-    sc = load_scenario("closed-form", {
-        "strategy.name": "manager-polling", "strategy.poll_interval_s": 170.0,
-        "device.wake_interval_s": 600.0, "device.inactivity_s": 20.0,
-        "device.active_timer_s": 8.0, "nat.enabled": True, "nat.udp_timeout_s": nat_timeout,
-        "fleet.size": 400, "fleet.cells": 400, "sim.fidelity": "flow",
-        "update.release_s": 1e9, "sim.horizon_s": 36000.0})
-    res = run(sc)     # about 85,000 polls: 8 % is over 3 binomial standard errors
-    s = res.summary
-    report = messages.report(sc.device.report_bytes, 1)
-    s_resp = 8 * report.resp_bytes[0] / sc.link.downlink_bps
-    # the report reaches the NAT half an RTT and its answer's serialization before the
-    # device's last packet; a poll must reach the device half an RTT after it is sent
-    window = min(nat_timeout - 0.5 - s_resp, 20.0 + 8.0 - 0.5)
+    period incommensurate with the wake-ups; `harness.manager_polls`)."""
+    # about 85,000 polls: 8 % is over 3 binomial standard errors
+    s, expected = manager_polls(nat_timeout)
     share = s["polls_answered"] / s["polls_sent"]
-    assert share == pytest.approx(window / 600.0, rel=0.08)
+    assert share == pytest.approx(expected, rel=0.08)
     assert s["failed_nat"] + s["failed_unreachable"] == s["polls_sent"] - s["polls_answered"]
 
 

@@ -8,24 +8,12 @@ import pytest
 from conftest import closed_form
 
 from simulation import run
+from simulation.validation.harness import first_contact_delays as harness_delays
 
 
-def first_contact_delays(wake, n=3000, interval=600.0, release=600.0):
-    """The horizon leaves room for the first contact after the release: within one
-    interval for periodic wake-ups, 15 (a miss has probability e^-15 per device) for
-    Poisson ones."""
-    after = 2 * interval if wake == "periodic" else 15 * interval
-    sc = closed_form(**{"strategy__name": "device-polling", "strategy__poll_interval_s": 0.0,
-                        "device__wake": wake, "device__wake_interval_s": interval,
-                        "fleet__size": n, "fleet__cells": n, "sim__fidelity": "flow",
-                        "update__release_s": release, "update__image_bytes": 512,
-                        "sim__horizon_s": release + after})
-    res = run(sc)
-    # A version check reaches the manager a fixed time after each wake-up, so the checks
-    # form the same renewal process as the wake-ups, shifted: the first one at or after
-    # the release comes after the residual life of that process.
-    delay = res.devices["t_first_contact_s"].to_numpy() - release
-    return delay, interval
+def first_contact_delays(wake, n=3000, interval=600.0):
+    """`harness.first_contact_delays` of `n` devices, and the interval."""
+    return harness_delays(wake, n, interval), interval
 
 
 @pytest.mark.slow

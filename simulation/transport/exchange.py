@@ -490,10 +490,9 @@ def merge(total: Outcome, part: Outcome) -> Outcome:
     `total` (in place); returns `total`."""
     shift = part.start_s - total.start_s
     for name in ("blocks_done", "path_down_s", "queued_down_s", "air_down_s", "device_tx_s",
-                 "bytes_up",
-                 "bytes_down", "payload_bytes", "security_bytes", "wasted_bytes", "msgs_up",
-                 "msgs_down", "retransmissions", "nat_drops", "manager_in", "manager_out",
-                 "manager_bytes_out"):
+                 "bytes_up", "bytes_down", "payload_bytes", "security_bytes", "wasted_bytes",
+                 "msgs_up", "msgs_down", "retransmissions", "nat_drops", "manager_in",
+                 "manager_out", "manager_bytes_out"):
         setattr(total, name, getattr(total, name) + getattr(part, name))
     for name in ("first_delivery_s", "first_served_s", "first_downlink_s", "woke_s"):
         if math.isnan(getattr(total, name)):

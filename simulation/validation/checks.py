@@ -21,7 +21,8 @@ from ..world.link import LinkModel
 from . import references as ref
 from . import stacks
 from .check import Check, compare, skipped
-from .harness import energy_per_report_wakeup, run_exchange
+from .harness import energy_per_report_wakeup, first_contact_delays, manager_polls, \
+    run_exchange
 
 SE = 4.0            # statistical checks accept 4 standard errors (a false alarm ~ 6e-5)
 FIDELITIES = ("flow", "packet")
@@ -37,15 +38,8 @@ def renewal() -> list[Check]:
     """Release to first contact: the residual life of the wake-up process."""
     out = []
     for wake, n in (("periodic", 500), ("poisson", 500)):
-        interval, release = 600.0, 600.0
-        # room for every first contact: within one interval for periodic wake-ups; 13
-        # intervals for Poisson ones (a device misses with probability e^-13)
-        after = 2 * interval if wake == "periodic" else 13 * interval
-        sc = closed_form(**{"strategy.name": "device-polling", "strategy.poll_interval_s": 0.0,
-                            "device.wake": wake, "device.wake_interval_s": interval,
-                            "fleet.size": n, "fleet.cells": n, "update.release_s": release,
-                            "update.image_bytes": 512, "sim.horizon_s": release + after})
-        delay = run(sc, workers=1).devices["t_first_contact_s"].to_numpy() - release
+        interval = 600.0
+        delay = first_contact_delays(wake, n, interval)
         mean, sd = ref.residual_life(wake, interval)
         out.append(compare(f"wake-ups ({wake}): release to first contact",
                            "mean residual life", "renewal theory (Cox 1962)", mean,
@@ -190,24 +184,12 @@ def byte_counts() -> list[Check]:
 
 def nat_cutoff() -> list[Check]:
     """Manager polls through a NAT: answered while the binding and the radio are open."""
-    timeout, interval, inactivity, active = 15.0, 600.0, 20.0, 8.0
-    sc = load_scenario("closed-form", {
-        "strategy.name": "manager-polling", "strategy.poll_interval_s": 170.0,
-        "device.wake_interval_s": interval, "device.inactivity_s": inactivity,
-        "device.active_timer_s": active, "nat.enabled": True, "nat.udp_timeout_s": timeout,
-        "fleet.size": 400, "fleet.cells": 400, "update.release_s": 1e9,
-        "sim.horizon_s": 36000.0})
-    s = run(sc, workers=1).summary
-    report = messages.report(sc.device.report_bytes, 1)
-    s_resp = ref.serialization_s(report.resp_bytes[0], sc.link.downlink_bps)
-    # the report reaches the NAT half an RTT and its answer's serialization before the
-    # device's last packet; a poll must reach the device half an RTT after it is sent
-    window = min(timeout - 0.5 - s_resp, inactivity + active - 0.5)
+    s, expected = manager_polls(15.0)
     share = s["polls_answered"] / s["polls_sent"]
     return [compare("NAT cut-off of manager polls (15 s UDP timeout)",
                     "share answered = open window / wake interval",
-                    "RFC 4787 mapping timeout; window of the binding", window / interval, share,
-                    0.08 * window / interval, "", "8 % (the window is approximate)",
+                    "RFC 4787 mapping timeout; window of the binding", expected, share,
+                    0.08 * expected, "", "8 % (the window is approximate)",
                     f"{s['polls_sent']:,} polls")]
 
 
@@ -322,11 +304,11 @@ def run_checks(names: list[str] | None = None, workers: int = 2, progress=None
     else:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             # the longest first, so that the workers end together
-            futures = {n: pool.submit(_run_one, n)
+            futures = {pool.submit(_run_one, n): n
                        for n in sorted(names, key=lambda n: n not in LONGEST)}
             results = {}
-            for f in as_completed(futures.values()):
-                n = next(k for k, v in futures.items() if v is f)
+            for f in as_completed(futures):
+                n = futures[f]
                 results[n] = f.result()
                 if progress:
                     progress(n)
