@@ -29,7 +29,21 @@ alternative, one factor at a time):
     "variant" = ["as-configured", "no-buffering"]
 
 A variant's overrides win over the set's; a key may not be both in the grid and in a
-variant the grid lists.
+variant the grid lists. `variants = "FILE.toml"` takes the variants from a file beside the
+experiment, whose `[variants.<name>]` tables have the same form, so that several
+experiments share one list of modelling assumptions (`experiments/assumptions.toml`). A
+variant's table may say in `when` the world it stands for, as a phrase ("the network
+buffers downlink data for devices in PSM").
+
+The decisive comparison: an optional `[experiment.robustness]` table names the points on
+which the experiment's headline finding rests, to be run again under each variant
+(`decisive()`): `at` restricts grid keys to `"min"`, `"max"`, `"ends"` (both), a list of
+their values or `"contenders"` (the values the finding names, known once the experiment has run; the
+other keys keep all of theirs), `variants` names the file of variants, and
+`replications` may lower the tier's count. A variant that sets a key of the remaining
+grid, or of the experiment's set, is left out: the experiment varies that key along its own
+axis, or fixes it by design (question (h)'s wake-ups every 5 min, say). A tier's
+`[experiment.<tier>.robustness]` may override `at` (key by key) and `replications`.
 """
 from __future__ import annotations
 
@@ -49,10 +63,16 @@ from simulation.strategies import check_supported
 
 TIERS = ("quick", "default", "full")
 #: what a tier table may override
-TIER_KEYS = {"replications", "set", "grid"}
-EXPERIMENT_KEYS = {"name", "scenario", "seed", *TIER_KEYS, "quick", "full", "variants"}
+TIER_KEYS = {"replications", "set", "grid", "robustness"}
+EXPERIMENT_KEYS = {"name", "scenario", "seed", *TIER_KEYS, "quick", "full", "variants",
+                   "robustness"}
+ROBUSTNESS_KEYS = {"at", "variants", "replications"}
 #: the grid key whose values name `[experiment.variants.<name>]` tables of overrides
 VARIANT = "variant"
+#: the variant without overrides, against which the others are read
+AS_CONFIGURED = "as-configured"
+#: the optional phrase of a variant's table saying the world it stands for
+WHEN = "when"
 
 
 @dataclass(frozen=True)
@@ -83,6 +103,10 @@ class Experiment:
     source: dict = field(default_factory=dict)   # the experiment as given
     tier: str = "default"
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: per variant, the world it stands for (its table's `when`), where it says
+    when: dict[str, str] = field(default_factory=dict)
+    #: `[experiment.robustness]` as checked: at, variants, when, replications
+    robustness: dict = field(default_factory=dict)
 
     def overrides(self, point) -> dict[str, Any]:
         """The scenario overrides of a point: the set, then the point's variant (its
@@ -96,6 +120,45 @@ class Experiment:
         keys = list(self.grid)
         return [tuple(zip(keys, values, strict=True))
                 for values in itertools.product(*(self.grid[k] for k in keys))]
+
+    def decisive(self, contenders: dict | None = None) -> Experiment | None:
+        """The experiment's decisive comparison under each modelling assumption (see the
+        module docstring), named `<name>-assumptions`; None without a robustness table.
+        A key picked as `"contenders"` keeps its values that `contenders[key]` names (all of
+        them when it names none): the strategies, say, that a finding compares, known from
+        the results."""
+        if not self.robustness:
+            return None
+        grid = {}
+        for k, values in self.grid.items():
+            pick = self.robustness["at"].get(k)
+            if pick == "contenders":
+                values = [v for v in values if v in (contenders or {}).get(k, ())] or values
+            elif pick == "min":
+                values = [min(values)]
+            elif pick == "max":
+                values = [max(values)]
+            elif pick == "ends":
+                values = sorted({min(values), max(values)})
+            elif pick is not None:
+                values = [v for v in values if v in pick]
+                if not values:
+                    raise ScenarioError(f"{self.name}: experiment.robustness.at {k!r} = "
+                                        f"{pick!r} holds none of the {self.tier} tier's "
+                                        f"values {self.grid[k]!r}")
+            grid[k] = values
+        variants = self.robustness["variants"]
+        names = [v for v, sets in variants.items()
+                 if not set(sets) & (set(grid) | set(self.set))]
+        grid[VARIANT] = names
+        replications = min(self.replications,
+                           self.robustness.get("replications") or self.replications)
+        return Experiment(name=f"{self.name}-assumptions", scenario=self.scenario,
+                          replications=replications, seed=self.seed, set=self.set,
+                          grid=grid, source=self.source, tier=self.tier,
+                          variants={v: variants[v] for v in names},
+                          when={v: self.robustness["when"][v] for v in names
+                                if v in self.robustness["when"]})
 
     def runs(self) -> list[Run]:
         """Every run: points x replications, each with its own derived seed."""
@@ -159,8 +222,10 @@ def load_experiment(path: str | Path, tier: str = "default") -> Experiment:
     seed = _check_value("sim.seed", seed, f"{path}: experiment.seed")
     if tier not in TIERS:
         raise ScenarioError(f"tier {tier!r} is not allowed: expected one of {', '.join(TIERS)}")
-    variants = _variants(exp.get("variants", {}), path)
+    variants, when = _variants(exp.get("variants", {}), path)
+    robustness = _robustness(exp.get("robustness"), path)
     tiers = {"default": _tier_values(exp, path, "experiment", variants)}
+    robust = {"default": robustness}
     for t in ("quick", "full"):
         table = exp.get(t, {})
         if not isinstance(table, dict):
@@ -171,32 +236,119 @@ def load_experiment(path: str | Path, tier: str = "default") -> Experiment:
                                 f"a tier overrides {', '.join(sorted(TIER_KEYS))}")
         tiers[t] = _merge_tier(tiers["default"],
                                _tier_values(table, path, f"experiment.{t}", variants))
+        robust[t] = _tier_robustness(robustness, table.get("robustness"), path,
+                                     f"experiment.{t}.robustness")
     chosen = None
     for t, (replications, sets, grid) in tiers.items():
+        robustness = robust[t]
         experiment = Experiment(name=name, scenario=scenario, replications=replications,
                                 seed=seed, set=sets, grid=grid, source=doc, tier=t,
-                                variants=variants)
+                                variants=variants, when=when, robustness=robustness)
         _check_points(experiment, path)
+        if robustness:
+            for k in robustness["at"]:
+                if k not in grid:
+                    raise ScenarioError(f"{path}: experiment.robustness.at names {k!r}, "
+                                        f"which is not in the {t} tier's grid")
+            _check_points(experiment.decisive(), path)
         if t == tier:
             chosen = experiment
     return chosen
 
 
-def _variants(table, path: Path) -> dict[str, dict[str, Any]]:
-    """`[experiment.variants]`: name -> table of dotted overrides, checked."""
+def _variants(table, path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """`[experiment.variants]`, or the `[variants]` of the file it names: name -> table of
+    dotted overrides, checked; and name -> its `when`, where it has one."""
+    label = "experiment.variants"
+    if isinstance(table, str):
+        source = path.parent / table
+        if not source.is_file():
+            raise ScenarioError(f"{path}: experiment.variants = {table!r} is not a file "
+                                "beside the experiment")
+        try:
+            doc = tomllib.loads(source.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ScenarioError(f"{source}: malformed TOML: {e}") from None
+        if set(doc) != {"variants"}:
+            raise ScenarioError(f"{source}: expected only a [variants] table")
+        path, table, label = source, doc["variants"], "variants"
     if not isinstance(table, dict):
-        raise ScenarioError(f"{path}: experiment.variants must be a table of named tables")
-    out = {}
+        raise ScenarioError(f"{path}: {label} must be a table of named tables")
+    out, when = {}, {}
     for name, sets in table.items():
         if not isinstance(sets, dict):
-            raise ScenarioError(f"{path}: experiment.variants.{name} must be a table of "
-                                "dotted keys (an empty table for no override)")
+            raise ScenarioError(f"{path}: {label}.{name} must be a table of dotted keys "
+                                "(an empty table for no override)")
+        sets = dict(sets)
+        if WHEN in sets:
+            phrase = sets.pop(WHEN)
+            if not isinstance(phrase, str) or not phrase:
+                raise ScenarioError(f"{path}: {label}.{name}.{WHEN} must be a phrase")
+            when[name] = phrase
         if VARIANT in sets:
-            raise ScenarioError(f"{path}: experiment.variants.{name} may not set "
-                                f"{VARIANT!r}")
-        out[name] = {k: _check_value(k, v, f"{path}: experiment.variants.{name}")
+            raise ScenarioError(f"{path}: {label}.{name} may not set {VARIANT!r}")
+        out[name] = {k: _check_value(k, v, f"{path}: {label}.{name}")
                      for k, v in sets.items()}
-    return out
+    return out, when
+
+
+def _tier_robustness(base: dict, table, path: Path, label: str) -> dict:
+    """A tier's `robustness` table (`at` key by key, `replications`) over the experiment's."""
+    if table is None:
+        return base
+    if not base:
+        raise ScenarioError(f"{path}: {label} needs an [experiment.robustness] table")
+    if not isinstance(table, dict) or set(table) - {"at", "replications"}:
+        raise ScenarioError(f"{path}: {label} may override at and replications only")
+    tier = _robustness({**table, "variants": None}, path, label, base)
+    return {**base, "at": {**base["at"], **tier["at"]},
+            "replications": tier["replications"] or base["replications"]}
+
+
+def _robustness(table, path: Path, label: str = "experiment.robustness",
+                base: dict | None = None) -> dict:
+    """`[experiment.robustness]`, checked (its grid keys against the tiers later)."""
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{path}: {label} must be a table")
+    unknown = sorted(set(table) - ROBUSTNESS_KEYS)
+    if unknown:
+        raise ScenarioError(f"{path}: unknown key {unknown[0]!r} in {label}; known keys: "
+                            f"{', '.join(sorted(ROBUSTNESS_KEYS))}")
+    if base is not None:                 # a tier's table: the experiment's variants
+        variants, when = base["variants"], base["when"]
+    elif not isinstance(table.get("variants"), str):
+        raise ScenarioError(f"{path}: {label}.variants must name a file of variants")
+    else:
+        variants, when = _variants(table["variants"], path)
+    if AS_CONFIGURED not in variants or variants[AS_CONFIGURED]:
+        raise ScenarioError(f"{path}: {label}.variants must hold an empty "
+                            f"{AS_CONFIGURED!r} variant, the comparison as configured")
+    at = table.get("at", {})
+    if not isinstance(at, dict):
+        raise ScenarioError(f"{path}: {label}.at must be a table of grid keys")
+    checked = {}
+    for k, pick in at.items():
+        if pick in ("min", "max", "ends", "contenders"):
+            checked[k] = pick
+        elif isinstance(pick, list) and pick:
+            checked[k] = [_check_value(k, v, f"{path}: {label}.at") for v in pick]
+        else:
+            raise ScenarioError(f"{path}: {label}.at {k!r} = {pick!r} is not allowed: "
+                                "expected \"min\", \"max\", \"ends\", \"contenders\" "
+                                "or a non-empty list of values")
+    return {"at": checked, "variants": variants, "when": when,
+            "replications": _replications(table.get("replications"), path, label)}
+
+
+def _replications(value, path: Path, label: str) -> int | None:
+    """A table's `replications`, checked (None if it has none)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or value < 1):
+        raise ScenarioError(f"{path}: {label}.replications = {value!r} is not allowed: "
+                            "expected an integer >= 1")
+    return value
 
 
 def _tier_values(table: dict, path: Path, label: str, variants: dict | None = None):
@@ -206,10 +358,7 @@ def _tier_values(table: dict, path: Path, label: str, variants: dict | None = No
     replications = table.get("replications")
     if replications is None and label == "experiment":
         replications = 1
-    if replications is not None and (isinstance(replications, bool)
-                                     or not isinstance(replications, int) or replications < 1):
-        raise ScenarioError(f"{path}: {label}.replications = {replications!r} is not "
-                            "allowed: expected an integer >= 1")
+    replications = _replications(replications, path, label)
     sets = table.get("set", {})
     grid = table.get("grid", {})
     for part, value in (("set", sets), ("grid", grid)):
