@@ -144,3 +144,34 @@ def test_bytes_split_figure_waits_for_the_split_with_a_note(quick_study, tmp_pat
     draw_study(copy)
     assert not list((copy / "figures").glob("g_bytes_split.*"))
     assert (copy / "figures" / "g_security.pdf").is_file()
+
+
+def test_pareto_panels_join_exactly_the_strategies_no_other_beats(quick_study):  # noqa: F811
+    """Each panel of a Pareto figure: one marker per strategy with a p95, the dashed front
+    through exactly the non-dominated ones (checked here by brute force on the runs), each
+    point labelled with the manager's messages per device."""
+    from simulation.analysis import study_runs
+    from simulation.figures.study import PROFILES, pareto
+
+    name, by = PROFILES["c"]
+    runs = study_runs(quick_study, name)
+    fig = pareto(quick_study, "c")
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
+    values = sorted(set(runs[by]))
+    assert len(panels) == len(values)
+    for ax, value in zip(panels, values, strict=True):
+        means = runs[runs[by] == value].groupby("strategy.name")[
+            ["energy_per_device_j", "ttu_p95_s", "manager_msgs_per_device"]].mean()
+        means = means.dropna()
+        front = {s for s, e, t in zip(means.index, means["energy_per_device_j"],
+                                      means["ttu_p95_s"], strict=True)
+                 if not any((e2 <= e and t2 <= t and (e2 < e or t2 < t))
+                            for e2, t2 in zip(means["energy_per_device_j"],
+                                              means["ttu_p95_s"], strict=True))}
+        dashed = [ln for ln in ax.lines if ln.get_linestyle() == "--"][0]
+        drawn = set(zip(np.round(dashed.get_xdata(), 9), np.round(dashed.get_ydata(), 9)))
+        assert drawn == {(round(means.loc[s, "energy_per_device_j"], 9),
+                          round(means.loc[s, "ttu_p95_s"], 9)) for s in front}
+        labels = sorted(t.get_text() for t in ax.texts)
+        assert labels == sorted(f"{v:.0f}" for v in means["manager_msgs_per_device"])
+    plt.close(fig)

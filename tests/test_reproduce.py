@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ["a_completion", "a_ttu_cdf", "a_manager_load", "a_time_to_update", "b_nat_timeout",
            "c_wake_interval", "d_coverage", "e_gateway_backhaul", "f_delta_ratio",
            "g_security", "g_bytes_split", "h_cell_contention", "h_completion",
-           "i_mqtt_session", "j_robustness"]
+           "i_mqtt_session", "a_pareto", "b_pareto", "c_pareto", "d_pareto", "j_robustness"]
 QUESTIONS = ["fleet-size", "nat-timeout", "wake-interval", "coverage", "gateway-fanout",
              "delta-ratio", "security", "cell-contention", "mqtt-session", "robustness"]
 BYTE_SPLIT = "payload_bytes_per_device"
@@ -321,3 +321,25 @@ def test_every_study_experiment_loads_at_every_tier():
         sizes = [len(load_experiment(ROOT / "experiments" / f"{name}.toml", t).runs())
                  for t in ("quick", "default", "full")]
         assert sizes[0] <= sizes[1] <= sizes[2], (name, sizes)
+
+
+def test_every_headline_but_js_has_a_decisive_comparison_on_the_deployment():
+    """Each question runs on the deployment, and each but (j), whose own grid is the
+    assumptions, names the decisive comparison of its headline finding; (j) and the
+    decisive comparisons share one list of assumptions."""
+    from simulation.study.questions import QUESTIONS as STUDY
+    shared = None
+    for q in STUDY:
+        exp = load_experiment(ROOT / "experiments" / f"{q.name}.toml")
+        assert exp.scenario == "deployment", q.name
+        decisive = exp.decisive()
+        if q.key == "j":
+            assert decisive is None and exp.variants
+            assert exp.grid["variant"] == list(exp.variants)
+            variants = exp.variants
+        else:
+            assert decisive is not None, q.name
+            assert decisive.grid["variant"][0] == "as-configured"
+            variants = exp.robustness["variants"]
+        assert shared is None or variants == shared
+        shared = variants

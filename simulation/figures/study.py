@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ import pandas as pd
 from simulation import analysis
 from simulation.figures import style
 from simulation.outputs import staged
+from simulation.sweeps.pareto import fronts
 from simulation.sweeps.ranking import leads
 
 log = logging.getLogger(__name__)
@@ -449,22 +451,31 @@ def save(fig, folder: Path, stem: str) -> list[Path]:
     return paths
 
 
-def draw_study(folder: str | Path) -> list[Path]:
+def draw_study(folder: str | Path, workers: int = 1) -> list[Path]:
     """Every figure of the study in `folder` into `folder/figures/` (PNG and PDF), all at
-    once: a figure that fails leaves the previous figures in place."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    once: a figure that fails leaves the previous figures in place. `workers` > 1 draws
+    them in that many processes; the files are the same byte for byte."""
     folder = Path(folder)
     analysis.load_study(folder)                      # refuses a folder without a study
     owned = tuple(f"{stem}.{ext}" for stem in FIGURES for ext in ("png", "pdf"))
-    paths = []
+    stems = list(FIGURES)
     with staged(folder / "figures", owned=owned) as tmp:
-        for stem, (_, draw) in FIGURES.items():
-            fig = draw(folder)
-            if fig is not None:
-                paths += [folder / "figures" / p.name for p in save(fig, tmp, stem)]
-    return paths
+        if workers > 1 and len(stems) > 1:
+            with ProcessPoolExecutor(min(workers, len(stems))) as pool:
+                names = list(pool.map(_draw, [folder] * len(stems), stems,
+                                      [tmp] * len(stems)))
+        else:
+            names = [_draw(folder, stem, tmp) for stem in stems]
+    return [folder / "figures" / name for drawn in names for name in drawn]
+
+
+def _draw(folder: Path, stem: str, into: Path) -> list[str]:
+    """Draw figure `stem` of the study in `folder` into `into`; the names of its files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    fig = FIGURES[stem][1](folder)
+    return [] if fig is None else [p.name for p in save(fig, Path(into), stem)]
 
 
 # --- (i) MQTT session
@@ -475,6 +486,69 @@ def mqtt_session(folder):
     MQTT session open or reconnecting at each wake-up."""
     return against(analysis.study_summary(folder, "mqtt-session"), "device.wake_interval_s",
                    [("energy_per_device_j", True), ("ttu_p95_s", True)], hue="mqtt.session")
+
+
+# --- the operator's choice: Pareto fronts per fleet profile
+
+#: fleet profiles: the questions whose grid sets one, with their sweep and that grid key
+PROFILES = {"a": ("fleet-size", "fleet.size"), "b": ("nat-timeout", "nat.udp_timeout_s"),
+                "c": ("wake-interval", "device.wake_interval_s"),
+                "d": ("coverage", "link.preset")}
+
+
+def pareto(folder, key: str):
+    """Energy per device (log) against p95 time to update, one panel per value of the
+    profile's grid key, one marker per strategy (its colour and marker) with its 95 %
+    intervals; the Pareto front (both minimised, `simulation.sweeps.pareto`) joined by a
+    line, and each point labelled with the manager's load, messages per device. A strategy
+    without a p95 (fewer than 95 % updated) is left out of its panel."""
+    name, by = PROFILES[key]
+    summary = analysis.study_summary(folder, name)
+    table = fronts(summary, by)
+    values = list(dict.fromkeys(summary[by]))
+    plt = _plt()
+    cols = 2 if len(values) > 1 else 1
+    rows = -(-len(values) // cols)
+    width = style.COLUMN_WIDTH_IN * (2 if cols == 2 else 1)
+    fig, axes = plt.subplots(rows, cols, layout="constrained", squeeze=False,
+                             figsize=(width, 0.75 * style.COLUMN_WIDTH_IN * rows))
+    for ax in axes.flat[len(values):]:
+        ax.set_axis_off()
+    for ax, value in zip(axes.flat, values, strict=False):
+        here = summary[summary[by] == value]
+        front = table[(table[by] == value) & table["on_front"]]
+        for s in _hue_values(here, STRATEGY):
+            row = here[here[STRATEGY] == s]
+            if not np.isfinite(row["ttu_p95_s_mean"].to_numpy(dtype=float)).all():
+                continue
+            st = series_style(STRATEGY, s, 0)
+            ax.errorbar(row["energy_per_device_j_mean"], row["ttu_p95_s_mean"],
+                        xerr=interval(row, "energy_per_device_j"),
+                        yerr=interval(row, "ttu_p95_s"), linestyle="none",
+                        markersize=4, capsize=1.5, **st)
+            load = float(row["manager_msgs_per_device_mean"].iloc[0])
+            ax.annotate(f"{load:.0f}", (float(row["energy_per_device_j_mean"].iloc[0]),
+                                        float(row["ttu_p95_s_mean"].iloc[0])),
+                        xytext=(3, 3), textcoords="offset points", fontsize=5,
+                        color="0.3")
+        front = front.sort_values("energy_per_device_j_mean")
+        ax.plot(front["energy_per_device_j_mean"], front["ttu_p95_s_mean"], color="0.4",
+                linewidth=0.8, linestyle="--", zorder=0)
+        ax.set_xscale("log")
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        ax.set_title(f"{LABELS.get(by, by)}: {shown}", fontsize=7)
+        ax.set_xlabel(LABELS["energy_per_device_j"])
+        ax.set_ylabel(LABELS["ttu_p95_s"])
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=6,
+               title="dashed: Pareto front; numbers: manager messages per device; "
+                     "delegated: its devices' local radio, the gateway not counted",
+               title_fontsize=6)
+    return fig
+
+
+for _key in PROFILES:
+    figure(f"{_key}_pareto", _key)(functools.partial(pareto, key=_key))
 
 
 @figure("j_robustness", "j")

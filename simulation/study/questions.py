@@ -12,6 +12,11 @@ from pathlib import Path
 from simulation.errors import ScenarioError
 
 
+#: where a question's decisive comparison under the modelling assumptions is stored, in
+#: its folder (`<out>/<name>/assumptions/`, a sweep)
+ASSUMPTIONS = "assumptions"
+
+
 @dataclass(frozen=True)
 class Question:
     key: str          # a .. j, the order of the report

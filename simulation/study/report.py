@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 
 from simulation import analysis
-from simulation.figures.study import FIGURES
-from simulation.study.questions import QUESTIONS
+from simulation.figures.study import FIGURES, PROFILES
+from simulation.study.questions import ASSUMPTIONS, QUESTIONS
 from simulation.sweeps.pareto import on_front
+from simulation.sweeps.experiment import AS_CONFIGURED, VARIANT
 from simulation.sweeps.ranking import COMPLETE, leads
 from simulation.sweeps.stats import ci95_half_width
 from simulation.sweeps.store import write_atomic
@@ -151,14 +152,76 @@ class Results:
                 for s in self.strategies(name)}
 
 
+class AssumptionResults(Results):
+    """A question's decisive comparison under one modelling assumption (variant), read as
+    if it were the question's own results: `<name>/assumptions/`, its rows of `variant`,
+    its grid without the `variant` key; every number's source names that sweep and the
+    variant."""
+
+    def __init__(self, base: Results, variant: str):
+        super().__init__(base.folder)
+        self.base, self.variant = base, variant
+
+    @staticmethod
+    def study(name: str) -> str:
+        return f"{name}/{ASSUMPTIONS}"
+
+    def runs(self, name: str) -> pd.DataFrame:
+        rows = self.base.runs(self.study(name))
+        return rows[rows[VARIANT] == self.variant]
+
+    def manifest(self, name: str) -> dict:
+        m = self.base.manifest(self.study(name))
+        return {**m, "grid": {k: v for k, v in m["grid"].items() if k != VARIANT}}
+
+    def value(self, name: str, where: dict, expr: str, stat: str = "mean",
+              kind: str = "n") -> Num:
+        return self.base.value(self.study(name), {**where, VARIANT: self.variant}, expr,
+                               stat, kind)
+
+    def grid_value(self, name: str, key: str, value) -> Num:
+        return self.base.grid_value(self.study(name), key, value)
+
+    def manifest_value(self, name: str, key: str) -> Num:
+        return self.base.manifest_value(self.study(name), key)
+
+
 @dataclass
 class Finding:
+    """A sentence of the report, as parts (text and `Num`s). A question's headline finding
+    also says what it claims, so that it can be checked under each modelling assumption
+    (`verdict`): `claim`, parts that read as the claim ("`mqtt-http` has the shortest p95
+    time to update"; it holds where the same parts come out), or `measure`, the number it
+    rests on (its range under the assumptions is given); and `contenders`, the strategies
+    its decisive comparison needs, per grid key (a list: the strategies; a key it does not
+    name keeps every value of the decisive grid). A claim that a strategy leads names
+    `leaders`: the leader, then the strategies tied with it (`tied`)."""
     question: str
     parts: list = field(default_factory=list)
+    claim: tuple = ()
+    measure: Num | None = None
+    what: tuple = ()               # what the measure is, as parts
+    unit: str = ""                 # shown after each value of the measure
+    contenders: dict = field(default_factory=dict)
+    leaders: tuple = ()            # a leader claim: the leader, then those tied with it
 
     def add(self, *parts) -> Finding:
         self.parts += parts
         return self
+
+    def says(self, *claim, contenders=(), leaders=()) -> Finding:
+        self.claim, self.contenders = claim, _contenders(contenders)
+        self.leaders = tuple(leaders)
+        return self
+
+    def rests_on(self, measure: Num, *what, unit: str = "", contenders=()) -> Finding:
+        self.measure, self.what, self.unit = measure, what, unit
+        self.contenders = _contenders(contenders)
+        return self
+
+    @property
+    def claim_text(self) -> str:
+        return "".join(p.text if isinstance(p, Num) else str(p) for p in self.claim)
 
     @property
     def text(self) -> str:
@@ -170,6 +233,12 @@ class Finding:
 
     def valid(self) -> bool:
         return all(math.isfinite(n.value) for n in self.numbers)
+
+
+def _contenders(given) -> dict:
+    """Contenders per grid key; a list names strategies."""
+    return dict(given) if isinstance(given, dict) else {STRATEGY: list(given)} if given \
+        else {}
 
 
 def _finite(n: Num) -> bool:
@@ -190,6 +259,27 @@ def _names(names: list[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
+def tied(r: Results, name: str, first: str, others, where: dict, expr: str) -> list[str]:
+    """The strategies of `others` not clearly behind `first` by `expr` (smaller is better):
+    the range of their replications reaches below the largest of `first`'s."""
+    def spread(s):
+        rows = analysis.select(r.runs(name), {STRATEGY: s, **where})
+        x = pd.to_numeric(rows.eval(expr), errors="coerce").astype(float)
+        return float(x.min()), float(x.max())
+    top = spread(first)[1]
+    return [s for s in others if s != first and spread(s)[0] <= top]
+
+
+def _tie(ties: list[str]) -> list:
+    return [" (tied with ", _names(ties), ": their replications overlap)"] if ties else []
+
+
+def _leads(fast: str, ties: list[str], what: str) -> list:
+    """A leader claim's parts: "`fast` has the shortest ...", with its ties."""
+    return ["`", fast, f"` has the shortest {what}",
+            *([", tied with ", _names(ties)] if ties else [])]
+
+
 # --- the findings, question by question
 
 def findings_a(r: Results) -> list[Finding]:
@@ -201,10 +291,12 @@ def findings_a(r: Results) -> list[Finding]:
     out = []
     if done:
         fast, slow = done[0], done[-1]
-        f = Finding("a").add("At ", r.grid_value(name, "fleet.size", big), " devices, `", fast,
-                             "` has the shortest p95 time to update, ",
-                             *_s(p95[fast], "s"), *_pm(r.value(name, at[fast], "ttu_p95_s",
-                                                                "ci95")))
+        ties = tied(r, name, fast, done, {"fleet.size": big}, "ttu_p95_s")
+        f = Finding("a").says(*_leads(fast, ties, "p95 time to update"),
+                              contenders=[fast, *(ties or done[1:2])], leaders=[fast, *ties])
+        f.add("At ", r.grid_value(name, "fleet.size", big), " devices, `", fast,
+              "` has the shortest p95 time to update, ", *_s(p95[fast], "s"),
+              *_pm(r.value(name, at[fast], "ttu_p95_s", "ci95")), *_tie(ties))
         if slow != fast:
             f.add("; `", slow, "` needs ", *_s(p95[slow], "s"), " (",
                   ratio(p95[slow], p95[fast]), "x)")
@@ -261,7 +353,9 @@ def findings_b(r: Results) -> list[Finding]:
     robust = [s for s in upd if upd[s][0].value >= 0.99]
     if robust:
         worst = min(robust, key=lambda s: upd[s][0].value)
-        f = Finding("b").add(
+        f = Finding("b").says(_names(robust), " update", "s" if len(robust) == 1 else "",
+                              " the fleet")
+        f.add(
             "Even when the NAT forgets a binding after ", r.grid_value(name, key, short),
             " s, ", _names(robust), " update", "s" if len(robust) == 1 else "",
             " the fleet")
@@ -306,9 +400,14 @@ def findings_c(r: Results) -> list[Finding]:
     if done:
         fast = min(done, key=lambda s: p95[s][0].value)
         slow = max(done, key=lambda s: p95[s][0].value)
-        f = Finding("c").add(
+        ties = tied(r, name, fast, done, {key: short}, "ttu_p95_s")
+        runner_up = sorted((x for x in done if x != fast), key=lambda x: p95[x][0].value)
+        f = Finding("c").says(*_leads(fast, ties, "p95 time to update"),
+                              contenders=[fast, *(ties or runner_up[:1])],
+                              leaders=[fast, *ties])
+        f.add(
             "With wake-ups every ", r.grid_value(name, key, short), " s, `", fast,
-            "` has the shortest p95 time to update, ", *_s(p95[fast][0], "s"))
+            "` has the shortest p95 time to update, ", *_s(p95[fast][0], "s"), *_tie(ties))
         if slow != fast:
             f.add(", ", ratio(p95[slow][0], p95[fast][0]), "x sooner than `", slow, "` (",
                   *_s(p95[slow][0], "s"), ")")
@@ -341,12 +440,16 @@ def findings_d(r: Results) -> list[Finding]:
     rat = {s: ratio(b, a) for s, (a, b) in energy.items()}
     hi = max(rat, key=lambda s: rat[s].value)
     lo = min(rat, key=lambda s: rat[s].value)
-    f = Finding("d").add(
+    f = Finding("d").says("`", hi, "` is the most affected", *(
+        ["; `", lo, "` the least"] if lo != hi else []), contenders=sorted({hi, lo}))
+    f.add(
         "In `", bad, "` a device spends up to ", rat[hi], "x the energy of `", good, "` (`",
         hi, "`: ", *_s(energy[hi][1], "J"), " against ", *_s(energy[hi][0], "J"),
         " per device over the horizon)")
     if lo != hi:
-        f.add("; the least affected is `", lo, "` (", rat[lo], "x)")
+        f.add("; the least affected is `", lo, "` (", rat[lo], "x",
+              ": its devices' hop is their local radio, not the cellular link" if
+              lo == "delegated" else "", ")")
     out.append(f.add("."))
     p50 = r.per_strategy(name, key, (good, bad), "ttu_p50_s")
     done = [s for s in p50 if _finite(p50[s][0]) and _finite(p50[s][1])]
@@ -376,7 +479,7 @@ def findings_e(r: Results) -> list[Finding]:
         a = r.value(name, {"gateway.fetch": fetch, key: one}, backhaul)
         b = r.value(name, {"gateway.fetch": fetch, key: many}, backhaul)
         if i == 0:
-            out.append(Finding("e").add(
+            out.append(Finding("e").rests_on(saving_pct(b, a), "the saving", unit=" %").add(
                 "Sharing a gateway among ", r.grid_value(name, key, many), " devices cuts the ",
                 "manager's backhaul bytes per device by ", saving_pct(b, a), " % (",
                 a.scaled(1e-3), " kB with ", r.grid_value(name, key, one), " device per ",
@@ -409,7 +512,8 @@ def findings_f(r: Results) -> list[Finding]:
     at_full, at_delta = {key: full}, {key: delta}
     values = {f: (r.value(name, at_delta, f), r.value(name, at_full, f))
               for f in ("bytes_down_per_device", "energy_per_device_j", "ttu_p95_s")}
-    out = [Finding("f").add(
+    out = [Finding("f").rests_on(saving_pct(*values["energy_per_device_j"]),
+                                 "the saving of energy", unit=" %").add(
         "A partial update of ", r.grid_value(name, key, delta), " of the image cuts the ",
         "downlink bytes per device by ", saving_pct(*values["bytes_down_per_device"]),
         " % and the energy per device by ", saving_pct(*values["energy_per_device_j"]),
@@ -431,7 +535,7 @@ def findings_g(r: Results) -> list[Finding]:
         return []
     out = []
     bytes_ = "bytes_up_per_device + bytes_down_per_device"
-    for mode in [m for m in modes if m != "none"]:
+    for mode in [m for m in modes if m != "none"][::-1]:    # every hop secured first
         radio = r.per_strategy(name, key, (mode, "none"), bytes_)
         energy = r.per_strategy(name, key, (mode, "none"), "energy_per_device_j")
         over = {s: (change_pct(*radio[s]), change_pct(*energy[s])) for s in radio}
@@ -439,7 +543,8 @@ def findings_g(r: Results) -> list[Finding]:
         hi = max(over, key=lambda s: over[s][0].value)
         elo = min(over, key=lambda s: over[s][1].value)
         ehi = max(over, key=lambda s: over[s][1].value)
-        out.append(Finding("g").add(
+        out.append(Finding("g").rests_on(over[ehi][1], "what `", mode, "` adds to `", ehi,
+                                         "`'s energy", unit=" %", contenders=[ehi]).add(
             "`", mode, "` adds ", over[lo][0], " % (`", lo, "`) to ", over[hi][0], " % (`", hi,
             "`) to the bytes on a device's radio link and ", over[elo][1], " % (`", elo,
             "`) to ", over[ehi][1], " % (`", ehi, "`) to its energy."))
@@ -471,7 +576,11 @@ def findings_h(r: Results) -> list[Finding]:
         lone, crowd = {STRATEGY: s, key: alone}, {STRATEGY: s, key: crowded}
         a, b = r.value(name, lone, "ttu_p95_s"), r.value(name, crowd, "ttu_p95_s")
         n_lone = r.value(name, lone, per_cell, kind="exact")
-        f = Finding("h").add(
+        f = Finding("h")
+        if _finite(a) and _finite(b):
+            f.rests_on(ratio(b, a), "the growth of `", s, "`'s p95 time to update", unit="x",
+                       contenders=[s])
+        f.add(
             "`", s, "`: with ", n_lone, " device", "" if n_lone.value == 1 else "s",
             " per cell the p95 time to update is ", *_s(a, "s"), "; with ",
             r.value(name, crowd, per_cell, kind="exact"), " devices sharing a cell, ")
@@ -511,7 +620,9 @@ def findings_i(r: Results) -> list[Finding]:
     if keep_cheaper and len(keep_cheaper) < len(wakes):
         last = max(keep_cheaper)
         first = min(w for w in wakes if w > last)
-        out.append(Finding("i").add(
+        out.append(Finding("i").says(
+            "reconnecting at each wake-up is cheaper from wake-ups every ",
+            r.grid_value(name, key, first), " s on", contenders={key: [last, first]}).add(
             "Keeping the session open costs less energy than reconnecting up to wake-ups "
             "every ", r.grid_value(name, key, last), " s (", *_s(energy[last][0], "J"),
             " against ", *_s(energy[last][1], "J"), " per device); from ",
@@ -519,7 +630,8 @@ def findings_i(r: Results) -> list[Finding]:
             *_s(energy[first][1], "J"), " against ", *_s(energy[first][0], "J"), ")."))
     longest = wakes[-1]
     keep, again = energy[longest]
-    out.append(Finding("i").add(
+    out.append(Finding("i").rests_on(ratio(keep, again), "the kept session's energy over "
+                                     "reconnecting's", unit="x").add(
         "Waking every ", r.grid_value(name, key, longest), " s, the kept session's PINGREQs "
         "cost ", ratio(keep, again), "x the energy of reconnecting (", *_s(keep, "J"),
         " against ", *_s(again, "J"), ")."))
@@ -532,7 +644,6 @@ def findings_i(r: Results) -> list[Finding]:
     return out
 
 
-BASE_VARIANT = "as-configured"
 #: what a ranking by a summary field reads as: field, "the ... strategy", unit
 RANKINGS = (("ttu_p95_s", "fastest (p95 time to update)", "s"),
             ("energy_per_device_j", "most frugal (energy per device)", "J"))
@@ -546,7 +657,7 @@ def findings_j(r: Results) -> list[Finding]:
     summary = analysis.study_summary(r.folder, name)
     out = []
     for field, reads, unit in RANKINGS:
-        winner, table = leads(summary, field, BASE_VARIANT)
+        winner, table = leads(summary, field, AS_CONFIGURED)
         if not winner:
             continue
         margins = {}
@@ -556,12 +667,14 @@ def findings_j(r: Results) -> list[Finding]:
             def mean(s):
                 return r.value(name, {STRATEGY: s, "variant": v}, field)
             margins[v] = (row.first, mean(winner), mean(row.other), row.other)
-        _, w0, o0, other0 = margins[BASE_VARIANT]
+        _, w0, o0, other0 = margins[AS_CONFIGURED]
         f = Finding("j").add("As configured, `", winner, "` is the ", reads, ": ",
                              *_s(w0, unit), " against `", other0, "`'s ", *_s(o0, unit))
+        if winner == "delegated" and field == "energy_per_device_j":
+            f.add(" (", DELEGATED_ENERGY, ")")
         lost = [v for v, m in margins.items() if m[0] != winner]
         if not lost:
-            kept = [v for v in margins if v != BASE_VARIANT]
+            kept = [v for v in margins if v != AS_CONFIGURED]
             lows = min(kept, key=lambda v: margins[v][2].value / margins[v][1].value)
             f.add("; it stays first under every assumption changed (", _names(kept),
                   "), its narrowest lead being ", change_pct(margins[lows][2], margins[lows][1]),
@@ -578,7 +691,7 @@ def findings_j(r: Results) -> list[Finding]:
                     f.add("; `", winner, "` does not update the fleet there)")
             f.add(".")
         out.append(f)
-    upd = {s: r.value(name, {STRATEGY: s, "variant": BASE_VARIANT}, "updated_fraction")
+    upd = {s: r.value(name, {STRATEGY: s, "variant": AS_CONFIGURED}, "updated_fraction")
            for s in r.strategies(name)}
     complete = [s for s in upd if upd[s].value >= COMPLETE]
     for s in complete:
@@ -595,51 +708,122 @@ def findings_j(r: Results) -> list[Finding]:
     return out
 
 
-#: fleet profiles: question, its sweep, the grid key that sets the profile, and how a value
-#: of it reads ("{}" the value)
-PROFILES = {"a": ("fleet-size", "fleet.size", "{} devices"),
-            "b": ("nat-timeout", "nat.udp_timeout_s", "a {} s NAT UDP timeout"),
-            "c": ("wake-interval", "device.wake_interval_s", "wake-ups every {} s"),
-            "d": ("coverage", "link.preset", "`{}`")}
+#: what `delegated`'s energy is, wherever it is compared with the cellular strategies'
+DELEGATED_ENERGY = ("`delegated`'s energy is its devices' local radio: its gateway, "
+                    "mains-powered, is not counted")
 
 
-def pareto_findings(r: Results, key: str) -> list[Finding]:
-    """Per value of the profile's grid key, the strategies on the Pareto front of energy
-    per device against p95 time to update (means over replications; both minimised; a
-    strategy without a p95 is off the front)."""
-    name, grid_key, reads = PROFILES[key]
-    out = []
-    for v in r.grid(name, grid_key):
-        at = {s: {STRATEGY: s, grid_key: v} for s in r.strategies(name)}
+def pareto_table(r: Results, key: str) -> list[Finding]:
+    """The operator's choice per fleet profile, as the lines of a table: a row per
+    strategy, a column per value of the profile's grid key; a cell gives the strategy's
+    energy per device and p95 time to update (means over replications) where it is on the
+    Pareto front of both (minimised; a strategy without a p95 is off it), else `-`."""
+    name, grid_key = PROFILES[key]
+    values = r.grid(name, grid_key)
+    strategies = r.strategies(name)
+    cells = {}
+    for v in values:
+        at = {s: {STRATEGY: s, grid_key: v} for s in strategies}
         energy = {s: r.value(name, w, "energy_per_device_j") for s, w in at.items()}
         p95 = {s: r.value(name, w, "ttu_p95_s") for s, w in at.items()}
-        front = on_front(np.array([[energy[s].value, p95[s].value] for s in at]))
-        members = sorted((s for s, ok in zip(at, front, strict=True) if ok),
-                         key=lambda s: p95[s].value)
-        if not members:
-            continue
-        value = r.grid_value(name, grid_key, v) if not isinstance(v, str) else v
-        head, tail = reads.split("{}")
-        f = Finding(key).add("Pareto front of energy against p95 time to update with ", head,
-                             value, tail, ": ")
-        for i, s in enumerate(members):
-            f.add("; " if i else "", "`", s, "` (", *_s(energy[s], "J"), ", ",
-                  *_s(p95[s], "s"), ")")
-        out.append(f.add("."))
-    return out
+        front = on_front(np.array([[energy[s].value, p95[s].value] for s in strategies]))
+        for s, ok in zip(strategies, front, strict=True):
+            cells[s, v] = [energy[s], " J, ", p95[s], " s"] if ok else ["-"]
+    head = Finding(key).add("| strategy |")
+    for v in values:
+        head.add(" ", r.grid_value(name, grid_key, v) if not isinstance(v, str) else
+                 f"`{v}`", " |")
+    lines = [head, Finding(key).add("| --- |" + " --- |" * len(values))]
+    for s in strategies:
+        row = Finding(key).add(f"| `{s}` |")
+        for v in values:
+            row.add(" ", *cells[s, v], " |")
+        lines.append(row)
+    return lines
 
 
-def _with_fronts(key: str, findings):
-    """The question's findings, then its Pareto fronts."""
-    def both(r: Results) -> list[Finding]:
-        return findings(r) + pareto_findings(r, key)
-    return both
+#: each question's own findings, the first its headline (the Pareto fronts come after)
+HEADLINES = {"a": findings_a, "b": findings_b, "c": findings_c, "d": findings_d,
+             "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h,
+             "i": findings_i}
 
 
-FINDINGS = {"a": _with_fronts("a", findings_a), "b": _with_fronts("b", findings_b),
-            "c": _with_fronts("c", findings_c), "d": _with_fronts("d", findings_d),
-            "e": findings_e, "f": findings_f, "g": findings_g, "h": findings_h,
-            "i": findings_i, "j": findings_j}
+def headline(r: Results, key: str) -> Finding | None:
+    found = [f for f in HEADLINES[key](r) if f.valid()]
+    return found[0] if found else None
+
+
+def contenders(folder: Path, key: str) -> dict:
+    """The values, per grid key, that the decisive comparison of question `key`'s headline
+    needs, read from its stored results (a key not named: all of its values)."""
+    if key not in HEADLINES:
+        return {}
+    found = headline(Results(folder), key)
+    return found.contenders if found is not None else {}
+
+
+def verdict(r: Results, key: str, name: str) -> Finding | None:
+    """Whether question `key`'s headline finding survives each modelling assumption of its
+    decisive comparison (`<name>/assumptions/`), the comparison as configured re-run with
+    other seeds included: a claim holds where the same claim comes out (a leader's, where
+    the headline's leader is among the leaders); a measure gets its range. None without
+    that sweep, or without a headline."""
+    if not (r.folder / name / ASSUMPTIONS / "runs.parquet").is_file():
+        return None
+    main = headline(r, key)
+    if main is None:
+        return None
+    study = AssumptionResults.study(name)
+    grid = r.manifest(study)["grid"]
+    when = r.manifest(study).get("when", {})
+    heads = {v: headline(AssumptionResults(r, v), key) for v in grid[VARIANT]}
+    f = Finding(key).add("Re-run")
+    if len(grid.get(STRATEGY, [])) < len(r.grid(name, STRATEGY) if STRATEGY in
+                                          r.manifest(name)["grid"] else []):
+        f.add(" for ", _names(grid[STRATEGY]))
+    fixed = [(k, vs[0]) for k, vs in grid.items()
+             if k not in (VARIANT, STRATEGY) and len(vs) == 1]
+    for i, (k, v) in enumerate(fixed):
+        f.add(", " if i else " at ", f"`{k}` = ",
+              r.grid_value(study, k, v) if not isinstance(v, str) else f"`{v}`")
+    others = [v for v in grid[VARIANT] if v != AS_CONFIGURED]
+    f.add(" with other seeds" if AS_CONFIGURED in grid[VARIANT] else "", " and under ",
+          _names(others), ": ")
+    if main.measure is not None:
+        values = {v: h.measure for v, h in heads.items()
+                  if h is not None and h.measure is not None and _finite(h.measure)}
+        if not values:
+            return f.add("it has no counterpart under any of them.")
+        lo = min(values, key=lambda v: values[v].value)
+        hi = max(values, key=lambda v: values[v].value)
+        f.add(*main.what, " ranges from ", values[lo], main.unit, " (`", lo, "`) to ",
+              values[hi], main.unit, " (`", hi, "`), against ", main.measure, main.unit,
+              " in the finding")
+        missing = [v for v in grid[VARIANT] if v not in values]
+        if missing:
+            f.add("; it has no counterpart with ", _names(missing))
+        return f.add(".")
+
+    def holds(h: Finding | None) -> bool:
+        if h is None:
+            return False
+        if main.leaders:
+            return main.leaders[0] in h.leaders
+        return h.claim_text == main.claim_text
+    lost = {v: h for v, h in heads.items() if not holds(h)}
+    if not lost:
+        return f.add("it holds under every one.")
+    f.add("it holds unless ")
+    for i, (v, h) in enumerate(lost.items()):
+        instead = ["no counterpart"] if h is None else h.claim or [p.rstrip(".") if
+                                                                   isinstance(p, str) else p
+                                                                   for p in h.parts]
+        f.add("; or unless " if i else "", when.get(v, f"`{v}`"), " (`", v, "`: ",
+              *instead, ")")
+    return f.add(".")
+
+
+FINDINGS = {**HEADLINES, "j": findings_j}
 
 
 # --- the report
@@ -647,6 +831,17 @@ FINDINGS = {"a": _with_fronts("a", findings_a), "b": _with_fronts("b", findings_
 def all_findings(folder: Path) -> dict[str, list[Finding]]:
     r = Results(folder)
     return {q.key: [f for f in FINDINGS[q.key](r) if f.valid()] for q in QUESTIONS}
+
+
+def all_verdicts(folder: Path) -> dict[str, Finding]:
+    """Per question with a decisive comparison, the verdict on its headline finding."""
+    r = Results(folder)
+    out = {}
+    for q in QUESTIONS:
+        v = verdict(r, q.key, q.name) if q.key in HEADLINES else None
+        if v is not None and v.valid():
+            out[q.key] = v
+    return out
 
 
 def _setup(r: Results, name: str, tier: str) -> Finding:
@@ -663,6 +858,7 @@ def write_report(folder: str | Path) -> Path:
     study = analysis.load_study(folder)
     tier = study["tier"]
     found = all_findings(folder)
+    verdicts = all_verdicts(folder)
     r = Results(folder)
     figures = {key: [stem for stem, (k, _) in FIGURES.items() if k == key
                      and (folder / "figures" / f"{stem}.png").is_file()]
@@ -675,17 +871,21 @@ def write_report(folder: str | Path) -> Path:
         "read from them (`report.json` gives the source of each). Times are seconds after "
         "the release of the update; p95 is the time by which 95 % of the fleet is updated "
         "(none when fewer were). A number with ± is a mean over replications with the "
-        "half-width of its 95 % confidence interval (Student t).",
+        "half-width of its 95 % confidence interval (Student t). Under the modelling "
+        "assumptions: each headline finding's decisive comparison re-run with one "
+        "assumption changed at a time (`experiments/assumptions.toml`).",
         "",
         "## Headline findings",
         "",
-        "| question | finding |",
-        "| --- | --- |",
+        "| question | finding | under the modelling assumptions |",
+        "| --- | --- | --- |",
     ]
     for q in QUESTIONS:
         first = found[q.key][0].text if found[q.key] else "(no finding: see the figures)"
-        lines.append(f"| ({q.key}) {q.title} | {first} |")
-    setups = []
+        robust = verdicts[q.key].text if q.key in verdicts else \
+            "(its own sweep, below)" if q.key == "j" else "(not re-run)"
+        lines.append(f"| ({q.key}) {q.title} | {first} | {robust} |")
+    setups, tables = [], {}
     for q in QUESTIONS:
         setup = _setup(r, q.name, tier)
         setups.append(setup)
@@ -693,12 +893,23 @@ def write_report(folder: str | Path) -> Path:
         lines += [f"![{stem}](figures/{stem}.png)" for stem in figures[q.key]]
         lines += ["", setup.text, ""]
         lines += [f"- {f.text}" for f in found[q.key]]
+        if q.key in verdicts:
+            lines += ["", f"Under the modelling assumptions: {verdicts[q.key].text}"]
+        if q.key in PROFILES:
+            tables[q.key] = pareto_table(r, q.key)
+            lines += ["", "The operator's choice: the strategies on the Pareto front of "
+                      "energy per device against p95 time to update, per "
+                      f"`{PROFILES[q.key][1]}` (energy, p95; `-`: off the front; "
+                      f"{DELEGATED_ENERGY}).", ""]
+            lines += [f.text for f in tables[q.key]]
     lines += validation_section(folder)
     text = "\n".join(lines) + "\n"
     records = [{"question": f.question, "text": f.text,
                 "numbers": [{"text": n.text, "value": n.value, "source": n.source}
                             for n in f.numbers]}
-               for f in [*(f for q in QUESTIONS for f in found[q.key]), *setups]]
+               for f in [*(f for q in QUESTIONS for f in found[q.key]),
+                         *verdicts.values(), *(f for t in tables.values() for f in t),
+                         *setups]]
     write_atomic(folder / "report.json", json.dumps(
         {"tier": tier, "findings": records}, indent=1, default=_json_default) + "\n")
     write_atomic(folder / "REPORT.md", text)

@@ -27,8 +27,8 @@ from simulation import __version__, runner
 from simulation.errors import ScenarioError
 from simulation.figures.study import draw_study
 from simulation.outputs import now_iso, versions, write_run, write_validation
-from simulation.study.report import write_report
-from simulation.study.questions import QUESTIONS, Question, experiments_dir
+from simulation.study.report import contenders, write_report
+from simulation.study.questions import ASSUMPTIONS, QUESTIONS, Question, experiments_dir
 from simulation.sweeps import SweepResult, load_experiment, sweep
 from simulation.sweeps.experiment import TIERS, Experiment, Run
 from simulation.sweeps.runner import run_pool
@@ -50,7 +50,8 @@ class StudyResult:
 
     @property
     def failed(self) -> int:
-        return sum(q["failed"] for q in self.manifest.get("questions", []))
+        return sum(q["failed"] + q.get("assumptions", {}).get("failed", 0)
+                   for q in self.manifest.get("questions", []))
 
 
 def study_experiments(tier: str = "default") -> list[tuple[Question, Experiment]]:
@@ -98,6 +99,20 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
         if log is not None:
             log(f"({q.key}) {q.name}: {entry['runs']} runs ({entry['computed']} computed, "
                 f"{entry['reused']} reused, {entry['failed']} failed)")
+        decisive = exp.decisive(contenders(out, q.key))
+        if decisive is not None:
+            folder = out / q.name / ASSUMPTIONS
+            m = sweep(decisive, folder, workers=workers, progress=show).manifest
+            entry["assumptions"] = {
+                "folder": f"{q.name}/{ASSUMPTIONS}", "runs": m["runs"],
+                "computed": m["computed"], "reused": len(m["reused"]),
+                "failed": len(m["failed"]), "grid": decisive.grid,
+                "replications": decisive.replications}
+            if log is not None:
+                a = entry["assumptions"]
+                log(f"({q.key}) {q.name} under the assumptions: {a['runs']} runs "
+                    f"({a['computed']} computed, {a['reused']} reused, {a['failed']} "
+                    "failed)")
     validation = validate_model(out / VALIDATION_DIR, min(workers, len(CHECKS)), log)
     result.manifest = {"tier": tier, "iotsu_sim_version": __version__,
                        "questions": questions, "validation": validation,
@@ -106,7 +121,7 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
     write_atomic(out / STUDY_FILE, json.dumps(result.manifest, indent=2) + "\n")
     if result.failed:
         return result
-    result.figures = draw_study(out)
+    result.figures = draw_study(out, workers)
     result.report = write_report(out)
     return result
 
