@@ -45,3 +45,18 @@ def test_fewer_than_two_ranked_strategies_have_no_ranking():
     s = summary([("as-configured", "a", 100.0, 1.0), ("as-configured", "b", math.nan, 1.0)])
     winner, table = leads(s, "ttu_p95_s")
     assert winner == "" and table.empty
+
+
+def test_energy_ranks_only_strategies_whose_devices_are_on_the_cellular_radio():
+    """A device behind a gateway spends its local radio's energy (the gateway is not
+    counted): ranked by energy it would always win, so energy compares cellular devices;
+    time to update compares every strategy."""
+    from simulation.strategies import CELLULAR, IMPLEMENTED
+    from simulation.sweeps.ranking import comparable
+
+    assert set(IMPLEMENTED) - set(CELLULAR) == {"delegated"}
+    s = pd.DataFrame({"strategy.name": ["delegated", "mqtt-http"], "variant": "as-configured",
+                      "energy_per_device_j_mean": [0.25, 21.0],
+                      "ttu_p95_s_mean": [6000.0, 1800.0], "updated_fraction_mean": 1.0})
+    assert list(comparable(s, "energy_per_device_j")["strategy.name"]) == ["mqtt-http"]
+    assert list(comparable(s, "ttu_p95_s")["strategy.name"]) == ["delegated", "mqtt-http"]

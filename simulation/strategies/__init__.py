@@ -14,6 +14,8 @@ from simulation.strategies.mqtt_http import MqttHttp
 IMPLEMENTED = {cls.name: cls for cls in (DevicePolling, DeviceInitiated, ManagerInitiated,
                                          Discovery, ManagerPolling, Delegated, MqttHttp,
                                          MqttCoap)}
+#: the strategies whose devices' energy is that of a cellular radio (see Strategy.cellular)
+CELLULAR = tuple(name for name, cls in IMPLEMENTED.items() if cls.cellular)
 
 
 def check_supported(scenario) -> None:

@@ -23,6 +23,10 @@ class Strategy(ABC):
     """
 
     name = ""
+    #: whether the devices' own radio is the cellular link; False where they reach a gateway
+    #: over a local radio, whose energy is not comparable with a cellular device's (the
+    #: gateway, mains-powered, is not counted)
+    cellular = True
 
     @classmethod
     def topology(cls, scenario) -> Topology:

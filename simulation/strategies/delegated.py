@@ -41,6 +41,7 @@ from simulation.world.topology import GATEWAY, Topology
 
 class Delegated(Strategy):
     name = "delegated"
+    cellular = False
 
     @classmethod
     def topology(cls, scenario) -> Topology:

@@ -35,7 +35,7 @@ from simulation.figures.study import FIGURES, PROFILES
 from simulation.study.questions import ASSUMPTIONS, QUESTIONS
 from simulation.sweeps.pareto import on_front
 from simulation.sweeps.experiment import AS_CONFIGURED, VARIANT
-from simulation.sweeps.ranking import COMPLETE, leads
+from simulation.sweeps.ranking import COMPLETE, comparable, leads
 from simulation.sweeps.stats import ci95_half_width
 from simulation.sweeps.store import write_atomic
 
@@ -657,7 +657,7 @@ def findings_j(r: Results) -> list[Finding]:
     summary = analysis.study_summary(r.folder, name)
     out = []
     for field, reads, unit in RANKINGS:
-        winner, table = leads(summary, field, AS_CONFIGURED)
+        winner, table = leads(comparable(summary, field), field, AS_CONFIGURED)
         if not winner:
             continue
         margins = {}
@@ -670,8 +670,10 @@ def findings_j(r: Results) -> list[Finding]:
         _, w0, o0, other0 = margins[AS_CONFIGURED]
         f = Finding("j").add("As configured, `", winner, "` is the ", reads, ": ",
                              *_s(w0, unit), " against `", other0, "`'s ", *_s(o0, unit))
-        if winner == "delegated" and field == "energy_per_device_j":
-            f.add(" (", DELEGATED_ENERGY, ")")
+        left_out = sorted(set(summary[STRATEGY]) - set(comparable(summary, field)[STRATEGY]))
+        if left_out:
+            f.add(" (", _names(left_out), " not ranked: its devices' energy is a local "
+                  "radio's, its gateway not counted)")
         lost = [v for v, m in margins.items() if m[0] != winner]
         if not lost:
             kept = [v for v in margins if v != AS_CONFIGURED]

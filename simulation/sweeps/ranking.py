@@ -7,7 +7,20 @@ import math
 
 import pandas as pd
 
+from simulation.strategies import CELLULAR
+
 COMPLETE = 0.99         # the share of the fleet updated that counts as updating it
+#: summary fields compared among the cellular strategies only (a device on a gateway's
+#: local radio spends a fraction of a cellular device's energy; the gateway is not counted)
+CELLULAR_FIELDS = ("energy_per_device_j",)
+
+
+def comparable(summary: pd.DataFrame, field: str,
+               who: str = "strategy.name") -> pd.DataFrame:
+    """The rows of `summary` whose strategies may be ranked by `field`."""
+    if field in CELLULAR_FIELDS:
+        return summary[summary[who].isin(CELLULAR)]
+    return summary
 
 
 def leads(summary: pd.DataFrame, field: str, base: str = "as-configured",
