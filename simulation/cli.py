@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
+    from simulation.feasibility import LONG_S, check_fits
     from simulation.runner import run
     from simulation.outputs import now_iso, write_run
     from simulation.scenario import load_scenario
@@ -95,6 +96,9 @@ def cmd_run(args) -> int:
         raise ScenarioError(f"--workers {args.workers} is not allowed: expected N >= 1")
     scenario = load_scenario(args.scenario, args.sets, seed=args.seed)
     check_supported(scenario)   # refuse before anything runs
+    est = check_fits(scenario)
+    if est.wall_s > LONG_S and not args.quiet:
+        print(f"note: this run will take {est.text}", file=sys.stderr)
     name = Path(args.scenario).stem
     out = args.out or Path("results") / f"run-{name}"
     started = now_iso()

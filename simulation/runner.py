@@ -12,6 +12,7 @@ from queue import Empty
 import numpy as np
 
 from simulation.engine import World
+from simulation.feasibility import check_fits
 from simulation.results import RunResult, assemble, part_of
 from simulation.scenario import Scenario
 from simulation.strategies import strategy_class
@@ -59,6 +60,7 @@ def run(scenario: Scenario, trace_devices: int = 0, progress=None,
     do not interact, `cells_coupled`: else one process); the result is the same for any
     number. Default: `default_workers`.
     """
+    check_fits(scenario)          # refuse what would not fit in memory, before building it
     wall0 = time.perf_counter()
     if workers is None:
         workers = default_workers(scenario)

@@ -20,8 +20,16 @@ CELLULAR = tuple(name for name, cls in IMPLEMENTED.items() if cls.cellular)
 
 def check_supported(scenario) -> None:
     """Refuse, before anything runs, what this version cannot simulate yet."""
-    strategy_class(scenario.strategy.name).check(scenario)
+    cls = strategy_class(scenario.strategy.name)
+    cls.check(scenario)
     d = scenario.device
+    link = cls.topology(scenario).link
+    shortest = link.connect_s + link.rtt_s
+    if d.wake_interval_s < shortest:
+        raise ScenarioError(f"device.wake_interval_s = {d.wake_interval_s:g} is not allowed: "
+                            "a device cannot wake again before it has connected and its "
+                            f"report has been answered, link.connect_s + link.rtt_s = "
+                            f"{shortest:g} s on its link")
     if d.cdrx_cycle_s and d.cdrx_on_s > d.cdrx_cycle_s:
         raise ScenarioError(f"device.cdrx_on_s = {d.cdrx_on_s} is not allowed: expected at "
                             f"most device.cdrx_cycle_s = {d.cdrx_cycle_s}")

@@ -7,7 +7,10 @@ which a sweep does not keep: so replication 0 of every grid point is simulated f
 the study itself, which keeps its run folder (the files `iotsu-sim run` writes) in
 `<out>/<name>/devices/<run id>/` and stores its summary in the sweep's store, where the
 sweep finds it and does not simulate it again. `<out>/<name>/devices/index.json` maps the
-points to their folders. `iotsu-sim validate`'s table goes to `<out>/validation/` (kept,
+points to their folders. A question whose experiment names a decisive comparison
+(`[experiment.robustness]`) then has it run, with the contenders its headline finding
+names, into `<out>/<name>/assumptions/` (a sweep; `report.verdict` reads it). `iotsu-sim
+validate`'s table goes to `<out>/validation/` (kept,
 like the runs, and reused by a rerun). Then the figures go to `<out>/figures/` and the
 report to `<out>/REPORT.md` (see `report.py`); `<out>/study.json` records the tier and
 what was computed or reused.
@@ -99,7 +102,9 @@ def reproduce(out: str | Path = "results", tier: str = "default", *,
         if log is not None:
             log(f"({q.key}) {q.name}: {entry['runs']} runs ({entry['computed']} computed, "
                 f"{entry['reused']} reused, {entry['failed']} failed)")
-        decisive = exp.decisive(contenders(out, q.key))
+        # the decisive comparison names its contenders from the question's results: only
+        # once they are all there
+        decisive = None if entry["failed"] else exp.decisive(contenders(out, q.key))
         if decisive is not None:
             folder = out / q.name / ASSUMPTIONS
             m = sweep(decisive, folder, workers=workers, progress=show).manifest
