@@ -1,13 +1,17 @@
-"""Benchmark: device-initiated update campaigns of 10^3, 10^4 and 10^5 devices.
+"""Benchmark: 3-day update campaigns, against a bare SimPy loop and a numpy draw.
 
-Runs the built-in `large-fleet` scenario (device-initiated, NB-IoT CE0, 100 KiB image,
-hourly wake-ups, release at 3600 s, horizon 14400 s) at several fleet sizes, 100 devices
-per cell, and reports events per second, wall time, peak memory and memory per device.
+For each fleet size (10^4, 10^5 and 10^6 devices by default) it runs the built-in
+`large-fleet` scenario set to the reference campaign: NB-IoT CE0, 20 devices per cell
+(below saturation), hourly wake-ups, a 100 KiB release at 1 h, 3 days; device-initiated
+unless `--strategy`. Each size runs in a fresh subprocess (`--one N --json`), so that its
+memory is its own, and reports: wall time, wake-ups per second, peak memory per device,
+and two ratios measured in the same process on the same machine, right after the run:
+to a bare SimPy loop (one process per device, one timeout per wake-up) and to a numpy
+draw of the wake-up times. A size whose estimate (`simulation.feasibility`) exceeds
+`--max-hours` is not run: its row gives the estimate instead.
 
-Each size runs in a fresh subprocess (`--one N --json`), so that its memory is its own.
-
-    python benchmarks/bench_campaign.py                       # 1000,10000,100000
-    python benchmarks/bench_campaign.py --sizes 1000,3000 --out /tmp/bench.json
+    python benchmarks/bench_campaign.py                            # 10^4, 10^5, 10^6
+    python benchmarks/bench_campaign.py --sizes 10000 --out /tmp/bench.json
 
 See benchmarks/README.md for what is measured and the targets.
 """
@@ -24,46 +28,93 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIO = "large-fleet"
-DEVICES_PER_CELL = 100
-DEFAULT_SIZES = "1000,10000,100000"
+DEVICES_PER_CELL = 20
+HORIZON_S = 3 * 86400.0
+RELEASE_S = 3600.0
+WAKE_S = 3600.0
+DEFAULT_SIZES = "10000,100000,1000000"
 DEFAULT_OUT = "results/benchmarks/campaign.json"
+#: the bare loops run at most this many events (wake-ups, draws): enough for a stable rate
+BARE_EVENTS = 2_000_000
 
-# Summary fields copied into each row, besides the measured ones.
 SUMMARY_FIELDS = ("fleet_size", "events", "wall_s", "updated_fraction", "ttu_p50_s",
                   "ttu_p95_s", "energy_per_device_j", "strategy", "fidelity", "seed",
                   "workers", "memory_per_device_bytes", "peak_rss_mib", "cell_peak_stretch")
 
 
-def run_one(n: int, fidelity: str, seed: int, workers: int | None) -> dict:
-    """Simulate one fleet size in this process and measure it (no output in here)."""
+def campaign(n: int, strategy: str, seed: int):
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
-    from simulation import load_scenario, run
+    from simulation import load_scenario
 
-    scenario = load_scenario(SCENARIO, {
-        "fleet.size": n,
-        "fleet.cells": max(1, n // DEVICES_PER_CELL),
-        "sim.fidelity": fidelity,
-        "sim.seed": seed,
-    })
-    # The simulation measures its memory in each process it runs in (one, or one per
-    # worker): resident memory before its world is built and at the peak of the run;
-    # `memory_per_device_bytes` is the largest increment per device simulated.
-    result = run(scenario, workers=workers)
+    return load_scenario(SCENARIO, {
+        "fleet.size": n, "fleet.cells": max(1, n // DEVICES_PER_CELL),
+        "sim.horizon_s": HORIZON_S, "update.release_s": RELEASE_S,
+        "device.wake_interval_s": WAKE_S, "strategy.name": strategy, "sim.seed": seed})
 
+
+def bare_simpy_rate(n: int) -> float:
+    """Events per second of n SimPy processes, each a loop of one timeout per wake-up."""
+    import simpy
+
+    env = simpy.Environment()
+
+    def device(phase):
+        yield env.timeout(phase)
+        while True:
+            yield env.timeout(WAKE_S)
+
+    wakes = max(1, BARE_EVENTS // n)
+    t0 = time.perf_counter()
+    for i in range(n):
+        env.process(device(WAKE_S * i / n))
+    env.run(until=WAKE_S * wakes)
+    return n * wakes / (time.perf_counter() - t0)
+
+
+def numpy_draw_rate(n: int) -> float:
+    """Wake-up times drawn per second by numpy: a phase per device plus whole intervals."""
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    wakes = max(1, BARE_EVENTS // n)
+    t0 = time.perf_counter()
+    phase = rng.random(n) * WAKE_S
+    times = phase[:, None] + WAKE_S * np.arange(wakes)[None, :]
+    times.sum()                                        # touch every value
+    return n * wakes / (time.perf_counter() - t0)
+
+
+def run_one(n: int, strategy: str, seed: int) -> dict:
+    """Simulate one fleet size in this process and measure it, then the bare loops."""
+    from simulation import run
+
+    scenario = campaign(n, strategy, seed)
+    result = run(scenario)
     s = result.summary
     row = {k: s.get(k) for k in SUMMARY_FIELDS}
-    row["devices"] = n
-    row["cells"] = scenario.fleet.cells
-    row["events_per_s"] = s["events"] / s["wall_s"] if s["wall_s"] > 0 else None
+    wakeups = n * HORIZON_S / WAKE_S
+    row.update(devices=n, cells=scenario.fleet.cells, wakeups=wakeups,
+               wakeups_per_s=wakeups / s["wall_s"])
+    row["simpy_events_per_s"] = bare_simpy_rate(n)
+    row["numpy_draws_per_s"] = numpy_draw_rate(n)
+    row["ratio_to_simpy"] = row["wakeups_per_s"] / row["simpy_events_per_s"]
+    row["ratio_to_numpy"] = row["wakeups_per_s"] / row["numpy_draws_per_s"]
     return row
 
 
-def run_subprocess(n: int, fidelity: str, seed: int, workers: int | None) -> dict:
+def estimated(n: int, strategy: str, seed: int) -> dict:
+    from simulation.feasibility import estimate
+
+    est = estimate(campaign(n, strategy, seed))
+    return {"devices": n, "strategy": strategy, "skipped": True,
+            "estimated_wall_s": est.wall_s, "estimated_memory_bytes": est.memory_bytes,
+            "estimate": est.text}
+
+
+def run_subprocess(n: int, strategy: str, seed: int) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--json",
-           "--fidelity", fidelity, "--seed", str(seed)]
-    if workers is not None:
-        cmd += ["--workers", str(workers)]
+           "--strategy", strategy, "--seed", str(seed)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -83,23 +134,22 @@ def _fmt(v, spec: str) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ["devices", "processes", "events", "wall s", "events/s", "peak RSS MiB",
-            "memory B/device", "updated fraction", "p50 TTU s", "process wall s"]
+    head = ["devices", "strategy", "wake-ups", "wall s", "wake-ups/s", "memory B/device",
+            "peak RSS MiB", "bare SimPy events/s", "x SimPy", "numpy draws/s", "x numpy",
+            "updated fraction"]
     out = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for r in rows:
-        cells = [
-            f"{r['devices']:,}",
-            f"{r['workers']}",
-            f"{r['events']:,}",
-            _fmt(r["wall_s"], ".2f"),
-            _fmt(r["events_per_s"], ",.0f"),
-            _fmt(r["peak_rss_mib"], ".1f"),
-            _fmt(r["memory_per_device_bytes"], ",.0f"),
-            _fmt(r["updated_fraction"], ".4f"),
-            _fmt(r["ttu_p50_s"], ".1f"),
-            _fmt(r.get("process_wall_s"), ".2f"),
-        ]
-        out.append("| " + " | ".join(cells) + " |")
+        if r.get("skipped"):
+            out.append(f"| {r['devices']:,} | {r['strategy']} | not run: {r['estimate']} |"
+                       + " |" * (len(head) - 3))
+            continue
+        out.append("| " + " | ".join([
+            f"{r['devices']:,}", r["strategy"], f"{r['wakeups']:,.0f}",
+            _fmt(r["wall_s"], ",.1f"), _fmt(r["wakeups_per_s"], ",.0f"),
+            _fmt(r["memory_per_device_bytes"], ",.0f"), _fmt(r["peak_rss_mib"], ",.0f"),
+            _fmt(r["simpy_events_per_s"], ",.0f"), _fmt(r["ratio_to_simpy"], ".3f"),
+            _fmt(r["numpy_draws_per_s"], ",.0f"), _fmt(r["ratio_to_numpy"], ".5f"),
+            _fmt(r["updated_fraction"], ".4f")]) + " |")
     return "\n".join(out)
 
 
@@ -111,15 +161,9 @@ def _loadavg() -> list[float] | None:
 
 
 def machine_info() -> dict:
-    return {
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "processor": platform.processor(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "cpu_count": os.cpu_count(),
-        "loadavg": _loadavg(),
-    }
+    return {"platform": platform.platform(), "machine": platform.machine(),
+            "processor": platform.processor(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count(), "loadavg": _loadavg()}
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -136,53 +180,49 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", type=parse_sizes, default=parse_sizes(DEFAULT_SIZES),
                     help=f"comma-separated fleet sizes (default {DEFAULT_SIZES})")
+    ap.add_argument("--strategy", default="device-initiated", help="strategy.name")
     ap.add_argument("--out", default=DEFAULT_OUT,
                     help=f"JSON results file (default {DEFAULT_OUT}; parent dirs created)")
-    ap.add_argument("--fidelity", default="flow", help="sim.fidelity: flow or packet (default flow)")
     ap.add_argument("--seed", type=int, default=1, help="sim.seed (default 1)")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="processes per run (default: the simulator's choice, one per core "
-                         "from 20,000 devices)")
+    ap.add_argument("--max-hours", type=float, default=1.0,
+                    help="sizes estimated to take longer on one core are not run (default 1)")
     ap.add_argument("--one", type=int, metavar="N", help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.one is not None:  # child: one size, one JSON line on stdout
-        row = run_one(args.one, args.fidelity, args.seed, args.workers)
-        if args.json:
-            print(json.dumps(row))
-        else:
-            print(markdown_table([row]))
+        row = run_one(args.one, args.strategy, args.seed)
+        print(json.dumps(row) if args.json else markdown_table([row]))
         return 0
 
     info = machine_info()
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = []
     for n in args.sizes:
-        print(f"bench_campaign: {n:,} devices ...", file=sys.stderr, flush=True)
-        row = run_subprocess(n, args.fidelity, args.seed, args.workers)
+        skip = estimated(n, args.strategy, args.seed)
+        if skip["estimated_wall_s"] > 3600 * args.max_hours:
+            print(f"bench_campaign: {n:,} devices not run: {skip['estimate']}",
+                  file=sys.stderr, flush=True)
+            rows.append(skip)
+            continue
+        print(f"bench_campaign: {n:,} devices ({skip['estimate']}) ...", file=sys.stderr,
+              flush=True)
+        row = run_subprocess(n, args.strategy, args.seed)
+        row["estimated_wall_s"] = skip["estimated_wall_s"]
         rows.append(row)
         print(f"bench_campaign: {n:,} devices done in {row['process_wall_s']:.1f} s "
               f"(sim {row['wall_s']:.1f} s)", file=sys.stderr, flush=True)
 
     print(markdown_table(rows))
-
     info["loadavg_end"] = _loadavg()
     out = Path(args.out)
     if not out.is_absolute():
         out = Path.cwd() / out
     out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "campaign",
-        "scenario": SCENARIO,
-        "devices_per_cell": DEVICES_PER_CELL,
-        "fidelity": args.fidelity,
-        "seed": args.seed,
-        "workers": args.workers,
-        "started": started,
-        "machine": info,
-        "rows": rows,
-    }
+    doc = {"benchmark": "campaign", "scenario": SCENARIO, "devices_per_cell": DEVICES_PER_CELL,
+           "horizon_s": HORIZON_S, "release_s": RELEASE_S, "wake_interval_s": WAKE_S,
+           "strategy": args.strategy, "seed": args.seed, "started": started,
+           "machine": info, "rows": rows}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"bench_campaign: wrote {out}", file=sys.stderr)
     return 0

@@ -16,16 +16,21 @@ from dataclasses import dataclass
 
 from simulation.errors import ScenarioError
 
-#: resident memory per device of a run (bytes): the largest `memory_per_device_bytes`
-#: measured on the `deployment` at 10^4 devices in 5,000 cells (M: mqtt-coap 7,953 B,
-#: device-initiated 4,644 B), rounded up
+#: resident memory per device of a run (bytes), plus per wake-up of that device: the
+#: largest `memory_per_device_bytes` measured on the `deployment` at 10^4 devices over 6
+#: wake-ups (M: mqtt-coap 7,953 B, device-initiated 4,644 B), rounded up; and the growth
+#: from 6 to 72 wake-ups of a device-initiated device (M: 11,954 B over 3 days,
+#: benchmarks/campaign.md: about 110 B a wake-up)
 BYTES_PER_DEVICE = 8_000
+BYTES_PER_WAKEUP = 110
 #: routine wake-ups (no update session) simulated per second on one core, and the wall time
 #: of one device's update session on one core (s), by strategy (M: the `deployment`, 2,000
 #: devices in 100 cells, 6 h of hourly wake-ups, with the release at 1 h and with none:
 #: the second run's wake-ups over its wall time; the difference of the wall times over the
 #: devices updated; manager-polling updates too few devices to say, and takes the most
-#: expensive session); a strategy not listed takes the slowest of each
+#: expensive session); a strategy not listed takes the slowest of each. A session's cost
+#: is for the deployment's 100 blocks of 1,024 B and scales with the number of CoAP blocks
+#: (but mqtt-http's, an HTTP download)
 WAKEUPS_PER_CORE_S = {"device-polling": 2_800.0, "manager-polling": 3_100.0,
                       "device-initiated": 2_300.0, "manager-initiated": 3_300.0,
                       "discovery": 2_300.0, "delegated": 5_200.0, "mqtt-http": 1_300.0,
@@ -33,6 +38,10 @@ WAKEUPS_PER_CORE_S = {"device-polling": 2_800.0, "manager-polling": 3_100.0,
 SESSION_S = {"device-polling": 0.0019, "manager-polling": 0.0037,
              "device-initiated": 0.0014, "manager-initiated": 0.0016, "discovery": 0.0020,
              "delegated": 0.0007, "mqtt-http": 0.0022, "mqtt-coap": 0.0037}
+#: the blocks of the deployment's update (100 KiB in 1,024 B blocks), for which SESSION_S
+#: was measured, and the strategies whose devices download the image over HTTP
+DEPLOYMENT_BLOCKS = 100
+HTTP_DOWNLOADS = ("mqtt-http",)
 #: packet fidelity makes every message an event: its cost over flow fidelity's (M: question
 #: (h)'s runs, 40 devices, about 30x)
 PACKET_FACTOR = 30.0
@@ -63,22 +72,28 @@ def estimate(scenario) -> Estimate:
     name = scenario.strategy.name
     rate = WAKEUPS_PER_CORE_S.get(name, min(WAKEUPS_PER_CORE_S.values()))
     session = SESSION_S.get(name, max(SESSION_S.values()))
+    if name not in HTTP_DOWNLOADS:
+        session *= blocks(scenario) / DEPLOYMENT_BLOCKS
     if scenario.sim.fidelity == "packet" or manager_load(scenario) > 1.0:
         session *= PACKET_FACTOR       # a congested manager: message by message
     wall = wakeups / rate + updating * session
     if scenario.sim.fidelity == "packet":
         wall *= PACKET_FACTOR
-    return Estimate(n, wakeups, n * BYTES_PER_DEVICE, wall)
+    return Estimate(n, wakeups, n * BYTES_PER_DEVICE + wakeups * BYTES_PER_WAKEUP, wall)
 
 
 def manager_load(scenario) -> float:
     """The manager's utilisation while the fleet downloads, roughly: every device fetches
     the image, a request per CoAP block, within one wake interval of the release (A), each
     request `manager.service_s`. Above 1 the flow engine goes message by message."""
-    blocks = math.ceil(scenario.update.image_bytes * scenario.update.delta_ratio
-                       / scenario.coap.block_bytes)
-    rate = scenario.fleet.size * blocks / scenario.device.wake_interval_s
+    rate = scenario.fleet.size * blocks(scenario) / scenario.device.wake_interval_s
     return rate * scenario.manager.service_s
+
+
+def blocks(scenario) -> int:
+    """CoAP blocks of the update."""
+    return math.ceil(scenario.update.image_bytes * scenario.update.delta_ratio
+                     / scenario.coap.block_bytes)
 
 
 def available_memory_bytes() -> float:
@@ -107,7 +122,8 @@ def check_fits(scenario, available: float | None = None) -> Estimate:
     if math.isfinite(free) and est.memory_bytes > free:
         raise ScenarioError(
             f"fleet.size = {scenario.fleet.size:,} does not fit in this machine's memory: "
-            f"it needs {_bytes(est.memory_bytes)} ({BYTES_PER_DEVICE:,} B per device), "
+            f"it needs {_bytes(est.memory_bytes)} ({BYTES_PER_DEVICE:,} B per device and "
+            f"{BYTES_PER_WAKEUP} B per wake-up), "
             f"{_bytes(free)} are available; simulate fewer devices (one fleet cannot be "
             "split over machines yet)")
     return est

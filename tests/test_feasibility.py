@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from simulation.errors import ScenarioError
-from simulation.feasibility import (BYTES_PER_DEVICE, SESSION_S, WAKEUPS_PER_CORE_S,
-                                    check_fits, estimate)
+from simulation.feasibility import (BYTES_PER_DEVICE, BYTES_PER_WAKEUP, SESSION_S,
+                                    WAKEUPS_PER_CORE_S, check_fits, estimate)
 from simulation.scenario import load_scenario
 from simulation.strategies import check_supported
 
@@ -23,11 +23,13 @@ def test_the_estimate_counts_wake_ups_memory_and_sessions():
                                     "update.release_s": 90000.0})       # no update
     est = estimate(sc)
     assert est.wakeups == 1000 * 24
-    assert est.memory_bytes == 1000 * BYTES_PER_DEVICE
+    assert est.memory_bytes == 1000 * BYTES_PER_DEVICE + 24000 * BYTES_PER_WAKEUP
     rate = WAKEUPS_PER_CORE_S["device-initiated"]
     assert est.wall_s == pytest.approx(24000 / rate)
+    # 100 KiB in the baseline's 256 B blocks: 4x the deployment's 100 blocks
     released = estimate(load_scenario("baseline", {"fleet.size": 1000}))
-    assert released.wall_s == pytest.approx(6000 / rate + 1000 * SESSION_S["device-initiated"])
+    assert released.wall_s == pytest.approx(6000 / rate
+                                            + 1000 * 4 * SESSION_S["device-initiated"])
     packet = estimate(load_scenario("baseline", {"fleet.size": 1000,
                                                  "sim.fidelity": "packet"}))
     assert packet.wall_s > 10 * released.wall_s
@@ -40,7 +42,7 @@ def test_a_fleet_that_does_not_fit_is_refused_with_the_estimate():
     with pytest.raises(ScenarioError) as e:
         check_fits(sc, available=1e6)
     assert "fleet.size = 10,000 does not fit" in str(e.value)
-    assert "80.0 MB" in str(e.value) and "1.0 MB are available" in str(e.value)
+    assert "86.6 MB" in str(e.value) and "1.0 MB are available" in str(e.value)
 
 
 def test_wake_ups_faster_than_a_connection_are_refused():
