@@ -492,8 +492,7 @@ def mqtt_session(folder):
 
 #: fleet profiles: the questions whose grid sets one, with their sweep and that grid key
 PROFILES = {"a": ("fleet-size", "fleet.size"), "b": ("nat-timeout", "nat.udp_timeout_s"),
-                "c": ("wake-interval", "device.wake_interval_s"),
-                "d": ("coverage", "link.preset")}
+            "c": ("wake-interval", "device.wake_interval_s"), "d": ("coverage", "link.preset")}
 
 
 def pareto(folder, key: str):

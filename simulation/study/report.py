@@ -19,6 +19,13 @@ number of the report from its source and the stored tables.
 Findings are written for whatever strategies and values the grids hold (they name the
 fastest, the slowest, the most affected), so that a strategy added to a grid needs no
 change here.
+
+Each question's first finding is its headline. Where the question has a decisive
+comparison under the modelling assumptions (`<name>/assumptions/`), `verdict` computes the
+headline again from that sweep, variant by variant (`AssumptionResults`), and says whether
+its claim holds under each one, or the range of the number it rests on. Questions (a) to
+(d) also get `pareto_table`: which strategy is on the Pareto front of energy against p95
+time to update at each value of their grid.
 """
 from __future__ import annotations
 
