@@ -72,7 +72,7 @@ def test_the_command_line_refuses_them_in_one_line(tmp_path, sets, needle):
 def test_a_congested_manager_makes_the_sessions_cost_message_by_message():
     """The manager's load while the fleet downloads: a request per block, every device
     within a wake interval; above 1 the sessions are estimated at packet cost."""
-    from simulation.feasibility import PACKET_FACTOR, manager_load
+    from simulation.feasibility import PACKET_SESSION_FACTOR, manager_load
 
     light = load_scenario("deployment", {"fleet.size": 1000})
     # 100 KiB in 1,024 B blocks: 100 requests per device, 1000 devices within an hour
@@ -81,4 +81,4 @@ def test_a_congested_manager_makes_the_sessions_cost_message_by_message():
     assert manager_load(heavy) > 1
     sessions = 1000 * SESSION_S["device-initiated"]
     routine = 6000 / WAKEUPS_PER_CORE_S["device-initiated"]
-    assert estimate(heavy).wall_s == pytest.approx(routine + PACKET_FACTOR * sessions)
+    assert estimate(heavy).wall_s == pytest.approx(routine + PACKET_SESSION_FACTOR * sessions)
