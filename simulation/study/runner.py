@@ -28,6 +28,7 @@ import pandas as pd
 
 from simulation import __version__, runner
 from simulation.errors import ScenarioError
+from simulation.feasibility import estimate
 from simulation.figures.study import draw_study
 from simulation.outputs import now_iso, versions, write_run, write_validation
 from simulation.study.report import contenders, write_report
@@ -159,13 +160,6 @@ def _keep(scenario, folder: str, source: str) -> dict:
     return {"summary": result.summary}
 
 
-def _cost(run: Run) -> float:
-    """Rough simulation cost, to start the longest runs first."""
-    sc = run.scenario
-    wakes = sc.sim.horizon_s / sc.device.wake_interval_s
-    return sc.fleet.size * wakes * (30.0 if sc.sim.fidelity == "packet" else 1.0)
-
-
 def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, int]:
     """Replication 0 of every point with its devices table (see the module docstring);
     returns, per question, how many of them were computed."""
@@ -179,7 +173,7 @@ def keep_devices(out: Path, study, workers: int, progress: bool) -> dict[str, in
                    or not (folder / r.run_id / "devices.parquet").is_file()]
         todo += [(q, store, r) for r in missing]
         counts[q.name] = 0
-    todo.sort(key=lambda item: -_cost(item[2]))
+    todo.sort(key=lambda item: -estimate(item[2].scenario).wall_s)     # longest first
     bar = None
     if progress and todo:
         from tqdm import tqdm
