@@ -787,8 +787,7 @@ def verdict(r: Results, key: str, name: str) -> Finding | None:
     when = r.manifest(study).get("when", {})
     heads = {v: headline(AssumptionResults(r, v), key) for v in grid[VARIANT]}
     f = Finding(key).add("Re-run")
-    if len(grid.get(STRATEGY, [])) < len(r.grid(name, STRATEGY) if STRATEGY in
-                                          r.manifest(name)["grid"] else []):
+    if len(grid.get(STRATEGY, [])) < len(r.manifest(name)["grid"].get(STRATEGY, [])):
         f.add(" for ", _names(grid[STRATEGY]))
     fixed = [(k, vs[0]) for k, vs in grid.items()
              if k not in (VARIANT, STRATEGY) and len(vs) == 1]
@@ -824,12 +823,22 @@ def verdict(r: Results, key: str, name: str) -> Finding | None:
         return f.add("it holds under every one.")
     f.add("it holds unless ")
     for i, (v, h) in enumerate(lost.items()):
-        instead = ["no counterpart"] if h is None else h.claim or [p.rstrip(".") if
-                                                                   isinstance(p, str) else p
-                                                                   for p in h.parts]
         f.add("; or unless " if i else "", when.get(v, f"`{v}`"), " (`", v, "`: ",
-              *instead, ")")
+              *_instead(h), ")")
     return f.add(".")
+
+
+def _instead(h: Finding | None) -> list:
+    """What a variant's headline says where the claim does not hold: its claim, else the
+    whole sentence without its full stop."""
+    if h is None:
+        return ["no counterpart"]
+    if h.claim:
+        return list(h.claim)
+    parts = list(h.parts)
+    if parts and isinstance(parts[-1], str):
+        parts[-1] = parts[-1].rstrip(".")
+    return parts
 
 
 FINDINGS = {**HEADLINES, "j": findings_j}

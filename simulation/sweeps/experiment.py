@@ -227,13 +227,8 @@ def load_experiment(path: str | Path, tier: str = "default") -> Experiment:
     tiers = {"default": _tier_values(exp, path, "experiment", variants)}
     robust = {"default": robustness}
     for t in ("quick", "full"):
-        table = exp.get(t, {})
-        if not isinstance(table, dict):
-            raise ScenarioError(f"{path}: experiment.{t} must be a table")
-        unknown = sorted(set(table) - TIER_KEYS)
-        if unknown:
-            raise ScenarioError(f"{path}: unknown key {unknown[0]!r} in experiment.{t}; "
-                                f"a tier overrides {', '.join(sorted(TIER_KEYS))}")
+        table = _table(exp.get(t, {}), path, f"experiment.{t}", TIER_KEYS,
+                       "a tier overrides")
         tiers[t] = _merge_tier(tiers["default"],
                                _tier_values(table, path, f"experiment.{t}", variants))
         robust[t] = _tier_robustness(robustness, table.get("robustness"), path,
@@ -292,6 +287,18 @@ def _variants(table, path: Path) -> tuple[dict[str, dict[str, Any]], dict[str, s
     return out, when
 
 
+def _table(table, path: Path, label: str, known: set, hint: str) -> dict:
+    """`table`, refused in one line unless it is a table of the keys `known` (`hint` leads
+    their list in the message)."""
+    if not isinstance(table, dict):
+        raise ScenarioError(f"{path}: {label} must be a table")
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ScenarioError(f"{path}: unknown key {unknown[0]!r} in {label}; {hint} "
+                            f"{', '.join(sorted(known))}")
+    return table
+
+
 def _tier_robustness(base: dict, table, path: Path, label: str) -> dict:
     """A tier's `robustness` table (`at` key by key, `replications`) over the experiment's."""
     if table is None:
@@ -310,12 +317,7 @@ def _robustness(table, path: Path, label: str = "experiment.robustness",
     """`[experiment.robustness]`, checked (its grid keys against the tiers later)."""
     if table is None:
         return {}
-    if not isinstance(table, dict):
-        raise ScenarioError(f"{path}: {label} must be a table")
-    unknown = sorted(set(table) - ROBUSTNESS_KEYS)
-    if unknown:
-        raise ScenarioError(f"{path}: unknown key {unknown[0]!r} in {label}; known keys: "
-                            f"{', '.join(sorted(ROBUSTNESS_KEYS))}")
+    _table(table, path, label, ROBUSTNESS_KEYS, "known keys:")
     if base is not None:                 # a tier's table: the experiment's variants
         variants, when = base["variants"], base["when"]
     elif not isinstance(table.get("variants"), str):
