@@ -24,7 +24,7 @@ IMAGE, BLOCK = 2048, 256
 N = IMAGE // BLOCK
 
 
-def lossy_push(fidelity, resume, seed=3):
+def lossy_push(fidelity, resume, seed=4):
     """device-initiated, one device on the fixed link, 20 % loss and one retransmission
     per block: a push of the N = 8 blocks fails about two times in three."""
     return run(closed_form(**{

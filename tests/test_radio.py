@@ -224,13 +224,15 @@ def test_release_assistance_saves_the_tail_at_every_report_wake_up(fidelity):
     released `release_s` after its last packet: each wake-up saves the C-DRX tail from
     `release_s` to the inactivity timer, less the PSM power over that time (closed form
     from `RadioModel.quiet_energy_mj`). The horizon falls 60 s after the sixth wake-up,
-    so that every tail is whole."""
+    so that every tail is whole. A 3 s ACK timeout outlasts every answer (the longest
+    waits 1.6 s for the next on-duration after a 0.5 s round trip): no draw of the CoAP
+    timer sends a retransmission, which would add a packet and its tail to one run."""
     from simulation.engine import World
 
     sets = dict(sim__fidelity=fidelity, strategy__name="device-polling", fleet__size=1,
                 fleet__cells=1, update__release_s=1e9, device__cdrx_cycle_s=2.048,
                 device__cdrx_on_s=0.04, device__drx_inactivity_s=0.1,
-                power__light_sleep_mw=21.6, device__release_s=0.5)
+                power__light_sleep_mw=21.6, device__release_s=0.5, coap__ack_timeout_s=3.0)
     phase = float(World(closed_form(**sets)).wake_phases()[0])
     sets["sim__horizon_s"] = phase + 5 * 600.0 + 60.0
     off = run(closed_form(**sets)).devices
