@@ -8,8 +8,6 @@ the session runs the strategy's wake-up logic and books what it costs into the w
 """
 from __future__ import annotations
 
-import heapq
-import math
 
 import numpy as np
 import simpy
@@ -95,11 +93,13 @@ class World:
         d = self.scenario.device
         if d.wake == "periodic":
             return self.streams.uniforms("wake-phase", self.fleet.ids) * d.wake_interval_s
-        return np.array([self._gap(i, 0) for i in range(self.fleet.n)])
+        return self._gaps(np.arange(self.fleet.n), np.zeros(self.fleet.n, dtype=np.int64))
 
-    def _gap(self, i: int, k: int) -> float:
-        u = self.streams.uniform("wake-gap", int(self.fleet.ids[i]), k)
-        return -self.scenario.device.wake_interval_s * math.log1p(-u)
+    def _gaps(self, devices: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Exponential gaps before wake-up k of each of `devices` (s): mean
+        `device.wake_interval_s`, from the device's draw ("wake-gap", id, k)."""
+        u = self.streams.draws_at("wake-gap", self.fleet.ids[devices], k)
+        return -self.scenario.device.wake_interval_s * np.log1p(-u)
 
     def _periodic_wakes(self, phases: np.ndarray):
         """Process: every device's wake-ups in time order, one timeout each. Devices keep
@@ -121,16 +121,33 @@ class World:
             k += 1
 
     def _poisson_wakes(self, phases: np.ndarray):
-        """Process: Poisson wake-ups from a heap of (time, device, wake index)."""
-        env = self.env
-        heap = [(t, i, 0) for i, t in enumerate(phases.tolist())]
-        heapq.heapify(heap)
-        while heap and heap[0][0] < self.horizon_s:
-            t, i, k = heapq.heappop(heap)
-            if t > env.now:
-                yield env.timeout(t - env.now)
-            self._wake(i, k, t)
-            heapq.heappush(heap, (t + self._gap(i, k + 1), i, k + 1))
+        """Process: Poisson wake-ups in time order (ties by device), one timeout each.
+        They are drawn a window of one mean interval at a time: every wake-up that falls
+        in the window, each device's next gap drawn for all devices at once, then sorted."""
+        env, window = self.env, self.scenario.device.wake_interval_s
+        t_next = phases.astype(float)            # each device's next wake-up
+        k_next = np.zeros(self.fleet.n, dtype=np.int64)
+        start = 0.0
+        while start < self.horizon_s:
+            end = min(start + window, self.horizon_s)
+            times, devices, wakes = [], [], []
+            due = np.flatnonzero(t_next < end)
+            while len(due):
+                times.append(t_next[due])
+                devices.append(due)
+                wakes.append(k_next[due])
+                k_next[due] += 1
+                t_next[due] += self._gaps(due, k_next[due])
+                due = due[t_next[due] < end]
+            if times:
+                t, i, k = (np.concatenate(a) for a in (times, devices, wakes))
+                order = np.lexsort((i, t))
+                for t_w, i_w, k_w in zip(t[order].tolist(), i[order].tolist(),
+                                         k[order].tolist(), strict=True):
+                    if t_w > env.now:
+                        yield env.timeout(t_w - env.now)
+                    self._wake(i_w, k_w, t_w)
+            start = end
 
     def _wake(self, i: int, k: int, t: float) -> None:
         """Wake-up k of device i at t: a session, unless one is still running (a wake-up
