@@ -65,7 +65,11 @@ class World:
             device_buffer_bytes=sc.link.device_buffer_bytes)
         self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
-                               sc.update.release_s, n)
+                               sc.update.release_s, n, sc.rollout.abort_threshold,
+                               sc.rollout.abort_min_finished)
+        # whose install of the release fails, each by its own draw
+        self.install_fails = (self.streams.uniforms("install-failure", self.fleet.ids)
+                              < sc.update.failure_rate)
         servers = topo.link.cell_downlink_bps / topo.link.downlink_bps
         self.cells = [Cell(self.env, servers) for _ in range(topo.cells)]
         # the party a device exchanges with: the manager, or its gateway, whose load is
@@ -155,9 +159,23 @@ class World:
         if t < self.fleet.busy_until[i]:
             return
         self.fleet.wakeups[i] += 1
+        self._report_result(i, t)
         session = Session(self, i, k)
         session.hold()
         self.env.process(session.run(self.strategy.on_wake))
+
+    def _report_result(self, i: int, t: float) -> None:
+        """At its first wake-up after its install ended, the device reports the result
+        (LwM2M Object 5 Update Result) to the manager, which may stop the rollout then;
+        the report's own uplink delay, under a second, is not added."""
+        fleet = self.fleet
+        if fleet.result_reported[i] or not fleet.result_s(i) <= t:
+            return
+        fleet.result_reported[i] = True
+        m = self.manager
+        if m.record_result(t, bool(self.install_fails[i])) and self.tracer.devices:
+            self.tracer.add(t, int(fleet.ids[i]),
+                            f"M: rollout aborted, {m.failed} of {m.finished} failed")
 
     # -- the run ------------------------------------------------------------------------
     def run(self, progress=None) -> None:

@@ -49,6 +49,7 @@ class Part:
     trace: list           # (t, device id, order, text)
     rss_start_kib: float  # process memory before the world was built
     rss_peak_kib: float   # peak process memory at the end of the simulation
+    aborted_at_s: float | None = None   # when the manager stopped the rollout
 
 
 def part_of(world, rss_start_kib: float = math.nan) -> Part:
@@ -67,6 +68,14 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
         "t_first_contact_s": f.t_first_contact_s,
         "t_updated_s": t_upd,
         "time_to_update_s": t_upd - sc.update.release_s,
+        # the release reached it: its download started (a bad release's blast radius)
+        "exposed": ~np.isnan(f.t_download_start_s) & (f.t_download_start_s < world.horizon_s),
+        "t_download_start_s": np.where(f.t_download_start_s < world.horizon_s,
+                                       f.t_download_start_s, np.nan),
+        # its install failed and it rolled back (`update.failure_rate`)
+        "install_failed": f.t_install_failed_s <= world.horizon_s,
+        "t_install_failed_s": np.where(f.t_install_failed_s <= world.horizon_s,
+                                       f.t_install_failed_s, np.nan),
         "download_s": download,
         "energy_j": energy.sum(axis=1),
         # the same energy split by radio state (`world/radio.py` PARTS)
@@ -96,7 +105,7 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     return Part(devices, load.bin_s, queue.wait_max_s, load.queued, load.msgs_in,
                 load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
-                world.tracer.lines, rss_start_kib, rss_peak)
+                world.tracer.lines, rss_start_kib, rss_peak, world.manager.aborted_at_s)
 
 
 def fleet_quantile(ttu: np.ndarray, q: float) -> float | None:
@@ -141,6 +150,12 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "ttu_mean_s": float(np.nanmean(ttu)) if (~np.isnan(ttu)).any() else None,
         "download_mean_s": (float(devices["download_s"].mean())
                             if devices["download_s"].notna().any() else None),
+        # the rollout: devices the release reached, installs that failed, and when the
+        # manager stopped it (a run with an abort threshold is one process)
+        "exposed_devices": int(devices["exposed"].sum()),
+        "failed_installs": int(devices["install_failed"].sum()),
+        "aborted_at_s": min((p.aborted_at_s for p in parts if p.aborted_at_s is not None),
+                            default=None),
         "energy_per_device_j": float(devices["energy_j"].mean()),
         **{f"energy_{part}_per_device_j": float(devices[f"energy_{part}_j"].mean())
            for part in PARTS},

@@ -31,9 +31,12 @@ def rss_kib() -> float:
 def cells_coupled(scenario: Scenario) -> bool:
     """Whether the devices of different cells interact: through the manager's queue, which
     every device's messages wait in when it is the devices' peer and takes time
-    (`manager.service_s` > 0). A gateway's queue is its cell's own."""
+    (`manager.service_s` > 0), or through a fleet-wide rule of the rollout (an abort
+    threshold below 1: one cell's failures stop every cell's downloads). A gateway's
+    queue is its cell's own."""
     topology = strategy_class(scenario.strategy.name).topology(scenario)
-    return scenario.manager.service_s > 0 and topology.peer == MANAGER
+    return ((scenario.manager.service_s > 0 and topology.peer == MANAGER)
+            or scenario.rollout.abort_threshold < 1.0)
 
 
 def default_workers(scenario: Scenario) -> int:

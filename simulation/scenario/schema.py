@@ -204,6 +204,28 @@ class Update:
                            "LwM2M Object 5 state Idle); `blocks` resumes after them. Block2 "
                            "and HTTP range downloads always resume",
                            choices=("restart", "blocks"))
+    failure_rate: float = key(0.0, "share of devices whose install of the release fails "
+                              "(integrity check or boot failure), each by its own draw: the "
+                              "device rolls back and reports the failure at its next wake-up "
+                              "(S: LwM2M Object 5 Update Result 5, integrity check failure, "
+                              "and 8, update failed); the manager offers it the release no "
+                              "more (V: an AWS IoT Jobs execution that FAILED is terminal "
+                              "without a retry configuration)", low=0, high=1.0)
+
+
+@dataclass(frozen=True)
+class Rollout:
+    abort_threshold: float = key(1.0, "the manager stops the rollout when the share of "
+                                 "failed installs among the devices that reported a result "
+                                 "exceeds this (1: never). After it no device starts the "
+                                 "release, and downloads under way stop at the device's next "
+                                 "contact (V: AWS IoT Jobs abortConfig, thresholdPercentage "
+                                 "and action CANCEL, where the share must reach the "
+                                 "threshold; hawkBit's error threshold)", low=0, high=1.0)
+    abort_min_finished: int = key(1, "results (updated or failed) the manager needs before "
+                                  "it may stop the rollout (V: AWS IoT Jobs "
+                                  "minNumberOfExecutedThings, at least 1, which counts "
+                                  "devices notified)", low=1, integer=True)
 
 
 @dataclass(frozen=True)
@@ -338,7 +360,8 @@ class Gateway:
 
 TABLES: dict[str, type] = {
     "sim": Sim, "fleet": Fleet, "device": Device, "power": Power, "link": Link, "nat": Nat,
-    "network": Network, "manager": Manager, "update": Update, "strategy": Strategy, "coap": Coap,
+    "network": Network, "manager": Manager, "update": Update, "rollout": Rollout,
+    "strategy": Strategy, "coap": Coap,
     "security": Security, "gateway": Gateway, "tcp": Tcp, "tls": Tls, "mqtt": Mqtt,
 }
 
@@ -354,6 +377,7 @@ class Scenario:
     network: Network = field(default_factory=Network)
     manager: Manager = field(default_factory=Manager)
     update: Update = field(default_factory=Update)
+    rollout: Rollout = field(default_factory=Rollout)
     strategy: Strategy = field(default_factory=Strategy)
     coap: Coap = field(default_factory=Coap)
     security: Security = field(default_factory=Security)

@@ -560,10 +560,12 @@ class Session:
         return int(self.world.fleet.blocks_done[self.device])
 
     def image_complete(self, t: float, install_s: float) -> None:
-        """The device holds the whole update at t; it counts as updated after install."""
-        fleet = self.world.fleet
-        fleet.t_download_end_s[self.device] = t
-        fleet.t_updated_s[self.device] = t + install_s
+        """The device holds the whole update at t; it counts as updated after install,
+        unless its install fails (`World.install_fails`): then it rolls back."""
+        w, i = self.world, self.device
+        w.fleet.t_download_end_s[i] = t
+        ended = w.fleet.t_install_failed_s if w.install_fails[i] else w.fleet.t_updated_s
+        ended[i] = t + install_s
 
     # -- trace ------------------------------------------------------------------------------
     def trace(self, t: float, direction: str, spec: ExchangeSpec, block: int, attempt: int,

@@ -83,7 +83,10 @@ class Strategy(ABC):
         return reg
 
     def updated_or_installing(self, i: int) -> bool:
-        return not math.isnan(self.world.fleet.t_updated_s[i])
+        """Whether device i is done with the release: it holds it (installed or
+        installing), or its install failed and it rolled back (the manager does not offer
+        it the release again)."""
+        return not math.isnan(self.world.fleet.result_s(i))
 
     def send_report(self, session):
         """D-->M POST /report: the application's uplink report at each wake-up."""

@@ -86,6 +86,9 @@ class Delegated(Strategy):
                                   msgs_out=1, bytes_out=int(self.report_out.resp_bytes[0])
                                   + self.backhaul_record)
         g = int(w.fleet.cell[i])
-        if session.now < self.ready_s[g] or self.updated_or_installing(i):
+        # a rollout the manager stopped stops the gateways' pushes at once (A: a gateway
+        # stays connected to the manager)
+        if (session.now < self.ready_s[g] or self.updated_or_installing(i)
+                or not w.manager.has_release(session.now)):
             return
         yield from self.push_image(session)

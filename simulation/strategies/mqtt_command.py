@@ -96,7 +96,7 @@ class MqttCommand(Strategy):
             self.book_pings(i, session.now)   # before the wake-up's own radio activity
         yield from session.connect()
         yield from self.converse(session, report=True)
-        if self.knows_command[i] and not self.updated_or_installing(i):
+        if self._fetches(session):
             yield from self.fetch_image(session)
 
     def converse(self, session, report: bool, ping: bool = False, resend: bool = False):
@@ -233,6 +233,14 @@ class MqttCommand(Strategy):
         """Whether the connection's NAT binding still lives at t (else the device's next
         segment leaves from a new port)."""
         return bool(self.world.nat.admits(i, MANAGER, t, "tcp"))
+
+    def _fetches(self, session) -> bool:
+        """Whether the device downloads the image now: it knows the command, is not done
+        with the release, and the manager still offers it (a rollout stopped since
+        cancels the job: the device learns it at this contact, AWS IoT Jobs' CANCEL)."""
+        i = session.device
+        return (bool(self.knows_command[i]) and not self.updated_or_installing(i)
+                and self.world.manager.has_release(session.now))
 
     def _command_waiting(self, i: int, t: float) -> bool:
         return (self.world.manager.has_release(t) and not self.broker.command_delivered[i])
@@ -430,10 +438,9 @@ class MqttCommand(Strategy):
         """A session the broker's traffic or the client's timers open: the conversation
         that delivers the command (with a PINGREQ, or on a resend that reached the
         device), then the download."""
-        i = session.device
         yield from session.connect()
         yield from self.converse(session, report=False, ping=ping, resend=resend)
-        if self.knows_command[i] and not self.updated_or_installing(i):
+        if self._fetches(session):
             yield from self.fetch_image(session)
 
     def counts(self) -> dict[str, int]:

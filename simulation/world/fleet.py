@@ -7,7 +7,10 @@ import numpy as np
 #: defines the split; header bytes are the rest)
 COUNTS = ("bytes_up", "bytes_down", "payload_bytes", "security_bytes", "wasted_bytes",
           "msgs_up", "msgs_down", "retransmissions", "failed_attempts")
-TIMES = ("t_first_contact_s", "t_download_start_s", "t_download_end_s", "t_updated_s")
+#: when the device first heard of the update, began and finished its download, runs the
+#: update, or rolled back from an install that failed (`update.failure_rate`), in s
+TIMES = ("t_first_contact_s", "t_download_start_s", "t_download_end_s", "t_updated_s",
+         "t_install_failed_s")
 
 
 class Fleet:
@@ -25,6 +28,7 @@ class Fleet:
             setattr(self, name, np.full(n, np.nan))
         self.blocks_done = np.zeros(n, dtype=np.int64)   # image blocks held so far
         self.wakeups = np.zeros(n, dtype=np.int64)
+        self.result_reported = np.zeros(n, dtype=bool)   # the manager knows the outcome
         # until when each device is busy with a session (written by `Session` only)
         self.busy_until = np.full(n, -np.inf)
 
@@ -42,6 +46,11 @@ class Fleet:
         self.retransmissions[i] += out.retransmissions
         if finished and not out.completed:
             self.failed_attempts[i] += 1
+
+    def result_s(self, i: int) -> float:
+        """When device i's install ended, updated or rolled back (NaN before)."""
+        t = self.t_updated_s[i]
+        return float(self.t_install_failed_s[i] if np.isnan(t) else t)
 
     def first_contact(self, i: int, t: float) -> None:
         if np.isnan(self.t_first_contact_s[i]):

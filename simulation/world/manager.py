@@ -206,17 +206,37 @@ class Manager:
     """The update manager as the devices see it."""
 
     def __init__(self, env: simpy.Environment, service_s: float, horizon_s: float,
-                 release_s: float, devices: int):
+                 release_s: float, devices: int, abort_threshold: float = 1.0,
+                 abort_min_finished: int = 1):
         self.env = env
         self.service_s = service_s
         self.release_s = release_s
+        self.abort_threshold = abort_threshold
+        self.abort_min_finished = abort_min_finished
+        self.finished = 0               # results reported: updated or failed installs
+        self.failed = 0
+        self.aborted_at_s: float | None = None
         self.load = LoadRecorder(horizon_s)
         self.queue = FifoQueue(service_s, load=self.load)
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
 
     def has_release(self, t: float) -> bool:
-        return t >= self.release_s
+        """Whether the manager offers the release at t: from `update.release_s` until
+        the rollout is stopped (`record_result`)."""
+        return t >= self.release_s and (self.aborted_at_s is None or t < self.aborted_at_s)
+
+    def record_result(self, t: float, failed: bool) -> bool:
+        """A device reports at t that its install succeeded or failed; returns whether
+        this result stops the rollout: the share of failures among the results exceeds
+        `rollout.abort_threshold`, with at least `rollout.abort_min_finished` results."""
+        self.finished += 1
+        self.failed += int(failed)
+        if (self.aborted_at_s is None and self.finished >= self.abort_min_finished
+                and self.failed / self.finished > self.abort_threshold):
+            self.aborted_at_s = t
+            return True
+        return False
 
     def register(self, device: int, t: float, lifetime_s: float) -> None:
         """RFC 9176 registration (or its update) of `device` for `lifetime_s`."""

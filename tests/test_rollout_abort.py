@@ -1,0 +1,125 @@
+"""A release that goes wrong: installs that fail (`update.failure_rate`), the results the
+devices report at their next wake-up, and the manager's abort rule (`rollout.*`).
+
+The closed form: the manager learns result j at the first wake-up of its device at or
+after the install ended; ordering the results by that time, the rollout stops at the
+first k with k >= `abort_min_finished` and failed_k / k > `abort_threshold`. After it, no
+device starts the release.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import closed_form
+from simulation import load_scenario, run
+from simulation.engine import World
+from simulation.randomness import Streams
+from simulation.scenario import STRATEGIES
+
+
+def reports(scenario, devices) -> list[tuple[float, int, bool]]:
+    """(time the manager learns it, device id, failed) of every install that ended, in
+    the order the manager learns them: the device's first periodic wake-up at or after
+    the end of its install."""
+    period = scenario.device.wake_interval_s
+    phases = World(scenario).wake_phases()
+    out = []
+    for row in devices.itertuples():
+        ended = row.t_updated_s if row.updated else row.t_install_failed_s
+        if math.isnan(ended):
+            continue
+        phase = phases[row.device_id]
+        t = phase + max(0, math.ceil((ended - phase) / period - 1e-12)) * period
+        if t < scenario.sim.horizon_s:
+            out.append((t, int(row.device_id), bool(row.install_failed)))
+    return sorted(out)
+
+
+def closed_form_abort(results, threshold: float, min_finished: int):
+    """The first result that stops the rollout: (time, device id), or None."""
+    failed = 0
+    for k, (t, device, bad) in enumerate(results, start=1):
+        failed += bad
+        if k >= min_finished and failed / k > threshold:
+            return t, device
+    return None
+
+
+@pytest.mark.parametrize("strategy", ["device-polling", "device-initiated", "mqtt-http"])
+def test_the_rollout_stops_at_the_result_the_closed_form_names(strategy):
+    """40 devices, 30 % of installs failing, stop above 20 % after 5 results: the abort
+    time and the device whose report triggers it are the closed form's, and so are the
+    failed installs (each device's own draw)."""
+    sc = closed_form(strategy__name=strategy, sim__fidelity="flow", fleet__size=40,
+                     fleet__cells=4, update__failure_rate=0.3,
+                     rollout__abort_threshold=0.2, rollout__abort_min_finished=5,
+                     device__install_s=30.0, update__release_s=1200.0)
+    res = run(sc, trace_devices=40)
+    d = res.devices
+    fails = Streams(sc.sim.seed).uniforms("install-failure", d["device_id"]) < 0.3
+    ended = d["updated"] | d["install_failed"]
+    assert ended.sum() >= 10
+    assert (d["install_failed"][ended] == fails[ended]).all()
+    assert not (d["updated"] & d["install_failed"]).any()
+    expected = closed_form_abort(reports(sc, d), 0.2, 5)
+    assert expected is not None
+    assert res.summary["aborted_at_s"] == pytest.approx(expected[0], abs=1e-9)
+    line = next(ln for ln in res.trace.splitlines() if "rollout aborted" in ln)
+    assert int(line.split()[2]) == expected[1]
+    assert (d["t_download_start_s"].dropna() < res.summary["aborted_at_s"]).all()
+
+
+def test_without_an_abort_every_failure_is_counted_and_no_device_updates_at_rate_one():
+    sc = closed_form(sim__fidelity="flow", fleet__size=20, fleet__cells=2,
+                     update__failure_rate=1.0)
+    s, d = run(sc).summary, run(sc).devices
+    assert s["aborted_at_s"] is None and s["updated_fraction"] == 0.0
+    assert s["failed_installs"] == int(d["install_failed"].sum()) > 0
+    assert s["exposed_devices"] == int(d["exposed"].sum()) >= s["failed_installs"]
+
+
+def test_a_good_release_is_unchanged_by_the_abort_rule():
+    """No failures: an abort threshold of 0 never fires (no share exceeds it), and the
+    run is the run without it."""
+    base = closed_form(sim__fidelity="flow", fleet__size=20, fleet__cells=2)
+    strict = base.with_overrides({"rollout.abort_threshold": 0.0})
+    a, b = run(base), run(strict)
+    assert b.summary["aborted_at_s"] is None and b.summary["failed_installs"] == 0
+    assert a.devices.equals(b.devices)
+
+
+def test_a_fleet_wide_abort_rule_runs_in_one_process():
+    sc = load_scenario("baseline", {"fleet.size": 40, "fleet.cells": 4,
+                                    "manager.service_s": 0.0,
+                                    "rollout.abort_threshold": 0.5})
+    assert run(sc, workers=2).summary["workers"] == 1
+    assert run(sc.with_overrides({"rollout.abort_threshold": 1.0}),
+               workers=2).summary["workers"] == 2
+
+
+@settings(max_examples=16, deadline=None)
+@given(strategy=st.sampled_from(STRATEGIES), rate=st.sampled_from([0.2, 0.5, 1.0]),
+       threshold=st.sampled_from([0.0, 0.1, 0.3]), min_finished=st.integers(1, 6),
+       seed=st.integers(0, 1000))
+def test_after_an_abort_no_device_starts_the_release(strategy, rate, threshold,
+                                                     min_finished, seed):
+    """Devices that learn of the release at different times (Poisson wake-ups, mean
+    2 h, over 2 days): whenever the rollout stops, every download began before."""
+    sc = load_scenario("baseline", {
+        "strategy.name": strategy, "fleet.size": 24, "fleet.cells": 3, "sim.seed": seed,
+        "device.wake": "poisson", "device.wake_interval_s": 7200.0,
+        "strategy.poll_interval_s": 7200.0, "sim.horizon_s": 2 * 86400.0,
+        "update.image_bytes": 20480, "update.failure_rate": rate,
+        "rollout.abort_threshold": threshold, "rollout.abort_min_finished": min_finished})
+    res = run(sc)
+    s, d = res.summary, res.devices
+    if s["aborted_at_s"] is None:
+        return
+    started = d["t_download_start_s"].dropna().to_numpy()
+    assert (started < s["aborted_at_s"]).all()
+    assert s["exposed_devices"] == len(started)
+    assert np.isfinite(s["aborted_at_s"])
