@@ -72,6 +72,8 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
         "exposed": ~np.isnan(f.t_download_start_s) & (f.t_download_start_s < world.horizon_s),
         "t_download_start_s": np.where(f.t_download_start_s < world.horizon_s,
                                        f.t_download_start_s, np.nan),
+        "t_download_end_s": np.where(f.t_download_end_s < world.horizon_s,
+                                     f.t_download_end_s, np.nan),
         # its install failed and it rolled back (`update.failure_rate`)
         "install_failed": f.t_install_failed_s <= world.horizon_s,
         "t_install_failed_s": np.where(f.t_install_failed_s <= world.horizon_s,
@@ -118,6 +120,27 @@ def fleet_quantile(ttu: np.ndarray, q: float) -> float | None:
     return float(done[need - 1])
 
 
+def peak_concurrent_downloads(devices: pd.DataFrame, horizon_s: float) -> int:
+    """The most devices of one cell downloading at once: each from its download's start
+    to its end (the horizon if it has none), a device asleep mid-download included (it
+    holds its place, as a per-cell cap counts it). A download that ends when another
+    starts does not overlap it."""
+    start = devices["t_download_start_s"].to_numpy()
+    has = ~np.isnan(start)
+    if not has.any():
+        return 0
+    end = np.nan_to_num(devices["t_download_end_s"].to_numpy(), nan=horizon_s)[has]
+    cell = devices["cell"].to_numpy()[has]
+    # +1 at each start, -1 at each end, by cell then time (at equal times the end first);
+    # each cell's changes add up to 0, so one running sum serves every cell
+    n = int(has.sum())
+    times = np.concatenate((start[has], end))
+    delta = np.concatenate((np.ones(n, dtype=np.int64), -np.ones(n, dtype=np.int64)))
+    cells = np.concatenate((cell, cell))
+    order = np.lexsort((delta, times, cells))
+    return int(np.cumsum(delta[order]).max())
+
+
 def manager_table(parts: list[Part]) -> pd.DataFrame:
     """Manager load over time (bins of `bin_s` seconds, 1 s unless the horizon is long)."""
     bin_s = parts[0].bin_s
@@ -156,6 +179,8 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "failed_installs": int(devices["install_failed"].sum()),
         "aborted_at_s": min((p.aborted_at_s for p in parts if p.aborted_at_s is not None),
                             default=None),
+        "cell_peak_concurrent_downloads": peak_concurrent_downloads(
+            devices, scenario.sim.horizon_s),
         "energy_per_device_j": float(devices["energy_j"].mean()),
         **{f"energy_{part}_per_device_j": float(devices[f"energy_{part}_j"].mean())
            for part in PARTS},

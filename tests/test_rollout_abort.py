@@ -123,3 +123,35 @@ def test_after_an_abort_no_device_starts_the_release(strategy, rate, threshold,
     assert (started < s["aborted_at_s"]).all()
     assert s["exposed_devices"] == len(started)
     assert np.isfinite(s["aborted_at_s"])
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 50), st.integers(0, 50),
+                               st.booleans()), max_size=30))
+def test_the_peak_of_concurrent_downloads_is_the_largest_overlap_in_a_cell(rows):
+    """Against a brute force: at each download's start, the downloads of its cell under
+    way (started, not yet ended; one without an end lasts to the horizon, 100 s)."""
+    import pandas as pd
+
+    from simulation.results import peak_concurrent_downloads
+
+    horizon = 100.0
+    cell = [c for c, _, _, _ in rows]
+    start = [float(a) for _, a, _, _ in rows]
+    end = [float(a + b) if done else np.nan for _, a, b, done in rows]
+    table = pd.DataFrame({"cell": np.array(cell, dtype=np.int64),
+                          "t_download_start_s": np.array(start, dtype=float),
+                          "t_download_end_s": np.array(end, dtype=float)})
+    ends = [horizon if math.isnan(e) else e for e in end]
+    brute = max((sum(1 for c2, s2, e2 in zip(cell, start, ends)
+                     if c2 == c and s2 <= s < e2) for c, s in zip(cell, start)), default=0)
+    assert peak_concurrent_downloads(table, horizon) == brute
+
+
+def test_every_device_downloading_at_once_is_the_peak():
+    """All at once in one cell: the fleet downloads together (the per-cell figure a cap
+    would bound)."""
+    sc = closed_form(sim__fidelity="flow", fleet__size=12, fleet__cells=1,
+                     update__image_bytes=200_000, device__wake_interval_s=10.0)
+    s = run(sc).summary
+    assert s["cell_peak_concurrent_downloads"] == 12
