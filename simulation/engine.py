@@ -25,6 +25,7 @@ from simulation.world.fleet import Fleet
 from simulation.world.manager import FifoQueue, LoadRecorder, Manager
 from simulation.world.nat import Nat
 from simulation.world.radio import RadioModel, Radios
+from simulation.world.rollout import Rollout
 from simulation.world.topology import GATEWAY
 
 
@@ -64,9 +65,11 @@ class World:
             receive_window_bytes=sc.tcp.receive_window_bytes,
             device_buffer_bytes=sc.link.device_buffer_bytes)
         self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
+        self.rollout = Rollout(self.env, sc.rollout, sc.update.release_s, self.fleet.ids,
+                               self.streams)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n, sc.rollout.abort_threshold,
-                               sc.rollout.abort_min_finished)
+                               sc.rollout.abort_min_finished, self.rollout)
         # whose install of the release fails, each by its own draw
         self.install_fails = (self.streams.uniforms("install-failure", self.fleet.ids)
                               < sc.update.failure_rate)
@@ -172,10 +175,9 @@ class World:
         if fleet.result_reported[i] or not fleet.result_s(i) <= t:
             return
         fleet.result_reported[i] = True
-        m = self.manager
-        if m.record_result(t, bool(self.install_fails[i])) and self.tracer.devices:
-            self.tracer.add(t, int(fleet.ids[i]),
-                            f"M: rollout aborted, {m.failed} of {m.finished} failed")
+        for text in self.manager.record_result(i, t, bool(self.install_fails[i])):
+            if self.tracer.devices:
+                self.tracer.add(t, int(fleet.ids[i]), text)
 
     # -- the run ------------------------------------------------------------------------
     def run(self, progress=None) -> None:

@@ -68,6 +68,14 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
         "t_first_contact_s": f.t_first_contact_s,
         "t_updated_s": t_upd,
         "time_to_update_s": t_upd - sc.update.release_s,
+        # the rollout (`world/rollout.py`): the device's wave (1 = the first) and when the
+        # manager released the update to it (notified; NaN if not within the horizon)
+        "rollout_wave": world.rollout.wave + 1,
+        "t_released_s": np.where(world.rollout.released_s < world.horizon_s,
+                                 world.rollout.released_s, np.nan),
+        # when the manager first gave it the go-ahead (`Manager.offers`)
+        "t_offered_s": np.where(world.manager.offered_s < world.horizon_s,
+                                world.manager.offered_s, np.nan),
         # the release reached it: its download started (a bad release's blast radius)
         "exposed": ~np.isnan(f.t_download_start_s) & (f.t_download_start_s < world.horizon_s),
         "t_download_start_s": np.where(f.t_download_start_s < world.horizon_s,

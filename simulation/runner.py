@@ -31,12 +31,14 @@ def rss_kib() -> float:
 def cells_coupled(scenario: Scenario) -> bool:
     """Whether the devices of different cells interact: through the manager's queue, which
     every device's messages wait in when it is the devices' peer and takes time
-    (`manager.service_s` > 0), or through a fleet-wide rule of the rollout (an abort
-    threshold below 1: one cell's failures stop every cell's downloads). A gateway's
-    queue is its cell's own."""
+    (`manager.service_s` > 0), or through a fleet-wide rule of the rollout: an abort
+    threshold below 1 (one cell's failures stop every cell's downloads), waves (ranked
+    over the fleet, opened by its successes) or a release rate (shared by the fleet). A
+    gateway's queue is its cell's own."""
     topology = strategy_class(scenario.strategy.name).topology(scenario)
+    r = scenario.rollout
     return ((scenario.manager.service_s > 0 and topology.peer == MANAGER)
-            or scenario.rollout.abort_threshold < 1.0)
+            or r.abort_threshold < 1.0 or len(r.wave_shares) > 1 or r.base_rate_per_min > 0)
 
 
 def default_workers(scenario: Scenario) -> int:

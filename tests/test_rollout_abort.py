@@ -108,9 +108,14 @@ def test_a_fleet_wide_abort_rule_runs_in_one_process():
 def test_after_an_abort_no_device_starts_the_release(strategy, rate, threshold,
                                                      min_finished, seed):
     """Devices that learn of the release at different times (Poisson wake-ups, mean
-    2 h, over 2 days): whenever the rollout stops, every download began before."""
+    2 h, over 2 days): whenever the rollout stops, every device that downloads had its
+    go-ahead before (one given just before may start its download just after: the abort
+    reaches it at its next contact), and no download starts long after. In packet
+    fidelity, where every session steps with the simulation (in flow fidelity a session
+    computed ahead of it, by seconds, learns of the abort at its next contact)."""
     sc = load_scenario("baseline", {
-        "strategy.name": strategy, "fleet.size": 24, "fleet.cells": 3, "sim.seed": seed,
+        "strategy.name": strategy, "fleet.size": 16, "fleet.cells": 2, "sim.seed": seed,
+        "sim.fidelity": "packet",
         "device.wake": "poisson", "device.wake_interval_s": 7200.0,
         "strategy.poll_interval_s": 7200.0, "sim.horizon_s": 2 * 86400.0,
         "update.image_bytes": 20480, "update.failure_rate": rate,
@@ -119,9 +124,13 @@ def test_after_an_abort_no_device_starts_the_release(strategy, rate, threshold,
     s, d = res.summary, res.devices
     if s["aborted_at_s"] is None:
         return
-    started = d["t_download_start_s"].dropna().to_numpy()
-    assert (started < s["aborted_at_s"]).all()
-    assert s["exposed_devices"] == len(started)
+    exposed = d[d["exposed"]]
+    assert (exposed["t_offered_s"] < s["aborted_at_s"]).all()
+    assert (d["t_offered_s"].dropna() < s["aborted_at_s"]).all()
+    # a download that starts after the abort follows a go-ahead given before it, within
+    # one exchange (RFC 7252 EXCHANGE_LIFETIME, 247 s)
+    assert (exposed["t_download_start_s"] < s["aborted_at_s"] + 247.0).all()
+    assert s["exposed_devices"] == len(exposed)
     assert np.isfinite(s["aborted_at_s"])
 
 
@@ -155,3 +164,95 @@ def test_every_device_downloading_at_once_is_the_peak():
                      update__image_bytes=200_000, device__wake_interval_s=10.0)
     s = run(sc).summary
     assert s["cell_peak_concurrent_downloads"] == 12
+
+
+# -- rollout policies ---------------------------------------------------------------------
+def policy_run(fidelity="flow", **sets):
+    """device-polling on the closed-form link, 200 devices polling every 10 min, the
+    release at 10 min, 6 h."""
+    base = dict(sim__fidelity=fidelity, strategy__name="device-polling", fleet__size=200,
+                fleet__cells=10, strategy__poll_interval_s=0.0, update__release_s=600.0,
+                sim__horizon_s=6 * 3600.0, device__install_s=30.0)
+    base.update(sets)
+    sc = closed_form(**base)
+    return sc, run(sc, trace_devices=200)
+
+
+@settings(max_examples=12, deadline=None)
+@given(base=st.integers(1, 12), factor=st.sampled_from([1.0, 1.5, 2.0]),
+       every=st.integers(0, 40), cap=st.integers(1, 30),
+       on=st.sampled_from(["notified", "succeeded"]))
+def test_the_release_rate_never_exceeds_its_cap_in_any_minute(base, factor, every, cap, on):
+    """Exponential rollouts: in every minute (a sliding 60 s window from each release), at most
+    `max_per_min` releases; in each minute of the rollout, as many as the minute's rate
+    min(cap, floor(base x factor^steps)) allows, steps counting the devices notified
+    before it (`notified`) by `increase_every`, while devices remain."""
+    sc, res = policy_run(rollout__base_rate_per_min=base, rollout__increment_factor=factor,
+                         rollout__increase_every=every, rollout__max_per_min=cap,
+                         rollout__increase_on=on)
+    t = np.sort(res.devices["t_released_s"].dropna().to_numpy())
+    assert len(t) > 0
+    # releases 60 s apart are in different minutes: a microsecond of slack for the
+    # rounding of 60 j / r
+    per_window = np.searchsorted(t, t + 60.0 - 1e-6, side="left") - np.arange(len(t))
+    assert per_window.max() <= cap
+    if on == "notified":
+        minute = np.floor((t - 600.0) / 60.0 + 1e-9).astype(int)
+        counts = np.bincount(minute)
+        released = 0
+        for m, got in enumerate(counts[:-1]):      # the last minute may be cut short
+            steps = released // every if every else 0
+            rate = min(cap, math.floor(base * factor ** steps + 1e-9))
+            assert got == min(rate, 200 - released), (m, got, rate)
+            released += got
+
+
+def test_waves_open_when_the_wave_before_reaches_its_success_threshold():
+    """Waves of 5 %, 25 % and the rest, threshold 50 %: wave sizes are the shares of 200
+    (10, 40, 150); each wave is released at once when it opens, at the report of the
+    wave before's ceil(0.5 x size)-th success (the closed form of `reports`), and the
+    trace says so."""
+    sc, res = policy_run(rollout__waves="0.05,0.25,1", rollout__success_threshold=0.5)
+    d = res.devices
+    assert np.bincount(d["rollout_wave"])[1:].tolist() == [10, 40, 150]
+    opened = [600.0]
+    for w, size in ((1, 10), (2, 40)):
+        ids = set(d.loc[d["rollout_wave"] == w, "device_id"])
+        successes = [t for t, dev, bad in reports(sc, d) if dev in ids and not bad]
+        opened.append(successes[math.ceil(0.5 * size) - 1])
+    for w in (1, 2, 3):
+        released = d.loc[d["rollout_wave"] == w, "t_released_s"]
+        assert released.notna().all() and (released == opened[w - 1]).all()
+    lines = [ln for ln in res.trace.splitlines() if "M: wave" in ln]
+    assert [ln.split("M: ")[1] for ln in lines] == ["wave 2 opens (25 %)",
+                                                     "wave 3 opens (100 %)"]
+    assert float(lines[0].split()[0]) == pytest.approx(opened[1])
+
+
+def test_a_randomised_start_spreads_the_first_contacts_over_the_window():
+    """A 30 min window: no device hears of the update before its own draw within the
+    window after its release; the draws are uniform over the window."""
+    sc, res = policy_run(rollout__start_window_s=1800.0)
+    d = res.devices
+    delay = Streams(sc.sim.seed).uniforms("rollout-start", d["device_id"]) * 1800.0
+    contact = d["t_first_contact_s"].to_numpy()
+    heard = ~np.isnan(contact)
+    assert heard.sum() > 150
+    assert (contact[heard] >= d["t_released_s"].to_numpy()[heard] + delay[heard]).all()
+    assert (d["t_released_s"] == 600.0).all()
+    from scipy import stats
+    assert stats.kstest(delay / 1800.0, "uniform").pvalue > 1e-4
+
+
+def test_all_at_once_and_one_wave_release_everyone_at_the_release():
+    sc, res = policy_run()
+    assert (res.devices["t_released_s"] == 600.0).all()
+    assert (res.devices["rollout_wave"] == 1).all()
+
+
+@pytest.mark.parametrize("text", ["0.5,0.2,1", "0.1,0.5", "0,1", "x", "0.2,,1"])
+def test_wave_shares_that_are_not_increasing_to_one_are_refused(text):
+    from simulation.errors import ScenarioError
+
+    with pytest.raises(ScenarioError, match="rollout.waves"):
+        closed_form(rollout__waves=text)

@@ -30,12 +30,31 @@ SECURITY_MODES = ("none", "dtls-psk", "dtls-cert", "tls")
 
 
 def key(default, doc: str, unit: str = "", *, choices=None, low=None, high=None,
-        low_open=False, integer=False, boolean=False):
+        low_open=False, integer=False, boolean=False, parser=None, expects=""):
     """A scenario key: default, docstring, unit and the allowed range or choices
-    (`boolean`: true or false, for a key whose default None is left to a preset)."""
+    (`boolean`: true or false, for a key whose default None is left to a preset; `parser`:
+    a text key whose value `parser` turns into its canonical text or refuses with
+    ValueError, `expects` saying what it accepts)."""
     meta = dict(doc=doc, unit=unit, choices=choices, low=low, high=high, low_open=low_open,
-                integer=integer, boolean=boolean or isinstance(default, bool))
+                integer=integer, boolean=boolean or isinstance(default, bool), parser=parser,
+                expects=expects)
     return field(default=default, metadata=meta)
+
+
+def parse_shares(text) -> tuple[float, ...]:
+    """Cumulative shares of the fleet, "0.01,0.05,0.25,0.5,1": increasing, each in
+    (0, 1], the last 1 (ValueError otherwise)."""
+    if not isinstance(text, str):
+        raise ValueError(text)
+    shares = tuple(float(x) for x in text.replace(" ", "").split(","))
+    if (shares[-1] != 1.0 or any(not 0 < s <= 1 for s in shares)
+            or any(b <= a for a, b in zip(shares, shares[1:]))):
+        raise ValueError(text)
+    return shares
+
+
+def canonical_shares(text) -> str:
+    return ",".join(f"{s:g}" for s in parse_shares(text))
 
 
 @dataclass(frozen=True)
@@ -215,6 +234,37 @@ class Update:
 
 @dataclass(frozen=True)
 class Rollout:
+    waves: str = key("1", "cumulative shares of the fleet released wave by wave, e.g. "
+                     "\"0.01,0.05,0.25,0.5,1\"; devices are ranked by their own draw, and a "
+                     "wave opens once `rollout.success_threshold` of the one before "
+                     "updated (V: hawkBit rollout groups; Memfault stages 5, 25, 50, 100 %). "
+                     "\"1\": all at once", parser=canonical_shares,
+                     expects="increasing shares in (0, 1] ending with 1, e.g. "
+                             "\"0.05,0.25,1\"")
+    success_threshold: float = key(0.5, "share of a wave that must report a successful "
+                                   "install before the next wave opens (V: hawkBit default "
+                                   "50 %)", low=0, high=1.0)
+    base_rate_per_min: int = key(0, "devices released per minute at the start of an "
+                                 "exponential rollout, in rank order among the open waves "
+                                 "(V: AWS IoT Jobs baseRatePerMinute, 1 to 1000); 0: no rate "
+                                 "limit", low=0, high=1000, integer=True)
+    increment_factor: float = key(1.0, "factor the release rate is multiplied by at each "
+                                  "step (V: AWS IoT Jobs incrementFactor, 1.1 to 5)",
+                                  low=1.0, high=5.0)
+    increase_every: int = key(0, "devices notified or succeeded (`rollout.increase_on`) "
+                              "between two increases of the rate (V: AWS IoT Jobs "
+                              "rateIncreaseCriteria); 0: the rate stays", low=0,
+                              integer=True)
+    increase_on: str = key("notified", "what `rollout.increase_every` counts: devices "
+                           "released (`notified`) or that reported success (`succeeded`) "
+                           "(V: AWS IoT Jobs numberOfNotifiedThings, "
+                           "numberOfSucceededThings)", choices=("notified", "succeeded"))
+    max_per_min: int = key(1000, "the rate's cap, devices per minute (V: AWS IoT Jobs "
+                           "maximumPerMinute, 1 to 1000)", low=1, high=1000, integer=True)
+    start_window_s: float = key(0.0, "a released device is offered the release from a "
+                                "time drawn uniformly within this window (its own draw) "
+                                "(S: GSMA TS.34 asks for no synchronised behaviour and "
+                                "randomised back-off); 0: at once", "s", low=0)
     abort_threshold: float = key(1.0, "the manager stops the rollout when the share of "
                                  "failed installs among the devices that reported a result "
                                  "exceeds this (1: never). After it no device starts the "
@@ -226,6 +276,10 @@ class Rollout:
                                   "it may stop the rollout (V: AWS IoT Jobs "
                                   "minNumberOfExecutedThings, at least 1, which counts "
                                   "devices notified)", low=1, integer=True)
+
+    @property
+    def wave_shares(self) -> tuple[float, ...]:
+        return parse_shares(self.waves)
 
 
 @dataclass(frozen=True)
@@ -447,6 +501,8 @@ def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def allowed_text(meta: dict, kind: str) -> str:
+    if meta["parser"] is not None:
+        return meta["expects"]
     if meta["choices"]:
         return "one of " + ", ".join(str(c) for c in meta["choices"])
     lo, hi = meta["low"], meta["high"]
@@ -476,6 +532,12 @@ def validate_value(dotted: str, raw: Any) -> Any:
         return ScenarioError(f"{dotted} = {raw!r} is not allowed: expected "
                              f"{allowed_text(meta, kind)}")
 
+    if meta["parser"] is not None:
+        try:
+            return meta["parser"](raw)
+        except (TypeError, ValueError):
+            raise ScenarioError(f"{dotted} = {raw!r} is not allowed: expected "
+                                f"{meta['expects']}") from None
     value = raw
     if meta["boolean"]:
         if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):

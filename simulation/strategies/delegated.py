@@ -89,6 +89,6 @@ class Delegated(Strategy):
         # a rollout the manager stopped stops the gateways' pushes at once (A: a gateway
         # stays connected to the manager)
         if (session.now < self.ready_s[g] or self.updated_or_installing(i)
-                or not w.manager.has_release(session.now)):
+                or not w.manager.offers(i, session.now)):
             return
         yield from self.push_image(session)

@@ -32,7 +32,7 @@ class DevicePolling(Strategy):
         if not self.poll_due(session):
             return
         session.poll_sent()
-        new = w.manager.has_release(session.now)
+        new = w.manager.offers(i, session.now)
         out = yield from session.exchange(messages.version_check(
             session.token(), "2.0.0" if new else "1.0.0"))
         if math.isnan(out.first_delivery_s):
@@ -41,7 +41,7 @@ class DevicePolling(Strategy):
         if not out.completed:
             return
         session.poll_answered()
-        if not w.manager.has_release(asked_at) or self.updated_or_installing(i):
+        if not w.manager.offers(i, asked_at) or self.updated_or_installing(i):
             return
         session.first_contact(asked_at)
         yield from self.transfer_image(session, messages.block2_pull(

@@ -55,13 +55,13 @@ class Discovery(Strategy):
         if not self.poll_due(session):
             return
         session.poll_sent()
-        links = (CURRENT, self.new_link) if mgr.has_release(session.now) else (CURRENT,)
+        links = (CURRENT, self.new_link) if mgr.offers(i, session.now) else (CURRENT,)
         out = yield from session.exchange(messages.discover(session.token(), links))
         if not out.completed:
             return
         session.poll_answered()
         asked_at = out.start_s + out.first_delivery_s
-        if not mgr.has_release(asked_at) or self.updated_or_installing(i):
+        if not mgr.offers(i, asked_at) or self.updated_or_installing(i):
             return
         session.first_contact(asked_at)
         yield from self.transfer_image(session, messages.block2_pull(

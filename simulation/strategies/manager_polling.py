@@ -111,7 +111,7 @@ class ManagerPolling(Strategy):
             return
         session.poll_answered()
         answered_at = out.start_s + out.first_delivery_s
-        if not w.manager.has_release(answered_at) or self.updated_or_installing(i):
+        if not w.manager.offers(i, answered_at) or self.updated_or_installing(i):
             self.arm(i, session.now)
             return
         session.hold()

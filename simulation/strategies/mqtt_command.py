@@ -87,7 +87,7 @@ class MqttCommand(Strategy):
         self.buffering_s = sc.network.extended_buffering_s
         self.lost_copies = 0        # command copies sent into a sleeping device (or held)
         if self.keep_alive:
-            world.env.process(self._publish_at_release())
+            world.rollout.subscribe(self._publish)
 
     # -- the conversation at a wake-up ---------------------------------------------------
     def on_wake(self, session):
@@ -240,10 +240,10 @@ class MqttCommand(Strategy):
         cancels the job: the device learns it at this contact, AWS IoT Jobs' CANCEL)."""
         i = session.device
         return (bool(self.knows_command[i]) and not self.updated_or_installing(i)
-                and self.world.manager.has_release(session.now))
+                and self.world.manager.offers(i, session.now))
 
     def _command_waiting(self, i: int, t: float) -> bool:
-        return (self.world.manager.has_release(t) and not self.broker.command_delivered[i])
+        return (self.world.manager.offers(i, t) and not self.broker.command_delivered[i])
 
     # -- keep-alive ------------------------------------------------------------------------
     def book_pings(self, i: int, until: float) -> None:
@@ -289,14 +289,24 @@ class MqttCommand(Strategy):
         if self.tls:
             conn.tls_version = self.tls[0]
 
-    def _publish_at_release(self):
-        """Process: at the release, the broker publishes the command to every session; on
-        each open connection its TCP sends it at once (`_push`)."""
+    def _publish(self, devices: np.ndarray, go_s: np.ndarray) -> None:
+        """The rollout released `devices`: the broker publishes the command to each one's
+        session when the release is offered to it (`go_s`; all at once: at the release)."""
+        self.world.env.process(self._publish_batch(devices, go_s))
+
+    def _publish_batch(self, devices: np.ndarray, go_s: np.ndarray):
+        """Process: at each device's time (in time order, then by device), the command to
+        its session; on an open connection the broker's TCP sends it at once (`_push`)."""
         w = self.world
-        yield w.env.timeout(w.manager.release_s)
-        for i in range(w.fleet.n):
-            if self.broker.connected[i]:
-                w.env.process(self._push(i))
+        env = w.env
+        order = np.lexsort((devices, go_s))
+        t_prev = None
+        for t, i in zip(go_s[order].tolist(), devices[order].tolist(), strict=True):
+            if t != t_prev:
+                yield env.timeout(max(0.0, t - env.now))
+                t_prev = t
+            if self.broker.connected[i] and w.manager.offers(i, env.now):
+                env.process(self._push(i))
 
     def _push(self, i: int):
         """Process: the broker's TCP sends the command on device i's open connection now,

@@ -80,7 +80,7 @@ class NotifiedPush(Strategy):
         if math.isnan(note.first_delivery_s):
             return                      # the manager never heard the device was awake
         heard_at = note.start_s + note.first_delivery_s
-        if not mgr.has_release(heard_at) or self.updated_or_installing(i):
+        if not mgr.offers(i, heard_at) or self.updated_or_installing(i):
             return
         yield from self.push_image(session)
 

@@ -207,8 +207,11 @@ class Manager:
 
     def __init__(self, env: simpy.Environment, service_s: float, horizon_s: float,
                  release_s: float, devices: int, abort_threshold: float = 1.0,
-                 abort_min_finished: int = 1):
+                 abort_min_finished: int = 1, rollout=None):
+        """`rollout`: to which devices the release is offered and from when
+        (`world/rollout.py`); None: to every device from `release_s`."""
         self.env = env
+        self.rollout = rollout
         self.service_s = service_s
         self.release_s = release_s
         self.abort_threshold = abort_threshold
@@ -219,24 +222,47 @@ class Manager:
         self.load = LoadRecorder(horizon_s)
         self.queue = FifoQueue(service_s, load=self.load)
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
+        self.offered_s = np.full(devices, np.inf)      # first go-ahead given (`offers`)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
 
     def has_release(self, t: float) -> bool:
-        """Whether the manager offers the release at t: from `update.release_s` until
-        the rollout is stopped (`record_result`)."""
+        """Whether the release is out at t: from `update.release_s` until the rollout is
+        stopped (`record_result`)."""
         return t >= self.release_s and (self.aborted_at_s is None or t < self.aborted_at_s)
 
-    def record_result(self, t: float, failed: bool) -> bool:
-        """A device reports at t that its install succeeded or failed; returns whether
-        this result stops the rollout: the share of failures among the results exceeds
-        `rollout.abort_threshold`, with at least `rollout.abort_min_finished` results."""
+    def offers(self, device: int, t: float) -> bool:
+        """Whether the manager gives `device` the go-ahead at t (its answer to a poll, a
+        push, the broker's command): the release is out, and the rollout has reached the
+        device (a push strategy holds its push back otherwise, a poll is answered that
+        there is no update yet). The first go-ahead is recorded (`offered_s`). A device
+        given it before an abort may still download after: the abort reaches it at its
+        next contact (an image URL the device holds stays valid)."""
+        if not (self.has_release(t) and (self.rollout is None
+                                         or self.rollout.offers(device, t))):
+            return False
+        if t < self.offered_s[device]:
+            self.offered_s[device] = t
+        return True
+
+    def record_result(self, device: int, t: float, failed: bool) -> list[str]:
+        """`device` reports at t that its install succeeded or failed. A success may open
+        the rollout's next wave; the rollout stops when the share of failures among the
+        results exceeds `rollout.abort_threshold`, with at least
+        `rollout.abort_min_finished` results. Returns the trace texts of the decisions."""
         self.finished += 1
         self.failed += int(failed)
+        said = []
+        if not failed and self.rollout is not None and self.aborted_at_s is None:
+            opened = self.rollout.succeeded_at(device, t)
+            if opened:
+                said.append(opened)
         if (self.aborted_at_s is None and self.finished >= self.abort_min_finished
                 and self.failed / self.finished > self.abort_threshold):
             self.aborted_at_s = t
-            return True
-        return False
+            if self.rollout is not None:
+                self.rollout.stop()
+            said.append(f"M: rollout aborted, {self.failed} of {self.finished} failed")
+        return said
 
     def register(self, device: int, t: float, lifetime_s: float) -> None:
         """RFC 9176 registration (or its update) of `device` for `lifetime_s`."""
