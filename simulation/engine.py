@@ -66,7 +66,7 @@ class World:
             device_buffer_bytes=sc.link.device_buffer_bytes)
         self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
         self.rollout = Rollout(self.env, sc.rollout, sc.update.release_s, self.fleet.ids,
-                               self.streams)
+                               self.fleet.cell, self.streams)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n, sc.rollout.abort_threshold,
                                sc.rollout.abort_min_finished, self.rollout)

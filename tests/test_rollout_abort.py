@@ -256,3 +256,34 @@ def test_wave_shares_that_are_not_increasing_to_one_are_refused(text):
 
     with pytest.raises(ScenarioError, match="rollout.waves"):
         closed_form(rollout__waves=text)
+
+
+def capped(strategy: str, cap: int, timeout_s: float = 1e6):
+    """24 devices in 2 cells waking (and polling) every minute, a 200 kB image on the
+    closed-form link (16 s alone, longer shared): all at once, twelve of a cell download
+    together."""
+    sc = closed_form(sim__fidelity="flow", strategy__name=strategy, fleet__size=24,
+                     fleet__cells=2, update__image_bytes=200_000, strategy__poll_interval_s=0.0,
+                     device__wake_interval_s=60.0, sim__horizon_s=4 * 3600.0,
+                     rollout__cell_cap=cap, rollout__download_timeout_s=timeout_s)
+    return run(sc).summary
+
+
+@settings(max_examples=12, deadline=None)
+@given(strategy=st.sampled_from([s for s in STRATEGIES if s != "manager-polling"]),
+       cap=st.integers(1, 4))
+def test_no_cell_has_more_downloads_at_once_than_its_cap(strategy, cap):
+    """Slots that never lapse: at most `cell_cap` devices of a cell between the start
+    and the end of their download, exactly that many when all want to download at once,
+    and the whole fleet updated all the same (each completed download frees its slot)."""
+    s = capped(strategy, cap)
+    assert s["cell_peak_concurrent_downloads"] == cap
+    assert s["updated_fraction"] == 1.0
+    assert capped(strategy, 0)["cell_peak_concurrent_downloads"] > cap
+
+
+def test_a_slot_held_longer_than_the_timeout_is_given_to_another_device():
+    """Slots that lapse after 30 s, shorter than a shared download: the manager gives a
+    lapsed slot to the next device while the first still downloads, so more than the cap
+    download at once."""
+    assert capped("device-initiated", 3, timeout_s=30.0)["cell_peak_concurrent_downloads"] > 3

@@ -265,6 +265,16 @@ class Rollout:
                                 "time drawn uniformly within this window (its own draw) "
                                 "(S: GSMA TS.34 asks for no synchronised behaviour and "
                                 "randomised back-off); 0: at once", "s", low=0)
+    cell_cap: int = key(0, "at most this many devices of a cell hold a download slot at "
+                        "once: the manager gives the go-ahead only to a device of a cell "
+                        "with a free slot, kept until its download is complete or "
+                        "`rollout.download_timeout_s` has passed (V: Huawei IoTDA, 50 "
+                        "devices per cell at coverage level 0, 10 at 1, 1 at 2); 0: no cap",
+                        low=0, integer=True)
+    download_timeout_s: float = key(3600.0, "a download slot held this long without the "
+                                    "download completing is freed (a device asleep "
+                                    "mid-download) (V: Huawei IoTDA, 60 min)", "s", low=0,
+                                    low_open=True)
     abort_threshold: float = key(1.0, "the manager stops the rollout when the share of "
                                  "failed installs among the devices that reported a result "
                                  "exceeds this (1: never). After it no device starts the "

@@ -564,6 +564,7 @@ class Session:
         unless its install fails (`World.install_fails`): then it rolls back."""
         w, i = self.world, self.device
         w.fleet.t_download_end_s[i] = t
+        w.manager.download_done(i)
         ended = w.fleet.t_install_failed_s if w.install_fails[i] else w.fleet.t_updated_s
         ended[i] = t + install_s
 

@@ -88,6 +88,8 @@ class MqttCommand(Strategy):
         self.lost_copies = 0        # command copies sent into a sleeping device (or held)
         if self.keep_alive:
             world.rollout.subscribe(self._publish)
+            world.rollout.on_slot_free(self._publish_waiting)
+        self.waiting: dict[int, list[int]] = {}   # per cell: commands held for a slot
 
     # -- the conversation at a wake-up ---------------------------------------------------
     def on_wake(self, session):
@@ -305,8 +307,24 @@ class MqttCommand(Strategy):
             if t != t_prev:
                 yield env.timeout(max(0.0, t - env.now))
                 t_prev = t
-            if self.broker.connected[i] and w.manager.offers(i, env.now):
+            if not self.broker.connected[i]:
+                continue
+            if w.manager.offers(i, env.now):
                 env.process(self._push(i))
+            elif w.manager.has_release(env.now):    # no slot free in its cell: it waits
+                self.waiting.setdefault(int(w.fleet.cell[i]), []).append(i)
+
+    def _publish_waiting(self, cell: int) -> None:
+        """A download slot of `cell` may be free: the commands held for one go, in the
+        order they were held, while slots are given."""
+        w, queue = self.world, self.waiting.get(cell, [])
+        while queue and w.manager.has_release(w.env.now):
+            i = queue[0]
+            if not w.manager.offers(i, w.env.now):
+                return
+            queue.pop(0)
+            if self.broker.connected[i]:
+                w.env.process(self._push(i))
 
     def _push(self, i: int):
         """Process: the broker's TCP sends the command on device i's open connection now,

@@ -244,6 +244,11 @@ class Manager:
             self.offered_s[device] = t
         return True
 
+    def download_done(self, device: int) -> None:
+        """`device` holds the whole image: the download slot it held is free."""
+        if self.rollout is not None:
+            self.rollout.download_done(device)
+
     def record_result(self, device: int, t: float, failed: bool) -> list[str]:
         """`device` reports at t that its install succeeded or failed. A success may open
         the rollout's next wave; the rollout stops when the share of failures among the

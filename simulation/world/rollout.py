@@ -16,6 +16,11 @@ The policies (`rollout.*` keys), combinable:
 * **Randomised start.** A released device is offered the release from a time drawn
   uniformly (its own draw, "rollout-start") within `rollout.start_window_s` of its
   release (operator guidelines: no synchronised behaviour).
+* **Per-cell caps.** At most `rollout.cell_cap` devices of a cell hold a download slot
+  at once: a released device is given the go-ahead only if it holds one or its cell has
+  one free. A slot is freed when the device's download is complete, or
+  `rollout.download_timeout_s` after it was taken (a device asleep mid-download,
+  Huawei IoTDA); a device whose slot lapsed needs a new one to go on.
 
 The rollout stops releasing once the manager aborts (`Manager.record_result`).
 Listeners (`subscribe`) learn each batch of released devices, with the times they are
@@ -40,7 +45,8 @@ def wave_bounds(shares: tuple[float, ...], n: int) -> np.ndarray:
 class Rollout:
     """Which devices the manager offers the release to, and from when (s)."""
 
-    def __init__(self, env, rollout, release_s: float, ids: np.ndarray, streams):
+    def __init__(self, env, rollout, release_s: float, ids: np.ndarray, cells: np.ndarray,
+                 streams):
         self.env = env
         self.release_s = release_s
         self.shares = rollout.wave_shares
@@ -51,7 +57,15 @@ class Rollout:
         self.increase_on = rollout.increase_on
         self.max_rate = rollout.max_per_min
         self.window_s = rollout.start_window_s
+        self.cap = rollout.cell_cap
+        self.timeout_s = rollout.download_timeout_s
+        self.cell = np.asarray(cells)
         n = len(ids)
+        self.slot_s = np.full(n, np.nan)            # when the device took its slot
+        self.downloaded = np.zeros(n, dtype=bool)   # the manager served it the whole image
+        self.holders: dict[int, list[int]] = {}     # per cell, devices holding a slot
+        self.peak_slots = 0
+        self.slot_listeners: list = []
         u = streams.uniforms("rollout-order", ids)
         self.order = np.lexsort((ids, u))           # devices in rank order
         rank = np.empty(n, dtype=np.int64)
@@ -78,8 +92,50 @@ class Rollout:
         return len(self.bounds) == 1 and self.base_rate <= 0 and self.window_s <= 0
 
     def offers(self, i: int, t: float) -> bool:
-        """Whether the release is offered to device i at t (abort aside)."""
-        return bool(t >= self.go_s[i])
+        """Whether the release is offered to device i at t (abort aside): it was released,
+        and it holds a download slot or takes one (`rollout.cell_cap`)."""
+        if t < self.go_s[i]:
+            return False
+        return self.cap <= 0 or self._slot(i, t)
+
+    def _slot(self, i: int, t: float) -> bool:
+        """Whether device i holds a slot of its cell at t, taking a free one if not (a
+        device that has the whole image needs none)."""
+        if self.downloaded[i] or t < self.slot_s[i] + self.timeout_s:
+            return True
+        c = int(self.cell[i])
+        holders = self.holders.setdefault(c, [])
+        lapsed = [j for j in holders if t >= self.slot_s[j] + self.timeout_s]
+        for j in lapsed:
+            holders.remove(j)
+            self.slot_s[j] = np.nan
+        if len(holders) >= self.cap:
+            return False
+        holders.append(i)
+        self.slot_s[i] = t
+        self.peak_slots = max(self.peak_slots, len(holders))
+        if self.slot_listeners:         # tell them when this slot lapses
+            self.env.timeout(max(0.0, t + self.timeout_s - self.env.now)).callbacks.append(
+                lambda _event, c=c: self._slot_free(c))
+        return True
+
+    def download_done(self, i: int) -> None:
+        """Device i holds the whole image: its slot is free."""
+        self.downloaded[i] = True
+        if self.cap <= 0 or np.isnan(self.slot_s[i]):
+            return
+        c = int(self.cell[i])
+        self.holders[c].remove(i)
+        self.slot_s[i] = np.nan
+        self._slot_free(c)
+
+    def _slot_free(self, c: int) -> None:
+        for listener in self.slot_listeners:
+            listener(c)
+
+    def on_slot_free(self, listener) -> None:
+        """`listener(cell)` when a slot of the cell may have become free."""
+        self.slot_listeners.append(listener)
 
     def subscribe(self, listener) -> None:
         """`listener(devices, go_s)` for each batch released, those before included."""
