@@ -8,7 +8,6 @@ the session runs the strategy's wake-up logic and books what it costs into the w
 """
 from __future__ import annotations
 
-
 import numpy as np
 import simpy
 

@@ -64,7 +64,6 @@ class Rollout:
         self.slot_s = np.full(n, np.nan)            # when the device took its slot
         self.downloaded = np.zeros(n, dtype=bool)   # the manager served it the whole image
         self.holders: dict[int, list[int]] = {}     # per cell, devices holding a slot
-        self.peak_slots = 0
         self.slot_listeners: list = []
         u = streams.uniforms("rollout-order", ids)
         self.order = np.lexsort((ids, u))           # devices in rank order
@@ -81,15 +80,10 @@ class Rollout:
         self.stopped = False
         self.listeners: list = []
         self.batches: list[tuple[np.ndarray, np.ndarray]] = []
-        self.opened_at_s = [release_s]
         if self.base_rate > 0:
             env.process(self._releases_per_minute())
         else:
             self._release_open(release_s)
-
-    @property
-    def all_at_once(self) -> bool:
-        return len(self.bounds) == 1 and self.base_rate <= 0 and self.window_s <= 0
 
     def offers(self, i: int, t: float) -> bool:
         """Whether the release is offered to device i at t (abort aside): it was released,
@@ -113,7 +107,6 @@ class Rollout:
             return False
         holders.append(i)
         self.slot_s[i] = t
-        self.peak_slots = max(self.peak_slots, len(holders))
         if self.slot_listeners:         # tell them when this slot lapses
             self.env.timeout(max(0.0, t + self.timeout_s - self.env.now)).callbacks.append(
                 lambda _event, c=c: self._slot_free(c))
@@ -158,7 +151,6 @@ class Rollout:
         if self.succeeded[w] < math.ceil(self.success_threshold * size - 1e-9):
             return None
         self.opened += 1
-        self.opened_at_s.append(t)
         if self.base_rate <= 0:
             self._release_open(t)
         share = self.shares[self.opened - 1]
@@ -186,7 +178,9 @@ class Rollout:
         """Devices released in the coming minute."""
         count = self.next_rank if self.increase_on == "notified" else int(
             self.succeeded.sum())
-        steps = count // self.increase_every if self.increase_every > 0 else 0
+        # past 200 steps of at least 1.1 every rate is above the cap (1.1^200 > 10^8), and
+        # 5^200 is still a finite float
+        steps = min(200, count // self.increase_every) if self.increase_every > 0 else 0
         return int(min(self.max_rate, math.floor(self.base_rate * self.factor ** steps
                                                  + 1e-9)))
 
