@@ -86,8 +86,8 @@ class Delegated(Strategy):
                                   msgs_out=1, bytes_out=int(self.report_out.resp_bytes[0])
                                   + self.backhaul_record)
         g = int(w.fleet.cell[i])
-        # a rollout the manager stopped stops the gateways' pushes at once (A: a gateway
-        # stays connected to the manager)
+        # the gateway pushes once the manager's rollout has reached the device, and stops
+        # at once when the manager stops the rollout (A: a gateway stays connected to it)
         if (session.now < self.ready_s[g] or self.updated_or_installing(i)
                 or not w.manager.offers(i, session.now)):
             return

@@ -86,10 +86,10 @@ class MqttCommand(Strategy):
         self.pingresp_timeout_s = sc.mqtt.pingresp_timeout_s
         self.buffering_s = sc.network.extended_buffering_s
         self.lost_copies = 0        # command copies sent into a sleeping device (or held)
+        self.waiting: dict[int, list[int]] = {}   # per cell: commands held for a slot
         if self.keep_alive:
             world.rollout.subscribe(self._publish)
             world.rollout.on_slot_free(self._publish_waiting)
-        self.waiting: dict[int, list[int]] = {}   # per cell: commands held for a slot
 
     # -- the conversation at a wake-up ---------------------------------------------------
     def on_wake(self, session):
