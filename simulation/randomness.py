@@ -114,23 +114,23 @@ class Draws:
         self.key = key
         self.counter = 0
 
-    def _units(self, size, offset: float = 0.0) -> tuple[np.ndarray, tuple | None]:
+    def _units(self, size, open_: bool = False) -> tuple[np.ndarray, tuple | None]:
         """The next uniforms, as many as `size` holds, and the shape to give them (None:
-        one value): `to_unit` of the outputs (`offset` 0.5: `to_open_unit`)."""
+        one value): `to_unit` of the outputs (`open_`: `to_open_unit`)."""
         shape = None if size is None else (size,) if isinstance(size, int) else tuple(size)
         count = 1 if shape is None else math.prod(shape)
         first, key = self.counter, self.key
         self.counter += count
-        if count <= _SCALAR_MAX:
+        if count <= _SCALAR_MAX:      # the bits of `to_unit` / `to_open_unit`, in Python
+            offset = 0.5 if open_ else 0.0
             units = np.array([((mix((key + k * GOLDEN) & MASK) >> 11) + offset) * _TO_UNIT
                               for k in range(first + 1, first + count + 1)])
+            return units, shape
+        if first + count <= len(_STEPS):
+            words = mix_array(_STEPS[first:first + count] + np.uint64(key))
         else:
-            if first + count <= len(_STEPS):
-                words = mix_array(_STEPS[first:first + count] + np.uint64(key))
-            else:
-                words = outputs_array(key, np.arange(first, first + count, dtype=np.uint64))
-            units = ((words >> np.uint64(11)).astype(np.float64) + offset) * _TO_UNIT
-        return units, shape
+            words = outputs_array(key, np.arange(first, first + count, dtype=np.uint64))
+        return (to_open_unit(words) if open_ else to_unit(words)), shape
 
     def _next_unit(self) -> float:
         """One uniform in [0, 1) with plain integers (the bits of `to_unit`)."""
@@ -156,17 +156,17 @@ class Draws:
         return self._shaped(low + (high - low) * units, shape)
 
     def standard_normal(self, size=None):
-        units, shape = self._units(size, 0.5)
+        units, shape = self._units(size, open_=True)
         return self._shaped(ndtri(units), shape)
 
     def lognormal(self, mean: float = 0.0, sigma: float = 1.0, size=None):
-        units, shape = self._units(size, 0.5)
+        units, shape = self._units(size, open_=True)
         return self._shaped(np.exp(mean + sigma * ndtri(units)), shape)
 
     def binomial(self, n: int, p: float, size=None):
         """Binomial(n, p) by its inverse distribution function: the least k whose
         distribution function reaches the draw."""
-        u, shape = self._units(size, 0.5)
+        u, shape = self._units(size, open_=True)
         cdf = bdtr(np.arange(n + 1), n, p)
         cdf[-1] = 1.0
         return self._shaped(np.searchsorted(cdf, u, side="left").astype(np.int64), shape)
@@ -207,7 +207,7 @@ class Streams:
 
     def uniform(self, stream: str, *ids: int) -> float:
         """The first draw of (stream, ids), uniform in [0, 1)."""
-        return (mix((self.key(stream, *ids) + GOLDEN) & MASK) >> 11) * _TO_UNIT
+        return Draws(self.key(stream, *ids)).random()
 
     def uniforms(self, stream: str, ids) -> np.ndarray:
         """The first draw of (stream, id) for each of `ids`: each depends only on its id."""

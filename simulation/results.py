@@ -61,6 +61,13 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     updated = ~np.isnan(t_upd) & (t_upd <= world.horizon_s)
     t_upd[~updated] = np.nan
     download = np.where(updated, f.t_download_end_s - f.t_download_start_s, np.nan)
+
+    def within(t: np.ndarray) -> np.ndarray:
+        """Times before the horizon; NaN for the others."""
+        return np.where(t < world.horizon_s, t, np.nan)
+
+    started = within(f.t_download_start_s)
+    failed = np.where(f.t_install_failed_s <= world.horizon_s, f.t_install_failed_s, np.nan)
     devices = pd.DataFrame({
         "device_id": f.ids,
         "cell": f.cell.astype(np.int64),
@@ -71,21 +78,17 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
         # the rollout (`world/rollout.py`): the device's wave (1 = the first) and when the
         # manager released the update to it (notified; NaN if not within the horizon)
         "rollout_wave": world.rollout.wave + 1,
-        "t_released_s": np.where(world.rollout.released_s < world.horizon_s,
-                                 world.rollout.released_s, np.nan),
+        "t_released_s": within(world.rollout.released_s),
         # when the manager first gave it the go-ahead (`Manager.offers`)
-        "t_offered_s": np.where(world.manager.offered_s < world.horizon_s,
-                                world.manager.offered_s, np.nan),
+        "t_offered_s": within(world.manager.offered_s),
         # the release reached it: its download started (a bad release's blast radius)
-        "exposed": ~np.isnan(f.t_download_start_s) & (f.t_download_start_s < world.horizon_s),
-        "t_download_start_s": np.where(f.t_download_start_s < world.horizon_s,
-                                       f.t_download_start_s, np.nan),
-        "t_download_end_s": np.where(f.t_download_end_s < world.horizon_s,
-                                     f.t_download_end_s, np.nan),
-        # its install failed and it rolled back (`update.failure_rate`)
-        "install_failed": f.t_install_failed_s <= world.horizon_s,
-        "t_install_failed_s": np.where(f.t_install_failed_s <= world.horizon_s,
-                                       f.t_install_failed_s, np.nan),
+        "exposed": ~np.isnan(started),
+        "t_download_start_s": started,
+        "t_download_end_s": within(f.t_download_end_s),
+        # its install failed and it rolled back (`update.failure_rate`), within the horizon
+        # as `updated` counts
+        "install_failed": ~np.isnan(failed),
+        "t_install_failed_s": failed,
         "download_s": download,
         "energy_j": energy.sum(axis=1),
         # the same energy split by radio state (`world/radio.py` PARTS)

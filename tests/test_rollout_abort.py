@@ -76,7 +76,8 @@ def test_the_rollout_stops_at_the_result_the_closed_form_names(strategy):
 def test_without_an_abort_every_failure_is_counted_and_no_device_updates_at_rate_one():
     sc = closed_form(sim__fidelity="flow", fleet__size=20, fleet__cells=2,
                      update__failure_rate=1.0)
-    s, d = run(sc).summary, run(sc).devices
+    res = run(sc)
+    s, d = res.summary, res.devices
     assert s["aborted_at_s"] is None and s["updated_fraction"] == 0.0
     assert s["failed_installs"] == int(d["install_failed"].sum()) > 0
     assert s["exposed_devices"] == int(d["exposed"].sum()) >= s["failed_installs"]
