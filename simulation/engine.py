@@ -46,15 +46,21 @@ class World:
                        devices=n)
         self.security = DtlsSessions(sc.security, n)
         self.tls_sessions = TlsSessions.from_scenario(sc, n)   # TCP hops' TLS
-        radio = topo.radio or RadioModel.from_scenario(sc.device, sc.power,
-                                                       topo.link.connect_s,
-                                                       sc.link.rtt_includes_cdrx)
-        self.ctx = ExchangeContext(
-            link=topo.link, ack_timeout_s=sc.coap.ack_timeout_s,
+        # each coverage class's radio and exchange context; device i uses those of its
+        # class `fleet.coverage[i]`, drawn by the device ("coverage-class")
+        self.fleet.coverage = topo.classes_of(self.streams.uniforms("coverage-class",
+                                                                    self.fleet.ids))
+        radios = [topo.radio or RadioModel.from_scenario(sc.device, sc.power, c.link.connect_s,
+                                                         c.rtt_includes_cdrx)
+                  for c in topo.classes]
+        self.contexts = [ExchangeContext(
+            link=c.link, ack_timeout_s=sc.coap.ack_timeout_s,
             ack_random_factor=sc.coap.ack_random_factor,
             max_retransmit=sc.coap.max_retransmit, service_s=sc.manager.service_s,
             nat=self.nat.rule("udp"), radio=radio, record_bytes=self.security.record_bytes)
-        self.handshake_ctx = DtlsSessions.timers(self.ctx)
+            for c, radio in zip(topo.classes, radios, strict=True)]
+        self.handshake_contexts = [DtlsSessions.timers(ctx) for ctx in self.contexts]
+        self.ctx = self.contexts[0]     # the first class's (the only one without a mix)
         self.tcp_params = TcpParams(
             mss=sc.tcp.mss_bytes, syn_retries=sc.tcp.syn_retries,
             max_retransmit=sc.tcp.max_retransmit, initial_rto_s=sc.tcp.initial_rto_s,
@@ -63,17 +69,17 @@ class World:
             synack_retries=sc.tcp.synack_retries,
             receive_window_bytes=sc.tcp.receive_window_bytes,
             device_buffer_bytes=sc.link.device_buffer_bytes)
-        self.radios = Radios(n, radio, self.streams.uniforms("paging-phase", self.fleet.ids))
-        self.rollout = Rollout(self.env, sc.rollout, sc.update.release_s, self.fleet.ids,
-                               self.fleet.cell, self.streams)
+        self.radios = Radios(radios, self.fleet.coverage,
+                             self.streams.uniforms("paging-phase", self.fleet.ids))
+        self.rollout = Rollout(self.env, sc.rollout, sc.update.release_s, self.fleet,
+                               [c.name for c in topo.classes], self.streams)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n, sc.rollout.abort_threshold,
                                sc.rollout.abort_min_finished, self.rollout)
         # whose install of the release fails, each by its own draw
         self.install_fails = (self.streams.uniforms("install-failure", self.fleet.ids)
                               < sc.update.failure_rate)
-        servers = topo.link.cell_downlink_bps / topo.link.downlink_bps
-        self.cells = [Cell(self.env, servers) for _ in range(topo.cells)]
+        self.cells = [Cell(self.env, unit=self.ctx.link.servers) for _ in range(topo.cells)]
         # the party a device exchanges with: the manager, or its gateway, whose load is
         # not the manager's and whose queue is its own (A: as fast as the manager's)
         if topo.peer == GATEWAY:

@@ -71,6 +71,9 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     devices = pd.DataFrame({
         "device_id": f.ids,
         "cell": f.cell.astype(np.int64),
+        # the device's coverage class: its link preset (`fleet.coverage_mix`)
+        "coverage": pd.Categorical.from_codes(f.coverage.astype(np.int64),
+                                              [c.name for c in world.topology.classes]),
         "updated": updated,
         "t_first_contact_s": f.t_first_contact_s,
         "t_updated_s": t_upd,

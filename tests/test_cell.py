@@ -22,7 +22,7 @@ from simulation.world.cell import Cell, stretches
 def test_n_packets_are_stretched_by_n_over_the_capacity(n, m):
     zeros = np.zeros(n)
     k, s = stretches(zeros, np.ones(n), np.ones(n), servers=m)
-    assert s == pytest.approx(n)
+    assert s == pytest.approx(n)          # counted in packets of the one class
     assert k == pytest.approx(np.full(n, max(1.0, n / m)))
 
 
@@ -50,8 +50,8 @@ def test_packets_through_the_cell_finish_when_processor_sharing_says(jobs, m, ex
     """`jobs` packets of 1 s each arrive together in a cell of m device rates: each takes
     max(1, jobs / m) s."""
     env = simpy.Environment()
-    cell = Cell(env, servers=m)
-    done = [cell.transfer(0.0, 1.0, 1.0) for _ in range(jobs)]
+    cell = Cell(env, unit=m)
+    done = [cell.transfer(0.0, 1.0, 1.0, m) for _ in range(jobs)]
     env.run()
     assert [d.value for d in done] == pytest.approx([expected] * jobs)
 
@@ -62,16 +62,16 @@ def test_a_block_finds_the_cells_mean_queue_and_never_more_than_its_jobs():
     200,000 draws), never more than the six; its stretch is max(1, (1 + N) / m), the
     processor-sharing rule of packet fidelity, for the same draws at any capacity m."""
     env = simpy.Environment()
-    cell = Cell(env, servers=1.0)
-    assert cell.found_stretches(np.random.default_rng(1), 10) is None   # empty: no draw
+    cell = Cell(env, unit=1.0)
+    assert cell.found_stretches(np.random.default_rng(1), 10, 1.0) is None   # empty
     for _ in range(6):
-        cell.transfer(7.0, 3.0, 3.0)
+        cell.transfer(7.0, 3.0, 3.0, 1.0)
     s = cell.queue
-    found = cell.found_stretches(np.random.default_rng(1), 200_000) - 1.0
+    found = cell.found_stretches(np.random.default_rng(1), 200_000, 1.0) - 1.0
     assert abs(found.mean() - s) < 4 * found.std() / np.sqrt(len(found))
     assert 0 <= found.min() and found.max() <= 6
-    cell.servers = 2.5
-    wide = cell.found_stretches(np.random.default_rng(1), 200_000)
+    cell.unit = 2.5
+    wide = cell.found_stretches(np.random.default_rng(1), 200_000, 2.5)
     assert wide == pytest.approx(np.maximum(1.0, (1.0 + found) / 2.5))
 
 

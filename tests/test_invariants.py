@@ -48,7 +48,7 @@ def test_invariants(sc):
     assert 0.0 <= s["updated_fraction"] <= 1.0
     # energy: at least sleeping the whole horizon, at most transmitting all of it, at the
     # powers of the devices' radio (a gateway's devices have their local one)
-    radio = World(sc).radios.model
+    radio = World(sc).radios.models[0]
     floor_mw = min(radio.psm_mw, radio.idle_mw, radio.light_sleep_mw)
     assert (d["energy_j"] >= floor_mw * horizon / 1000 * (1 - 1e-9)).all()
     assert (d["energy_j"] <= max(radio.tx_mw, radio.connect_mw) * horizon / 1000 * 1.2).all()

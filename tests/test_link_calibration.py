@@ -18,7 +18,7 @@ import numpy as np
 
 from simulation.calibration import retransmitted_reports
 from simulation.scenario import load_scenario
-from simulation.world.link import LinkModel
+from simulation.engine import World
 
 MEASURED = 45 / 1018
 FIT_SE = 0.0009         # standard error of the share on the fit's 50,920 exchanges
@@ -54,7 +54,7 @@ def test_nbiot_ce0_rtt_percentiles_match_the_published_range():
     10th and 90th percentiles within 5 % of 1 s and 2 s (the published range is in whole
     seconds; the preset's exact percentiles are 1.02 and 2.05 s; the former shape 0.5 gave
     0.70 and 2.51 s), the mean within 1 % of `rtt_s`, and more than 90 % under 10 s."""
-    link = LinkModel.from_scenario(load_scenario("baseline").link)
+    link = World(load_scenario("baseline")).ctx.link
     rtt = link.rtt_from_normal(np.random.default_rng(11).standard_normal(200_000))
     p10, p90 = np.quantile(rtt, [0.1, 0.9])
     assert abs(p10 - 1.0) < 0.05 and abs(p90 - 2.0) < 0.10, (p10, p90)

@@ -80,7 +80,7 @@ def test_a_downlink_packet_in_the_drx_tail_waits_for_the_next_on_duration():
     assert CDRX.downlink_wait(0.1 + 2.048 + 0.02, 20.0, 0.3) == 0.0   # inside an on-duration
     assert CDRX.downlink_wait(0.1 + 1.0, 20.0, 0.3) == pytest.approx(1.048)
     assert PLAIN.downlink_wait(1.1, 20.0, 0.3) == 0.0             # continuous reception
-    r = Radios(1, CDRX)
+    r = Radios.alike(1, CDRX)
     r.busy(0, 0.0, 1.0)
     assert r.state(0, 2.1) == CONNECTED                           # an uplink packet goes at once
 
@@ -122,7 +122,7 @@ def test_vector_and_scalar_downlink_waits_agree(model, since, lasting, u):
 
 
 def test_one_activity_then_timers_and_energy_split():
-    r = Radios(1, CDRX)
+    r = Radios.alike(1, CDRX)
     r.busy(0, 10.0, 12.0, tx_s=0.5)
     assert r.state(0, 12.0 + 20.0 - 1e-6) == CONNECTED
     assert r.state(0, 12.0 + 20.0 + 1e-6) == IDLE
@@ -138,7 +138,7 @@ def test_one_activity_then_timers_and_energy_split():
 
 def test_release_assistance_ends_the_connection_release_s_after_the_last_packet():
     model = dataclasses.replace(CDRX, release_assistance=True, release_s=0.5)
-    r = Radios(1, model)
+    r = Radios.alike(1, model)
     r.set_up(0, 0.0)
     r.busy(0, 1.0, 2.0)
     r.ask_release(0, 2.0)
@@ -148,14 +148,14 @@ def test_release_assistance_ends_the_connection_release_s_after_the_last_packet(
     assert r.state(0, 2.8) == CONNECTED and r.state(0, 3.0) == IDLE
     r.set_up(0, 50.0)                   # a new connection: the normal inactivity timer
     assert r.state(0, 51.0 + 19.0) == CONNECTED
-    without = Radios(1, CDRX)
+    without = Radios.alike(1, CDRX)
     without.busy(0, 1.0, 2.0)
     without.ask_release(0, 2.0)         # no release assistance: nothing changes
     assert without.state(0, 2.6) == CONNECTED
 
 
 def test_set_up_is_charged_at_the_connect_power():
-    r = Radios(1, PLAIN)
+    r = Radios.alike(1, PLAIN)
     r.set_up(0, 5.0)
     e = r.close(6.0)[0] * 1000
     assert e[part("setup")] == pytest.approx(100.0 * 1.0)
@@ -164,7 +164,7 @@ def test_set_up_is_charged_at_the_connect_power():
 
 def test_a_radio_that_only_sleeps_draws_psm_power():
     sc = load_scenario("baseline")
-    r = Radios(3, RadioModel.from_scenario(sc.device, sc.power, 1.0))
+    r = Radios.alike(3, RadioModel.from_scenario(sc.device, sc.power, 1.0))
     energy = r.close(86_400.0)
     assert np.allclose(energy.sum(axis=1), sc.power.psm_mw * 86_400.0 / 1000)
     assert np.allclose(energy[:, part("psm")], energy.sum(axis=1))
@@ -251,7 +251,7 @@ def test_paging_occasions_are_fixed_per_device():
     """A packet for an idle device waits for that device's next paging occasion: its
     occasions come every cycle from its phase, so two copies sent into the same cycle
     meet the same occasion (TS 36.304: occasions follow from the UE identity)."""
-    r = Radios(2, PLAIN, paging_phase=np.array([0.25, 0.75]))
+    r = Radios.alike(2, PLAIN, paging_phase=np.array([0.25, 0.75]))
     occasion = 0.25 * 2.56 + 40 * 2.56                  # device 0's occasion after 102 s
     for t in (102.5, 102.8, 103.0):
         assert r.paging_delay(0, t) == pytest.approx(occasion - t)
@@ -260,7 +260,7 @@ def test_paging_occasions_are_fixed_per_device():
     assert r.downlink_delay(0, 103.0) == pytest.approx(occasion - 103.0 + PLAIN.connect_s)
     assert r.downlink_delay(0, 110.0) is None
     edrx = dataclasses.replace(PLAIN, paging_cycle_s=1.28, edrx_cycle_s=20.48, ptw_s=2.56)
-    e = Radios(1, edrx, paging_phase=np.array([0.5]))    # windows open at 10.24 + k 20.48
+    e = Radios.alike(1, edrx, paging_phase=np.array([0.5]))    # windows open at 10.24 + k 20.48
     assert e.paging_delay(0, 11.0) == pytest.approx(11.52 - 11.0)   # inside the window
     assert e.paging_delay(0, 15.0) == pytest.approx(30.72 - 15.0)   # the next window
     assert np.allclose(edrx.paging_positions(np.array([11.0, 15.0]), 0.5),

@@ -13,7 +13,7 @@ from simulation.scenario.schema import (LINK_PRESETS, STRATEGIES, TABLES, Scenar
                                         field_of)
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "builtin_scenarios", "parse_sets",
-           "to_toml", "resolve", "all_keys", "field_of", "STRATEGIES", "LINK_PRESETS", "TABLES"]
+           "to_toml", "resolve", "coverage_classes", "all_keys", "field_of", "STRATEGIES", "LINK_PRESETS", "TABLES"]
 
 BUILTIN = resources.files("simulation.scenario") / "builtin"
 
@@ -70,12 +70,26 @@ def resolve(scenario: Scenario) -> Scenario:
     base = preset_values(scenario.link.preset)
     filled = {f"link.{k}": v for k, v in base.items() if getattr(scenario.link, k) is None}
     scenario = scenario.with_overrides(filled) if filled else scenario
-    link = scenario.link
-    if link.cell_downlink_bps < link.downlink_bps:
-        raise ScenarioError(f"link.cell_downlink_bps = {link.cell_downlink_bps:g} is below "
-                            f"link.downlink_bps = {link.downlink_bps:g}: a cell carries at "
-                            "least one device's rate")
+    for name, _share, values in coverage_classes(scenario):
+        if values["cell_downlink_bps"] < values["downlink_bps"]:
+            where = "" if name == scenario.link.preset else f" for the devices of {name}"
+            raise ScenarioError(f"link.cell_downlink_bps = {values['cell_downlink_bps']:g} "
+                                f"is below link.downlink_bps = {values['downlink_bps']:g}"
+                                f"{where}: a cell carries at least one device's rate")
     return scenario
+
+
+def coverage_classes(scenario: Scenario) -> tuple[tuple[str, float, dict[str, Any]], ...]:
+    """The fleet's coverage classes (`fleet.coverage_mix`; without one, `link.preset`
+    alone), each as (preset, share of the devices, its link.* values). A class takes its
+    preset's calibrated values, except where the scenario's value differs from
+    `link.preset`'s: that is an override (`--set link.loss=0.1`), and applies to every
+    class. The scenario must be resolved (`resolve`)."""
+    link = scenario.link
+    reference = preset_values(link.preset)
+    overrides = {k: getattr(link, k) for k, v in reference.items() if getattr(link, k) != v}
+    mix = scenario.fleet.mix or ((link.preset, 1.0),)
+    return tuple((name, share, {**preset_values(name), **overrides}) for name, share in mix)
 
 
 def load_scenario(source: str | None = None, sets: list[str] | dict[str, Any] | None = None,

@@ -57,6 +57,66 @@ def canonical_shares(text) -> str:
     return ",".join(f"{s:g}" for s in parse_shares(text))
 
 
+def parse_mix(value) -> tuple[tuple[str, float], ...]:
+    """Shares of the fleet per link preset, as a TOML table `{ "nbiot-ce0" = 0.7,
+    "nbiot-ce1" = 0.3 }` or its text "nbiot-ce0=0.7,nbiot-ce1=0.3": known cellular presets,
+    each once, shares in (0, 1] summing to 1 (to 1e-9); "" (or an empty table): one class,
+    `link.preset`. ValueError otherwise."""
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, str):
+        text = value.replace(" ", "")
+        pairs = [item.split("=", 1) for item in text.split(",")] if text else []
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(value)
+    else:
+        raise ValueError(value)
+    mix = tuple((str(name), float(share)) for name, share in pairs)
+    names = [name for name, _ in mix]
+    if (any(name not in PRESETS for name in names)
+            or len(set(names)) != len(names) or any(not 0 < s <= 1 for _, s in mix)
+            or (mix and abs(sum(s for _, s in mix) - 1.0) > 1e-9)):
+        raise ValueError(value)
+    return mix
+
+
+def canonical_mix(value) -> str:
+    return ",".join(f"{name}={share:g}" for name, share in parse_mix(value))
+
+
+def parse_caps(value) -> dict[str, int]:
+    """Download slots per cell: a whole number for every class ("" -> it), or one per link
+    preset, as a TOML table or its text "nbiot-ce0=50,nbiot-ce2=1". ValueError otherwise."""
+    def count(x) -> int:
+        if isinstance(x, bool) or float(x) != int(float(x)) or int(float(x)) < 0:
+            raise ValueError(x)
+        return int(float(x))
+
+    if isinstance(value, dict):
+        pairs = list(value.items())
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        return {"": count(value)}
+    elif isinstance(value, str) and "=" not in value:
+        return {"": count(value.strip())}
+    elif isinstance(value, str):
+        pairs = [item.split("=", 1) for item in value.replace(" ", "").split(",")]
+        if any(len(p) != 2 for p in pairs):
+            raise ValueError(value)
+    else:
+        raise ValueError(value)
+    caps = {str(name): count(n) for name, n in pairs}
+    if any(name not in PRESETS for name in caps) or len(caps) != len(pairs) or not caps:
+        raise ValueError(value)
+    return caps
+
+
+def canonical_caps(value) -> str:
+    caps = parse_caps(value)
+    if "" in caps:
+        return str(caps[""])
+    return ",".join(f"{name}={n}" for name, n in caps.items())
+
+
 @dataclass(frozen=True)
 class Sim:
     seed: int = key(1, "master seed; every random stream derives from it", low=0, integer=True)
@@ -75,6 +135,18 @@ class Fleet:
     size: int = key(1000, "number of devices", low=1, integer=True)
     cells: int = key(50, "radio cells; device i is in cell i mod cells; each cell's downlink "
                      "capacity is shared", low=1, integer=True)
+    coverage_mix: str = key("", "share of the devices per link preset, e.g. "
+                            "{ \"nbiot-ce0\" = 0.7, \"nbiot-ce1\" = 0.2, \"nbiot-ce2\" = "
+                            "0.1 }: each device's class by its own draw; a cell's devices "
+                            "share its airtime, whatever their class; a `link.*` value that "
+                            "differs from `link.preset`'s applies to every class. \"\": one "
+                            "class, `link.preset`", parser=canonical_mix,
+                            expects="shares of cellular link presets summing to 1, e.g. "
+                                    "\"nbiot-ce0=0.7,nbiot-ce1=0.3\"")
+
+    @property
+    def mix(self) -> tuple[tuple[str, float], ...]:
+        return parse_mix(self.coverage_mix)
 
 
 @dataclass(frozen=True)
@@ -265,12 +337,17 @@ class Rollout:
                                 "time drawn uniformly within this window (its own draw) "
                                 "(S: GSMA TS.34 asks for no synchronised behaviour and "
                                 "randomised back-off); 0: at once", "s", low=0)
-    cell_cap: int = key(0, "at most this many devices of a cell hold a download slot at "
-                        "once: the manager gives the go-ahead only to a device of a cell "
-                        "with a free slot, kept until its download is complete or "
+    cell_cap: str = key("0", "at most this many devices of a cell hold a download slot at "
+                        "once, one number for every coverage class or one per class, e.g. "
+                        "{ \"nbiot-ce0\" = 50, \"nbiot-ce1\" = 10, \"nbiot-ce2\" = 1 } "
+                        "(each class its own slots; a class not named has no cap): the "
+                        "manager gives the go-ahead only to a device with a free slot of "
+                        "its cell and class, kept until its download is complete or "
                         "`rollout.download_timeout_s` has passed (V: Huawei IoTDA, 50 "
                         "devices per cell at coverage level 0, 10 at 1, 1 at 2); 0: no cap",
-                        low=0, integer=True)
+                        parser=canonical_caps,
+                        expects="a whole number >= 0, or link presets with one each, e.g. "
+                                "\"nbiot-ce0=50,nbiot-ce1=10,nbiot-ce2=1\"")
     download_timeout_s: float = key(3600.0, "a download slot held this long without the "
                                     "download completing is freed (a device asleep "
                                     "mid-download) (V: Huawei IoTDA, 60 min)", "s", low=0,
@@ -290,6 +367,11 @@ class Rollout:
     @property
     def wave_shares(self) -> tuple[float, ...]:
         return parse_shares(self.waves)
+
+    def cap_of(self, preset: str) -> int:
+        """The per-cell download slots of a coverage class (0: no cap)."""
+        caps = parse_caps(self.cell_cap)
+        return caps.get(preset, caps.get("", 0))
 
 
 @dataclass(frozen=True)
@@ -492,12 +574,20 @@ def all_keys() -> list[str]:
     return [f"{t}.{f.name}" for t, cls in TABLES.items() for f in dataclasses.fields(cls)]
 
 
+def _takes_table(dotted: str) -> bool:
+    """Whether a key's value may be a TOML table (a key with a parser that reads one)."""
+    try:
+        return field_of(dotted).metadata["parser"] in (canonical_mix, canonical_caps)
+    except ScenarioError:
+        return False
+
+
 def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested tables -> dotted keys. A table name that is not a scenario table is refused."""
     flat: dict[str, Any] = {}
     for k, v in data.items():
         dotted = f"{prefix}{k}"
-        if isinstance(v, dict):
+        if isinstance(v, dict) and not _takes_table(dotted):
             if prefix or k not in TABLES:
                 raise ScenarioError(f"unknown table {dotted!r}; known tables: "
                                     f"{', '.join(TABLES)}")

@@ -47,7 +47,7 @@ class FlowTransfer:
             proc.callbacks.append(self._stepped_chunk_done)
             return
         cell = s.cell
-        part = flow_outcome(spec, w.ctx, s.next_rng(),
+        part = flow_outcome(spec, s.ctx, s.next_rng(),
                             nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                             device_gap_s=t - w.radios.last_activity[i],
                             first_block=self.block, last_block=last,
@@ -59,7 +59,8 @@ class FlowTransfer:
         # the chunk lasts part.duration_s if the cell stays as its blocks found it; its
         # time in the cell scales with the stretch the cell actually has
         done = cell.transfer(part.duration_s - part.path_down_s,
-                             part.path_down_s - part.queued_down_s, part.air_down_s)
+                             part.path_down_s - part.queued_down_s, part.air_down_s,
+                             s.ctx.link.servers)
         done.callbacks.append(self._chunk_done)
 
     def _chunk_done(self, event) -> None:

@@ -60,7 +60,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
     exchange's random stream; `ctx` the timers and link (default: the run's).
     """
     env = session.world.env
-    ctx = ctx or session.world.ctx
+    ctx = ctx or session.ctx
     start = env.now
     out = Outcome(start_s=start)
     session.world.under_way[id(out)] = (session, out)
@@ -98,7 +98,7 @@ def packet_exchange(session, spec: ExchangeSpec, first_block: int, delivered, rn
 
 
 def _lost(session, rng) -> bool:
-    return rng.random() < session.world.ctx.link.loss
+    return rng.random() < session.ctx.link.loss
 
 
 def _sizes(spec, b, ctx):
@@ -113,7 +113,7 @@ def _sizes(spec, b, ctx):
 def _device_first(session, spec, b, a, blk, out, rng, ctx):
     """Device -> manager request, manager -> device response."""
     req, resp = _sizes(spec, b, ctx)
-    rtt = float(session.world.ctx.link.sample_rtt(rng))
+    rtt = float(session.ctx.link.sample_rtt(rng))
     if not (yield from _up(session, spec, b, a, blk, out, rng, req, rtt, request=True,
                            answers=ctx.peer_answers)):
         return
@@ -128,7 +128,7 @@ def _device_first(session, spec, b, a, blk, out, rng, ctx):
 def _peer_first(session, spec, b, a, blk, out, rng, ctx):
     """Manager -> device request, device -> manager response."""
     req, resp = _sizes(spec, b, ctx)
-    rtt = float(session.world.ctx.link.sample_rtt(rng))
+    rtt = float(session.ctx.link.sample_rtt(rng))
     if not (yield from _down(session, spec, b, a, blk, out, rng, req, rtt)):
         return
     if math.isnan(blk.first_delivery):
@@ -144,7 +144,7 @@ def _up(session, spec, b, a, blk, out, rng, packet, rtt, request, answers=True):
     handled it; a manager that cannot match the device's records (`answers` false) drops
     it on arrival (`Session.dropped_by_peer`)."""
     w, env = session.world, session.world.env
-    s_up = w.ctx.link.up_s(packet[0])
+    s_up = session.ctx.link.up_s(packet[0])
     session.radio_active(env.now, env.now + s_up, tx_s=s_up)
     _count(session, out, blk, "up", packet, request)
     lost = _lost(session, rng)
@@ -219,7 +219,7 @@ def _reach(session, blk, rng):
         blk.unreachable = True
         return False
     if idle:
-        session.radio_paged(env.now + delay - w.radios.connect_s)
+        session.radio_paged(env.now + delay - session.ctx.radio.connect_s)
     if delay > 0:
         yield env.timeout(delay)
     return True
@@ -229,9 +229,9 @@ def _downlink(session, packet, out, blk, request):
     """Send a packet (`_sizes`) through the device's cell downlink, shared with the packets
     of the cell's other devices (processor sharing, `world/cell.py`)."""
     env = session.world.env
-    s = session.world.ctx.link.down_s(packet[0])
+    s = session.ctx.link.down_s(packet[0])
     t0 = env.now
     _count(session, out, blk, "down", packet, request)
     out.air_down_s += s
-    yield session.cell.transfer(0.0, s, s)
+    yield session.cell.transfer(0.0, s, s, session.ctx.link.servers)
     session.radio_active(t0, env.now)

@@ -41,7 +41,7 @@ class Session:
 
     __slots__ = ("world", "device", "device_id", "wake", "stream", "traced", "start",
                  "clock", "_exchanges", "_tokens", "transferring", "held", "booked_at",
-                 "_running")
+                 "_running", "ctx", "handshake_ctx")
 
     def __init__(self, world, device: int, wake: int, stream: str = "session",
                  at: float | None = None):
@@ -49,6 +49,9 @@ class Session:
         (a PINGREQ booked lazily); default now."""
         self.world, self.device, self.wake, self.stream = world, device, wake, stream
         self.device_id = int(world.fleet.ids[device])   # identity: draws, tokens, trace
+        coverage = world.fleet.coverage[device]
+        self.ctx = world.contexts[coverage]             # its class's link, radio, timers
+        self.handshake_ctx = world.handshake_contexts[coverage]
         self.traced = world.tracer.wants(self.device_id)
         self.start = self.clock = world.env.now if at is None else at
         self.booked_at = at is not None     # booked lazily, at its own time
@@ -147,7 +150,7 @@ class Session:
         w = self.world
         if not w.radios.take_connection(self.device, self.now):
             return
-        delay = w.radios.connect_s
+        delay = self.ctx.radio.connect_s
         if delay > 0:
             if w.packet:
                 yield w.env.timeout(delay)
@@ -228,7 +231,7 @@ class Session:
         than `ExchangeContext.queue_tolerance_s` (flow fidelity then steps message by
         message, so that the fleet's messages meet the queue in the order they arrive)."""
         w, q = self.world, self.peer_queue
-        tolerance = w.ctx.queue_tolerance_s
+        tolerance = self.ctx.queue_tolerance_s
         return q.wait(w.env.now) > tolerance or q.wait(self.clock) > tolerance
 
     def _unmatched(self, spec, first_block, ctx):
@@ -239,7 +242,7 @@ class Session:
         exchange's Outcome."""
         w, i = self.world, self.device
         out = yield from self._run(spec, first_block, "done",
-                                   dataclasses.replace(ctx or w.ctx, peer_answers=False))
+                                   dataclasses.replace(ctx or self.ctx, peer_answers=False))
         w.security.dropped(i)
         yield from self._handshake(*w.security.needed(i))
         return out
@@ -248,14 +251,14 @@ class Session:
         """A DTLS handshake's flight pairs, then its last client flight if any (sent once:
         all of its bytes are security overhead, never wasted)."""
         w = self.world
-        out = yield from self.exchange(spec, ctx=w.handshake_ctx)
+        out = yield from self.exchange(spec, ctx=self.handshake_ctx)
         if not out.completed:
             return out
         if tail_bytes:
-            tx = w.ctx.link.up_s(tail_bytes)
+            tx = self.ctx.link.up_s(tail_bytes)
             tail = Outcome(completed=True, start_s=self.now, duration_s=tx, device_tx_s=tx,
                            bytes_up=tail_bytes, security_bytes=tail_bytes, msgs_up=1,
-                           last_nat_refresh_s=tx + w.ctx.link.rtt_s / 2)
+                           last_nat_refresh_s=tx + self.ctx.link.rtt_s / 2)
             self.book_outcome(None, tail, tx, lines=[(0.0, "up", tail_name)])
             if w.packet:
                 yield w.env.timeout(tx)
@@ -268,7 +271,7 @@ class Session:
         """A short exchange at flow fidelity: computed at once, no event."""
         w, i = self.world, self.device
         t = self.clock
-        out = flow_outcome(spec, ctx or w.ctx, self.next_rng(),
+        out = flow_outcome(spec, ctx or self.ctx, self.next_rng(),
                            nat_open_s=w.nat.expires_at(i, MANAGER) - t,
                            device_gap_s=t - w.radios.last_activity[i],
                            first_block=first_block, with_events=self.traced,
@@ -313,7 +316,7 @@ class Session:
         starting now (its requests wait in the peer's queue); the caller runs its flights,
         then hands it to `tcp` or `end_with_tcp_transfer`, from the same time."""
         w = self.world
-        return Connection(w.ctx.link, self.next_rng(), w.tcp_params, queue=self.peer_queue,
+        return Connection(self.ctx.link, self.next_rng(), w.tcp_params, queue=self.peer_queue,
                           origin_s=self.clock if self.booked_at else self.now,
                           trace=[] if self.traced else None)
 
@@ -350,7 +353,7 @@ class Session:
         def begin(_event=None):
             out.start_s = env.now
             done = self.cell.transfer(out.duration_s - out.path_down_s, out.path_down_s,
-                                      out.air_down_s)
+                                      out.air_down_s, self.ctx.link.servers)
             done.callbacks.append(finish)
 
         def finish(event):
@@ -400,13 +403,13 @@ class Session:
             radios, start = w.radios, t
             if not math.isnan(out.woke_s):      # paged: set up, then connected
                 start = t + out.woke_s
-                radios.set_up(self.device, start - radios.connect_s)
+                radios.set_up(self.device, start - self.ctx.radio.connect_s)
             # receiving: each downlink packet's time on air, and the continuous reception
             # after each packet the device sends (after a packet it receives, its own next
             # packet, or the radio's tail after the exchange, follows at once)
             radios.busy(self.device, start, t + duration, tx_s=out.device_tx_s,
-                        listen_s=w.ctx.link.down_s(out.bytes_down)
-                        + out.msgs_up * radios.model.drx_inactivity_s)
+                        listen_s=self.ctx.link.down_s(out.bytes_down)
+                        + out.msgs_up * self.ctx.radio.drx_inactivity_s)
         w.peer_load.spread(t, t + duration, out.manager_in, out.manager_out,
                            out.manager_bytes_out)
         for (t_block, t_in, direction, b, a, fate) in out.events or ():
@@ -473,7 +476,7 @@ class Session:
         NAT; copies it admitted refresh the binding where inbound packets do)."""
         w, i = self.world, self.device
         n = len(times)
-        ctx = w.ctx
+        ctx = self.ctx
         t0 = ctx.ack_timeout_s * (1 + ctx.ack_random_factor) / 2
         sent = (np.asarray(times, dtype=float)[:, None]
                 + t0 * (2.0 ** np.arange(copies) - 1.0))          # poll x copy
@@ -545,7 +548,7 @@ class Session:
         held = self.blocks_held
         if held == 0:
             return
-        record = w.ctx.record_bytes if spec.protected else 0
+        record = self.ctx.record_bytes if spec.protected else 0
         wire, payload, security = credited(spec, record, 0, held)
         fleet = w.fleet
         fleet.payload_bytes[i] -= payload

@@ -23,13 +23,15 @@ def check_supported(scenario) -> None:
     cls = strategy_class(scenario.strategy.name)
     cls.check(scenario)
     d = scenario.device
-    link = cls.topology(scenario).link
-    shortest = link.connect_s + link.rtt_s
+    slowest = max(cls.topology(scenario).classes,
+                  key=lambda c: c.link.connect_s + c.link.rtt_s)
+    shortest = slowest.link.connect_s + slowest.link.rtt_s
     if d.wake_interval_s < shortest:
+        where = "on its link" if len(scenario.fleet.mix) < 2 else f"for {slowest.name}"
         raise ScenarioError(f"device.wake_interval_s = {d.wake_interval_s:g} is not allowed: "
                             "a device cannot wake again before it has connected and its "
                             f"report has been answered, link.connect_s + link.rtt_s = "
-                            f"{shortest:g} s on its link")
+                            f"{shortest:g} s {where}")
     if d.cdrx_cycle_s and d.cdrx_on_s > d.cdrx_cycle_s:
         raise ScenarioError(f"device.cdrx_on_s = {d.cdrx_on_s} is not allowed: expected at "
                             f"most device.cdrx_cycle_s = {d.cdrx_cycle_s}")

@@ -6,9 +6,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from simulation.scenario import coverage_classes
 from simulation.transport import messages
 from simulation.world.link import LinkModel
-from simulation.world.topology import Topology
+from simulation.world.topology import Coverage, Topology
 
 IMAGE_PATH = "/fw/image"   # Block2 pull resource
 PUSH_PATH = "/sw"          # Block1 push resource (draft section 6)
@@ -30,9 +31,11 @@ class Strategy(ABC):
 
     @classmethod
     def topology(cls, scenario) -> Topology:
-        """The devices' link, NAT, cells and peer."""
-        return Topology(LinkModel.from_scenario(scenario.link), behind_nat=True,
-                        cells=scenario.fleet.cells)
+        """The devices' links (one per coverage class), NAT, cells and peer."""
+        classes = tuple(Coverage(name, share, LinkModel.of_preset(name, values),
+                                 bool(values["rtt_includes_cdrx"]))
+                        for name, share, values in coverage_classes(scenario))
+        return Topology(classes, behind_nat=True, cells=scenario.fleet.cells)
 
     @classmethod
     def check(cls, scenario) -> None:

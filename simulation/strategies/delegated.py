@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from simulation.errors import ScenarioError
 from simulation.protocols import dtls
 from simulation.transport import messages
 from simulation.transport.security import AUTH
@@ -36,7 +37,7 @@ from simulation.strategies.base import Strategy
 from simulation.transport.backhaul import fetch_plan
 from simulation.world.link import LinkModel
 from simulation.world.radio import RadioModel
-from simulation.world.topology import GATEWAY, Topology
+from simulation.world.topology import GATEWAY, Coverage, Topology
 
 
 class Delegated(Strategy):
@@ -49,9 +50,17 @@ class Delegated(Strategy):
         devices, whose local channel its devices share (device i belongs to gateway i mod
         count); the peer is the gateway."""
         gateways = math.ceil(scenario.fleet.size / scenario.gateway.devices_per_gateway)
-        link = LinkModel.local(scenario.gateway.local_link)
-        return Topology(link, behind_nat=False, cells=gateways, peer=GATEWAY,
-                        radio=RadioModel.local(scenario.gateway.local_link, link.connect_s))
+        local = scenario.gateway.local_link
+        link = LinkModel.local(local)
+        return Topology((Coverage(local, 1.0, link),), behind_nat=False, cells=gateways,
+                        peer=GATEWAY, radio=RadioModel.local(local, link.connect_s))
+
+    @classmethod
+    def check(cls, scenario) -> None:
+        if scenario.fleet.mix:
+            raise ScenarioError("fleet.coverage_mix is not allowed with strategy.name = "
+                                "delegated: its devices reach their gateway over "
+                                "gateway.local_link, not a cellular link")
 
     def __init__(self, world):
         super().__init__(world)

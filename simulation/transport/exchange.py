@@ -243,7 +243,7 @@ def flow_outcome(spec: ExchangeSpec, ctx: ExchangeContext, rng: np.random.Genera
     s_req = 8.0 * req / (up_rate if device_sends else down_rate)
     s_resp = 8.0 * resp / (down_rate if device_sends else up_rate)
     t0, rtt, lost_req, lost_resp, _ = _draws(ctx, rng, n, m)
-    found = cell.found_stretches(rng, n) if cell is not None else None
+    found = cell.found_stretches(rng, n, ctx.link.servers) if cell is not None else None
     stretch = np.ones(n) if found is None else found
     args = (spec, ctx, device_sends, req, resp, s_req, s_resp, stretch, t0, rtt,
             lost_req, lost_resp, nat_open_s, device_gap_s, connected_for_s,

@@ -22,6 +22,7 @@ class Fleet:
         self.ids = np.asarray(ids, dtype=np.int64)
         n = self.n = len(self.ids)
         self.cell = self.ids % cells
+        self.coverage = np.zeros(n, dtype=np.int8)   # coverage class (`Topology.classes`)
         for name in COUNTS:
             setattr(self, name, np.zeros(n, dtype=np.int64))
         for name in TIMES:

@@ -46,12 +46,16 @@ class LinkModel:
         return cls(**{k: float(values[k]) for k in (*LINK_NUMBERS, "rtt_sigma")})
 
     @classmethod
-    def from_scenario(cls, link) -> "LinkModel":
-        sigma = PRESETS[link.preset]["rtt_sigma"]
-        return cls(rtt_s=link.rtt_s, uplink_bps=link.uplink_bps,
-                   downlink_bps=link.downlink_bps, cell_downlink_bps=link.cell_downlink_bps,
-                   loss=link.loss, connect_s=link.connect_s,
-                   rtt_sigma=sigma)
+    def of_preset(cls, preset: str, values: dict) -> "LinkModel":
+        """A cellular link: `values` (its link.* numbers) with the preset's RTT spread."""
+        return cls(**{k: float(values[k]) for k in LINK_NUMBERS},
+                   rtt_sigma=PRESETS[preset]["rtt_sigma"])
+
+    @property
+    def servers(self) -> float:
+        """The cell's downlink capacity in this link's device rates (`Cell`): how many
+        of its devices receiving at full rate fill the cell."""
+        return self.cell_downlink_bps / self.downlink_bps
 
     def up_s(self, nbytes: float) -> float:
         return serialization_s(nbytes, self.uplink_bps)

@@ -251,24 +251,37 @@ class RadioModel:
 class Radios:
     """The radio state of every device, as arrays indexed by device index."""
 
-    def __init__(self, n: int, model: RadioModel, paging_phase: np.ndarray | None = None):
-        """`paging_phase`: each device's paging occasions, as a fraction of the cycle
+    def __init__(self, models: list[RadioModel], kind: np.ndarray,
+                 paging_phase: np.ndarray | None = None):
+        """`models[kind[i]]` is device i's radio (one model per coverage class);
+        `paging_phase`: each device's paging occasions, as a fraction of the cycle
         (default 0)."""
-        self.model = model
+        self.models = list(models)
+        self.kind = np.asarray(kind)
+        n = len(self.kind)
         self.paging_phase = np.zeros(n) if paging_phase is None else np.asarray(paging_phase)
-        self.connect_s = model.connect_s
         self.last_activity = np.full(n, -np.inf)  # end of the last packet sent or received
-        self.connected_for = np.full(n, model.inactivity_s)
+        self.connected_for = np.array([m.inactivity_s for m in self.models])[self.kind]
         self.releasing = np.zeros(n, dtype=bool)   # asked for release (AS-RAI)
         self.claimed_at = np.full(n, -np.inf)     # when a session last took the connection
         self.accounted_to = np.zeros(n)           # energy integrated up to this time
         self.energy_mj = np.zeros((n, len(PARTS)))
 
+    @classmethod
+    def alike(cls, n: int, model: RadioModel,
+              paging_phase: np.ndarray | None = None) -> "Radios":
+        """n devices with the same radio."""
+        return cls([model], np.zeros(n, dtype=np.int8), paging_phase)
+
+    def model(self, i: int) -> RadioModel:
+        """Device i's radio."""
+        return self.models[self.kind[i]]
+
     def state(self, i: int, t: float) -> str:
         since = t - self.last_activity[i]
         if since < self.connected_for[i]:
             return CONNECTED
-        if self.model.reachable(since, self.connected_for[i]):
+        if self.model(i).reachable(since, self.connected_for[i]):
             return IDLE
         return PSM
 
@@ -277,28 +290,28 @@ class Radios:
         and its paging phase (`flow_outcome`'s `connected_for_s`, `connected_after_s`,
         `paging_phase`)."""
         return {"connected_for_s": float(self.connected_for[i]),
-                "connected_after_s": self.model.connected_after_activity(self.releasing[i]),
+                "connected_after_s": self.model(i).connected_after_activity(self.releasing[i]),
                 "paging_phase": float(self.paging_phase[i])}
 
     def reachable_until(self, i: int) -> float:
         """When the device stops being reachable by paging if nothing happens (s)."""
-        return float(self.last_activity[i] + self.connected_for[i] + self.model.active_s)
+        return float(self.last_activity[i] + self.connected_for[i] + self.model(i).active_s)
 
     def _gap_to(self, i: int, t: float) -> None:
         """Integrate the quiet time from what is accounted up to t."""
         start = self.accounted_to[i]
         if t <= start:
             return
-        last = self.last_activity[i]
+        last, m = self.last_activity[i], self.model(i)
         if last == -np.inf:          # never active: in its resting state since the start
-            if self.model.active_s == math.inf:     # attached for good (a local radio)
-                self.energy_mj[i, PARTS.index("idle")] += self.model.idle_power_mw * (t - start)
+            if m.active_s == math.inf:     # attached for good (a local radio)
+                self.energy_mj[i, PARTS.index("idle")] += m.idle_power_mw * (t - start)
             else:
-                self.energy_mj[i, PARTS.index("psm")] += self.model.psm_mw * (t - start)
+                self.energy_mj[i, PARTS.index("psm")] += m.psm_mw * (t - start)
         else:
             cf = self.connected_for[i]
-            self.energy_mj[i] += (self.model.quiet_energy_mj(t - last, cf)
-                                  - self.model.quiet_energy_mj(start - last, cf))
+            self.energy_mj[i] += (m.quiet_energy_mj(t - last, cf)
+                                  - m.quiet_energy_mj(start - last, cf))
         self.accounted_to[i] = t
 
     def busy(self, i: int, t0: float, t1: float, tx_s: float = 0.0,
@@ -310,7 +323,7 @@ class Radios:
         self._gap_to(i, t0)
         t0 = max(t0, self.accounted_to[i])
         if t1 > t0:
-            m = self.model
+            m = self.model(i)
             tx = min(tx_s, t1 - t0)
             rest = t1 - t0 - tx
             listen = rest if listen_s is None else min(listen_s, rest)
@@ -320,12 +333,12 @@ class Radios:
             self.accounted_to[i] = t1
         if t1 > self.last_activity[i]:
             self.last_activity[i] = t1
-            self.connected_for[i] = self.model.connected_after_activity(self.releasing[i])
+            self.connected_for[i] = self.model(i).connected_after_activity(self.releasing[i])
 
     def set_up(self, i: int, t0: float) -> None:
         """An RRC connection set-up over [t0, t0 + connect_s] at `connect_mw`; the radio
         is connected from then on, and no longer asks for release."""
-        m = self.model
+        m = self.model(i)
         t1 = t0 + m.connect_s
         self._gap_to(i, t0)
         start = max(t0, self.accounted_to[i])
@@ -343,7 +356,7 @@ class Radios:
         if self.state(i, t) == CONNECTED:
             self.stay_connected(i, t)
             return False
-        self.set_up(i, t - self.connect_s if ahead else t)
+        self.set_up(i, t - self.model(i).connect_s if ahead else t)
         return True
 
     def stay_connected(self, i: int, t: float) -> None:
@@ -353,12 +366,12 @@ class Radios:
         if self.releasing[i]:
             self._gap_to(i, t)
             self.releasing[i] = False
-            self.connected_for[i] = self.model.inactivity_s
+            self.connected_for[i] = self.model(i).inactivity_s
 
     def ask_release(self, i: int, t: float) -> None:
         """The device expects nothing more after t (release assistance, if it has it): the
         network releases it `release_s` after its last packet, or after t."""
-        m = self.model
+        m = self.model(i)
         if not m.release_assistance or self.releasing[i]:
             return
         self.releasing[i] = True
@@ -370,12 +383,12 @@ class Radios:
 
     def paging_delay(self, i: int, t: float) -> float:
         """Seconds from t to device i's next paging occasion (without the set-up)."""
-        m = self.model
+        m = self.model(i)
         return m.paging_wait(m.paging_position(t, float(self.paging_phase[i])))
 
     def downlink_delay(self, i: int, t: float) -> float | None:
         """Seconds before a packet arriving at t can be received, None if in PSM."""
-        m = self.model
+        m = self.model(i)
         return m.downlink_wait(t - self.last_activity[i], self.connected_for[i],
                                m.paging_position(t, float(self.paging_phase[i])))
 

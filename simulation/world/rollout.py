@@ -17,7 +17,9 @@ The policies (`rollout.*` keys), combinable:
   uniformly (its own draw, "rollout-start") within `rollout.start_window_s` of its
   release (operator guidelines: no synchronised behaviour).
 * **Per-cell caps.** At most `rollout.cell_cap` devices of a cell hold a download slot
-  at once: a released device is given the go-ahead only if it holds one or its cell has
+  at once, one number for every coverage class or one per class (Huawei IoTDA's 50, 10
+  and 1 at coverage levels 0, 1 and 2; A: each class of a cell has slots of its own): a
+  released device is given the go-ahead only if it holds one or its cell and class have
   one free. A slot is freed when the device's download is complete, or
   `rollout.download_timeout_s` after it was taken (a device asleep mid-download,
   Huawei IoTDA); a device whose slot lapsed needs a new one to go on.
@@ -45,8 +47,9 @@ def wave_bounds(shares: tuple[float, ...], n: int) -> np.ndarray:
 class Rollout:
     """Which devices the manager offers the release to, and from when (s)."""
 
-    def __init__(self, env, rollout, release_s: float, ids: np.ndarray, cells: np.ndarray,
-                 streams):
+    def __init__(self, env, rollout, release_s: float, fleet, classes: list[str], streams):
+        """`fleet`: the devices (their ids, cells and coverage classes); `classes`: the
+        classes' presets, in `fleet.coverage`'s numbering."""
         self.env = env
         self.release_s = release_s
         self.shares = rollout.wave_shares
@@ -57,13 +60,17 @@ class Rollout:
         self.increase_on = rollout.increase_on
         self.max_rate = rollout.max_per_min
         self.window_s = rollout.start_window_s
-        self.cap = rollout.cell_cap
+        ids = fleet.ids
+        self.cap = np.array([rollout.cap_of(name) for name in classes],
+                            dtype=np.int64)[fleet.coverage]    # per device, 0: none
         self.timeout_s = rollout.download_timeout_s
-        self.cell = np.asarray(cells)
+        self.cell = fleet.cell
+        self.coverage = fleet.coverage
         n = len(ids)
         self.slot_s = np.full(n, np.nan)            # when the device took its slot
         self.downloaded = np.zeros(n, dtype=bool)   # the manager served it the whole image
-        self.holders: dict[int, list[int]] = {}     # per cell, devices holding a slot
+        # per (cell, class), the devices holding a slot
+        self.holders: dict[tuple[int, int], list[int]] = {}
         self.slot_listeners: list = []
         u = streams.uniforms("rollout-order", ids)
         self.order = np.lexsort((ids, u))           # devices in rank order
@@ -90,20 +97,20 @@ class Rollout:
         and it holds a download slot or takes one (`rollout.cell_cap`)."""
         if t < self.go_s[i]:
             return False
-        return self.cap <= 0 or self._slot(i, t)
+        return self.cap[i] <= 0 or self._slot(i, t)
 
     def _slot(self, i: int, t: float) -> bool:
-        """Whether device i holds a slot of its cell at t, taking a free one if not (a
-        device that has the whole image needs none)."""
+        """Whether device i holds a slot of its cell and class at t, taking a free one if
+        not (a device that has the whole image needs none)."""
         if self.downloaded[i] or t < self.slot_s[i] + self.timeout_s:
             return True
         c = int(self.cell[i])
-        holders = self.holders.setdefault(c, [])
+        holders = self.holders.setdefault((c, int(self.coverage[i])), [])
         lapsed = [j for j in holders if t >= self.slot_s[j] + self.timeout_s]
         for j in lapsed:
             holders.remove(j)
             self.slot_s[j] = np.nan
-        if len(holders) >= self.cap:
+        if len(holders) >= self.cap[i]:
             return False
         holders.append(i)
         self.slot_s[i] = t
@@ -115,10 +122,10 @@ class Rollout:
     def download_done(self, i: int) -> None:
         """Device i holds the whole image: its slot is free."""
         self.downloaded[i] = True
-        if self.cap <= 0 or np.isnan(self.slot_s[i]):
+        if self.cap[i] <= 0 or np.isnan(self.slot_s[i]):
             return
         c = int(self.cell[i])
-        self.holders[c].remove(i)
+        self.holders[(c, int(self.coverage[i]))].remove(i)
         self.slot_s[i] = np.nan
         self._slot_free(c)
 
