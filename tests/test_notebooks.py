@@ -16,7 +16,7 @@ MODEL_CODE = ("simulation.engine", "load_scenario", "import run", "sweep(", "rep
 
 
 def test_one_notebook_per_research_question():
-    assert [p.name[:2] for p in NOTEBOOKS] == [f"{k}_" for k in "abcdefghij"]
+    assert [p.name[:2] for p in NOTEBOOKS] == [f"{k}_" for k in "abcdefghijk"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

@@ -30,9 +30,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ["a_completion", "a_ttu_cdf", "a_manager_load", "a_time_to_update", "b_nat_timeout",
            "c_wake_interval", "d_coverage", "e_gateway_backhaul", "f_delta_ratio",
            "g_security", "g_bytes_split", "h_cell_contention", "h_completion",
-           "i_mqtt_session", "a_pareto", "b_pareto", "c_pareto", "d_pareto", "j_robustness"]
+           "i_mqtt_session", "a_pareto", "b_pareto", "c_pareto", "d_pareto", "j_robustness",
+           "k_rollout"]
 QUESTIONS = ["fleet-size", "nat-timeout", "wake-interval", "coverage", "gateway-fanout",
-             "delta-ratio", "security", "cell-contention", "mqtt-session", "robustness"]
+             "delta-ratio", "security", "cell-contention", "mqtt-session", "robustness",
+             "rollout"]
 BYTE_SPLIT = "payload_bytes_per_device"
 NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?")
 _STUDY: dict[str, Path] = {}
@@ -115,7 +117,7 @@ def test_every_number_of_the_report_is_read_from_the_results(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     records = json.loads((quick_study / "report.json").read_text())["findings"]
     questions = {r["question"] for r in records}
-    assert set("abcdefghij") <= questions
+    assert set("abcdefghijk") <= questions
     checked = 0
     for record in records:
         assert record["text"] in report
@@ -150,9 +152,9 @@ def test_the_report_ends_with_the_models_validation_table(quick_study):
 def test_the_report_states_each_question_with_its_figures(quick_study):
     report = (quick_study / "REPORT.md").read_text()
     headline = report.split("## Headline findings", 1)[1].split("\n## ", 1)[0]
-    assert len([line for line in headline.splitlines() if line.startswith("| (")]) == 10
+    assert len([line for line in headline.splitlines() if line.startswith("| (")]) == 11
     for i, name in enumerate(QUESTIONS):
-        key = "abcdefghij"[i]
+        key = "abcdefghijk"[i]
         section = report.split(f"## ({key})", 1)[1].split("\n## ", 1)[0]
         assert f"`experiments/{name}.toml`, tier `quick`" in section
         assert "\n- " in section                        # at least one finding
@@ -325,14 +327,18 @@ def test_every_study_experiment_loads_at_every_tier():
 
 def test_every_headline_but_js_has_a_decisive_comparison_on_the_deployment():
     """Each question runs on the deployment, and each but (j), whose own grid is the
-    assumptions, names the decisive comparison of its headline finding; (j) and the
-    decisive comparisons share one list of assumptions."""
+    assumptions, and (k), whose grid's variants are rollout policies, names the decisive
+    comparison of its headline finding; (j) and the decisive comparisons share one list of
+    assumptions."""
     from simulation.study.questions import QUESTIONS as STUDY
     shared = None
     for q in STUDY:
         exp = load_experiment(ROOT / "experiments" / f"{q.name}.toml")
         assert exp.scenario == "deployment", q.name
         decisive = exp.decisive()
+        if q.key == "k":
+            assert decisive is None and set(exp.variants) == set(exp.grid["variant"])
+            continue
         if q.key == "j":
             assert decisive is None and exp.variants
             assert exp.grid["variant"] == list(exp.variants)

@@ -25,7 +25,7 @@ import pandas as pd
 from simulation import analysis
 from simulation.figures import style
 from simulation.outputs import staged
-from simulation.sweeps.pareto import fronts
+from simulation.sweeps.pareto import fronts, on_front
 from simulation.sweeps.ranking import comparable, leads
 
 log = logging.getLogger(__name__)
@@ -581,4 +581,66 @@ def robustness(folder):
         ax.axvline(0.0, color="0.5", linewidth=0.6)
         ax.set_yticks(y, rest["variant"].tolist())
         ax.set_xlabel(f"lead of {winner} in {what} over the next strategy (%)")
+    return fig
+
+
+# --- (k) rollout policies
+
+#: the rollout question's grid keys: the policy (a variant of manager settings) and the
+#: share of installs that fail (0: a good release)
+POLICY, FAILURE = "variant", "update.failure_rate"
+
+
+def rollout_measures(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per rollout policy (in the grid's order): the good release's p95 time to update,
+    peak cell stretch and manager peak, and the devices the bad release exposed (means
+    over replications, with the bad release's `_lo`/`_hi` or `_ci95` columns of
+    `exposed_devices`); the bad release is the largest failure rate."""
+    good = summary[summary[FAILURE] == summary[FAILURE].min()].set_index(POLICY)
+    bad = summary[summary[FAILURE] == summary[FAILURE].max()].set_index(POLICY)
+    policies = list(dict.fromkeys(summary[POLICY]))
+    out = pd.DataFrame(index=pd.Index(policies, name=POLICY))
+    for field in ("ttu_p95_s", "cell_peak_stretch", "manager_peak_rps"):
+        for suffix in ("_mean", "_lo", "_hi", "_ci95"):
+            if field + suffix in good:
+                out[field + suffix] = good[field + suffix].reindex(policies)
+    for suffix in ("_mean", "_lo", "_hi", "_ci95"):
+        if "exposed_devices" + suffix in bad:
+            out["exposed_devices" + suffix] = bad["exposed_devices" + suffix].reindex(policies)
+    return out.reset_index()
+
+
+@figure("k_rollout", "k")
+def rollout(folder):
+    """Speed against blast radius: per rollout policy, the bad release's exposed devices
+    against the good release's p95 time to update (the policies no other beats on both
+    joined: the Pareto front; a policy without a p95 is left out, and named), then the
+    good release's peak cell stretch and manager peak per policy. None for a study stored
+    before it had this question."""
+    if not (Path(folder) / "rollout" / "runs.parquet").is_file():
+        return None
+    m = rollout_measures(analysis.study_summary(folder, "rollout"))
+    fig, axes = _panels(3, sharex=False, height=style.COLUMN_WIDTH_IN * 1.6)
+    ax = axes[0]
+    x = m["ttu_p95_s_mean"].to_numpy(float) / 3600.0
+    y = m["exposed_devices_mean"].to_numpy(float)
+    front = on_front(np.column_stack([x, y]))
+    for i, policy in enumerate(m[POLICY]):
+        kw = series_style(None, policy, i)
+        if not np.isfinite(x[i]):
+            ax.plot([], [], linestyle="none", color=kw["color"], marker=kw["marker"],
+                    label=f"{policy} (no p95)")
+            continue
+        ax.errorbar(x[i], y[i], yerr=interval(m.iloc[[i]], "exposed_devices"),
+                    linestyle="none", color=kw["color"], marker=kw["marker"],
+                    label=policy, capsize=1.5)
+    order = np.argsort(np.where(front, x, np.inf))[:int(front.sum())]
+    ax.plot(x[order], y[order], color="0.5", linewidth=0.8, zorder=0)
+    ax.set_xlabel("p95 time to update, good release (h)")
+    ax.set_ylabel("devices exposed, bad release")
+    ax.set_ylim(bottom=0)
+    for ax, field in zip(axes[1:], ("cell_peak_stretch", "manager_peak_rps"), strict=True):
+        bars(ax, m.assign(one="good release"), POLICY, field, hue="one")
+    axes[1].set_ylabel("peak cell stretch")
+    _legend(fig, axes[0], ncol=2)
     return fig

@@ -19,7 +19,7 @@ ASSUMPTIONS = "assumptions"
 
 @dataclass(frozen=True)
 class Question:
-    key: str          # a .. j, the order of the report
+    key: str          # a .. k, the order of the report
     name: str         # the experiment's file stem and name: results in <out>/<name>/
     title: str        # the question, as the report asks it
 
@@ -45,6 +45,9 @@ QUESTIONS = (
              "Should an MQTT device keep its session open or reconnect at each wake-up?"),
     Question("j", "robustness",
              "Do the rankings survive the modelling assumptions that could move them?"),
+    Question("k", "rollout",
+             "How fast can a rollout go, and how many devices does a bad release reach "
+             "before the manager stops it?"),
 )
 
 

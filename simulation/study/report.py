@@ -55,10 +55,13 @@ def render(value: float, kind: str = "n") -> str:
     """How a number is shown. `n`: no decimals from 100 on, one from 10, two from 1, else
     three significant digits; `pct` (a percentage) and `x` (a ratio): no decimals from 100
     on (`x`: from 10), else one (two below 1 for `pct`); `ci` (a half-width): no decimals
-    from 10 on, else one; `exact`: as it is (a grid value, a count)."""
+    from 10 on, else one; `exact`: as it is (a grid value, a count); `count` (a mean of
+    counts): whole, else one decimal below 100."""
     v = float(value)
     if kind == "exact":
         text = f"{v:,.15g}"
+    elif kind == "count":
+        text = f"{v:,.0f}" if abs(v) >= 100 or v == round(v) else f"{v:.1f}"
     elif kind == "x":
         text = f"{v:,.0f}" if abs(v) >= 10 else f"{v:.1f}"
     elif kind == "pct":
@@ -841,7 +844,72 @@ def _instead(h: Finding | None) -> list:
     return parts
 
 
-FINDINGS = {**HEADLINES, "j": findings_j}
+def findings_k(r: Results) -> list[Finding]:
+    """Speed against blast radius, per rollout policy (`experiments/rollout.toml`): the
+    good release's p95 time to update and the bad release's exposed devices, the policies
+    on the Pareto front of the two, what each costs the cells and the manager, and the
+    assumptions the comparison rests on."""
+    name, policy_key, rate_key = "rollout", "variant", "update.failure_rate"
+    policies = r.grid(name, policy_key)
+    rates = sorted(r.grid(name, rate_key))
+    good, bad = rates[0], rates[-1]
+
+    def at(policy, rate, expr, kind="n"):
+        return r.value(name, {policy_key: policy, rate_key: rate}, expr, kind=kind)
+
+    p95 = {p: at(p, good, "ttu_p95_s") for p in policies}
+    exposed = {p: at(p, bad, "exposed_devices", "count") for p in policies}
+    front = on_front(np.array([[p95[p].value, exposed[p].value] for p in policies]))
+    on = [p for p, ok in zip(policies, front, strict=True) if ok]
+    base = policies[0]                      # the grid's first: all at once
+    out = []
+    if on:
+        safest = min(on, key=lambda p: exposed[p].value)
+        f = Finding("k").says("`", safest, "` exposes the fewest devices to a bad release "
+                              "among the policies on the front")
+        f.rests_on(exposed[safest], "the devices `", safest, "` exposes to the bad release",
+                   unit=" devices")
+        f.add("With a bad release (", r.grid_value(name, rate_key, bad).scaled(100, "exact"),
+              " % of installs failing), `", safest, "` exposes ", exposed[safest],
+              " devices before the manager stops it")
+        if safest != base and exposed[safest].value > 0:
+            f.add(", against ", exposed[base], " with `", base, "` (",
+                  ratio(exposed[base], exposed[safest]), "x fewer)")
+        f.add("; with a good release its p95 time to update is ", *_s(p95[safest], "s"))
+        if safest != base and _finite(p95[base]):
+            f.add(" against ", *_s(p95[base], "s"), " with `", base, "`")
+        out.append(f.add("."))
+        out.append(Finding("k").add(
+            "On the Pareto front of p95 time to update (good release) against devices "
+            "exposed (bad release): ", _names(on), "; each other policy is beaten on both "
+            "by one of them."))
+    for p in policies:
+        f = Finding("k").add("`", p, "`: good release, p95 time to update ")
+        f.add(*(_s(p95[p], "s") if _finite(p95[p]) else ["none (too few updated)"]),
+              ", median ", *_s(at(p, good, "ttu_p50_s"), "s"), ", peak cell stretch ",
+              at(p, good, "cell_peak_stretch"), "x, at most ",
+              at(p, good, "cell_peak_concurrent_downloads", "count"),
+              " downloads at once in a cell, "
+              "manager peak ", at(p, good, "manager_peak_rps"), " messages/s; bad release, ",
+              exposed[p], " devices exposed, ", at(p, bad, "failed_installs", "count"),
+              " failed installs")
+        stop = at(p, bad, "aborted_at_s - `update.release_s`")
+        out.append(f.add(", stopped ", *_s(stop, "s"), " after the release.") if _finite(stop)
+                   else f.add(", never stopped."))
+    out.append(Finding("k").add(
+        "These rest on: a device reports its install's result at its next wake-up, so the "
+        "manager learns of a failure about one wake-up interval after it; installs fail at "
+        "random, whatever the device's coverage; the manager counts only the results it "
+        "has heard (`rollout.abort_threshold` over `rollout.abort_min_finished`), and a "
+        "download under way when it stops still counts as exposed; each class of a cell "
+        "has download slots of its own under per-cell caps; CE2 devices keep CoAP's default "
+        "timers, and their long downloads set the good release's p95; and flow "
+        "fidelity, whose agreement with packet fidelity was checked on cells that do not "
+        "saturate (a run whose cells did carries a validity warning)."))
+    return out
+
+
+FINDINGS = {**HEADLINES, "j": findings_j, "k": findings_k}
 
 
 # --- the report
