@@ -166,3 +166,18 @@ def test_each_class_of_a_cell_has_its_own_download_slots():
     assert capped.devices["updated"].all()
     free = run(load_scenario("baseline", sets))
     assert all(v > caps[k] for k, v in peak_per_class(free.devices, 6 * 3600.0).items())
+
+
+def test_a_mixed_fleet_split_over_processes_gives_the_same_devices_table():
+    """Cells that do not interact (a manager that takes no time, no fleet-wide rule), per
+    class caps included: two processes, each with the devices of its cells, give the
+    table one process gives, classes and all."""
+    from simulation.runner import cells_coupled
+    sc = load_scenario("baseline", {"fleet.size": 200, "fleet.cells": 4,
+                                    "manager.service_s": 0.0, "fleet.coverage_mix": MIX,
+                                    "rollout.cell_cap": "nbiot-ce0=3,nbiot-ce1=1"})
+    assert not cells_coupled(sc)
+    one = run(sc, workers=1)
+    two = run(sc, workers=2)
+    assert two.summary["workers"] == 2
+    pd.testing.assert_frame_equal(one.devices, two.devices)
