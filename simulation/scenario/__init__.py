@@ -13,7 +13,8 @@ from simulation.scenario.schema import (LINK_PRESETS, STRATEGIES, TABLES, Scenar
                                         field_of)
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "builtin_scenarios", "parse_sets",
-           "to_toml", "resolve", "coverage_classes", "all_keys", "field_of", "STRATEGIES", "LINK_PRESETS", "TABLES"]
+           "to_toml", "resolve", "coverage_classes", "all_keys", "field_of", "STRATEGIES",
+           "LINK_PRESETS", "TABLES"]
 
 BUILTIN = resources.files("simulation.scenario") / "builtin"
 

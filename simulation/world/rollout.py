@@ -62,7 +62,7 @@ class Rollout:
         self.window_s = rollout.start_window_s
         ids = fleet.ids
         self.cap = np.array([rollout.cap_of(name) for name in classes],
-                            dtype=np.int64)[fleet.coverage]    # per device, 0: none
+                            dtype=np.int32)[fleet.coverage]    # per device, 0: none
         self.timeout_s = rollout.download_timeout_s
         self.cell = fleet.cell
         self.coverage = fleet.coverage
