@@ -48,6 +48,7 @@ LABELS = {
     "energy_per_device_j": "energy per device (J)",
     "manager_msgs": "manager messages",
     "manager_peak_rps": "manager peak (messages/s)",
+    "cell_peak_stretch": "peak cell stretch",
     "backhaul_bytes_per_device": "backhaul bytes per device",
     "bytes_down_per_device": "downlink bytes per device",
     "radio_bytes_per_device": "radio bytes per device",
@@ -596,17 +597,16 @@ def rollout_measures(summary: pd.DataFrame) -> pd.DataFrame:
     peak cell stretch and manager peak, and the devices the bad release exposed (means
     over replications, with the bad release's `_lo`/`_hi` or `_ci95` columns of
     `exposed_devices`); the bad release is the largest failure rate."""
-    good = summary[summary[FAILURE] == summary[FAILURE].min()].set_index(POLICY)
-    bad = summary[summary[FAILURE] == summary[FAILURE].max()].set_index(POLICY)
     policies = list(dict.fromkeys(summary[POLICY]))
     out = pd.DataFrame(index=pd.Index(policies, name=POLICY))
-    for field in ("ttu_p95_s", "cell_peak_stretch", "manager_peak_rps"):
-        for suffix in ("_mean", "_lo", "_hi", "_ci95"):
-            if field + suffix in good:
-                out[field + suffix] = good[field + suffix].reindex(policies)
-    for suffix in ("_mean", "_lo", "_hi", "_ci95"):
-        if "exposed_devices" + suffix in bad:
-            out["exposed_devices" + suffix] = bad["exposed_devices" + suffix].reindex(policies)
+    for rate, fields in ((summary[FAILURE].min(), ("ttu_p95_s", "cell_peak_stretch",
+                                                   "manager_peak_rps")),
+                         (summary[FAILURE].max(), ("exposed_devices",))):
+        rows = summary[summary[FAILURE] == rate].set_index(POLICY).reindex(policies)
+        for column in (f + suffix for f in fields for suffix in ("_mean", "_lo", "_hi",
+                                                                    "_ci95")):
+            if column in rows:
+                out[column] = rows[column]
     return out.reset_index()
 
 
@@ -641,6 +641,5 @@ def rollout(folder):
     ax.set_ylim(bottom=0)
     for ax, field in zip(axes[1:], ("cell_peak_stretch", "manager_peak_rps"), strict=True):
         bars(ax, m.assign(one="good release"), POLICY, field, hue="one")
-    axes[1].set_ylabel("peak cell stretch")
     _legend(fig, axes[0], ncol=2)
     return fig

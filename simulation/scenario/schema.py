@@ -30,14 +30,16 @@ SECURITY_MODES = ("none", "dtls-psk", "dtls-cert", "tls")
 
 
 def key(default, doc: str, unit: str = "", *, choices=None, low=None, high=None,
-        low_open=False, integer=False, boolean=False, parser=None, expects=""):
+        low_open=False, integer=False, boolean=False, parser=None, expects="",
+        table=False):
     """A scenario key: default, docstring, unit and the allowed range or choices
     (`boolean`: true or false, for a key whose default None is left to a preset; `parser`:
     a text key whose value `parser` turns into its canonical text or refuses with
-    ValueError, `expects` saying what it accepts)."""
+    ValueError, `expects` saying what it accepts; `table`: its parser also reads a TOML
+    table)."""
     meta = dict(doc=doc, unit=unit, choices=choices, low=low, high=high, low_open=low_open,
                 integer=integer, boolean=boolean or isinstance(default, bool), parser=parser,
-                expects=expects)
+                expects=expects, table=table)
     return field(default=default, metadata=meta)
 
 
@@ -57,21 +59,25 @@ def canonical_shares(text) -> str:
     return ",".join(f"{s:g}" for s in parse_shares(text))
 
 
-def parse_mix(value) -> tuple[tuple[str, float], ...]:
-    """Shares of the fleet per link preset, as a TOML table `{ "nbiot-ce0" = 0.7,
-    "nbiot-ce1" = 0.3 }` or its text "nbiot-ce0=0.7,nbiot-ce1=0.3": known cellular presets,
-    each once, shares in (0, 1] summing to 1 (to 1e-9); "" (or an empty table): one class,
-    `link.preset`. ValueError otherwise."""
+def named_pairs(value) -> list[tuple[str, Any]]:
+    """The (preset, value) pairs of a per-preset key: a TOML table, or its text
+    "nbiot-ce0=0.7,nbiot-ce1=0.3" ("" -> none). ValueError for anything else."""
     if isinstance(value, dict):
-        pairs = list(value.items())
-    elif isinstance(value, str):
-        text = value.replace(" ", "")
-        pairs = [item.split("=", 1) for item in text.split(",")] if text else []
-        if any(len(p) != 2 for p in pairs):
-            raise ValueError(value)
-    else:
+        return [(str(k), v) for k, v in value.items()]
+    if not isinstance(value, str):
         raise ValueError(value)
-    mix = tuple((str(name), float(share)) for name, share in pairs)
+    text = value.replace(" ", "")
+    pairs = [item.split("=", 1) for item in text.split(",")] if text else []
+    if any(len(p) != 2 for p in pairs):
+        raise ValueError(value)
+    return [(name, v) for name, v in pairs]
+
+
+def parse_mix(value) -> tuple[tuple[str, float], ...]:
+    """Shares of the fleet per link preset (`named_pairs`): known cellular presets, each
+    once, shares in (0, 1] summing to 1 (to 1e-9); "" (or an empty table): one class,
+    `link.preset`. ValueError otherwise."""
+    mix = tuple((name, float(share)) for name, share in named_pairs(value))
     names = [name for name, _ in mix]
     if (any(name not in PRESETS for name in names)
             or len(set(names)) != len(names) or any(not 0 < s <= 1 for _, s in mix)
@@ -86,25 +92,18 @@ def canonical_mix(value) -> str:
 
 def parse_caps(value) -> dict[str, int]:
     """Download slots per cell: a whole number for every class ("" -> it), or one per link
-    preset, as a TOML table or its text "nbiot-ce0=50,nbiot-ce2=1". ValueError otherwise."""
+    preset (`named_pairs`). ValueError otherwise."""
     def count(x) -> int:
         if isinstance(x, bool) or float(x) != int(float(x)) or int(float(x)) < 0:
             raise ValueError(x)
         return int(float(x))
 
-    if isinstance(value, dict):
-        pairs = list(value.items())
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         return {"": count(value)}
-    elif isinstance(value, str) and "=" not in value:
+    if isinstance(value, str) and "=" not in value:
         return {"": count(value.strip())}
-    elif isinstance(value, str):
-        pairs = [item.split("=", 1) for item in value.replace(" ", "").split(",")]
-        if any(len(p) != 2 for p in pairs):
-            raise ValueError(value)
-    else:
-        raise ValueError(value)
-    caps = {str(name): count(n) for name, n in pairs}
+    pairs = named_pairs(value)
+    caps = {name: count(n) for name, n in pairs}
     if any(name not in PRESETS for name in caps) or len(caps) != len(pairs) or not caps:
         raise ValueError(value)
     return caps
@@ -140,7 +139,7 @@ class Fleet:
                             "0.1 }: each device's class by its own draw; a cell's devices "
                             "share its airtime, whatever their class; a `link.*` value that "
                             "differs from `link.preset`'s applies to every class. \"\": one "
-                            "class, `link.preset`", parser=canonical_mix,
+                            "class, `link.preset`", parser=canonical_mix, table=True,
                             expects="shares of cellular link presets summing to 1, e.g. "
                                     "\"nbiot-ce0=0.7,nbiot-ce1=0.3\"")
 
@@ -345,7 +344,7 @@ class Rollout:
                         "its cell and class, kept until its download is complete or "
                         "`rollout.download_timeout_s` has passed (V: Huawei IoTDA, 50 "
                         "devices per cell at coverage level 0, 10 at 1, 1 at 2); 0: no cap",
-                        parser=canonical_caps,
+                        parser=canonical_caps, table=True,
                         expects="a whole number >= 0, or link presets with one each, e.g. "
                                 "\"nbiot-ce0=50,nbiot-ce1=10,nbiot-ce2=1\"")
     download_timeout_s: float = key(3600.0, "a download slot held this long without the "
@@ -575,9 +574,9 @@ def all_keys() -> list[str]:
 
 
 def _takes_table(dotted: str) -> bool:
-    """Whether a key's value may be a TOML table (a key with a parser that reads one)."""
+    """Whether a key's value may be a TOML table (`key`'s `table`)."""
     try:
-        return field_of(dotted).metadata["parser"] in (canonical_mix, canonical_caps)
+        return field_of(dotted).metadata["table"]
     except ScenarioError:
         return False
 
