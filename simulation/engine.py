@@ -33,7 +33,7 @@ class World:
 
     def __init__(self, scenario: Scenario, trace_devices: int = 0, ids=None):
         sc = self.scenario = scenario
-        strategy = strategy_class(sc.strategy.name)
+        strategy = self.strategy_class = strategy_class(sc.strategy.name)
         topo = self.topology = strategy.topology(sc)
         self.env = simpy.Environment()
         self.horizon_s = sc.sim.horizon_s
@@ -75,7 +75,8 @@ class World:
                                [c.name for c in topo.classes], self.streams)
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n, sc.rollout.abort_threshold,
-                               sc.rollout.abort_min_finished, self.rollout)
+                               sc.rollout.abort_min_finished, self.rollout,
+                               queue_settled=self.settled)
         # whose install of the release fails, each by its own draw
         self.install_fails = (self.streams.uniforms("install-failure", self.fleet.ids)
                               < sc.update.failure_rate)
@@ -84,7 +85,8 @@ class World:
         # not the manager's and whose queue is its own (A: as fast as the manager's)
         if topo.peer == GATEWAY:
             self.peer_load = LoadRecorder(sc.sim.horizon_s)
-            self.peer_queues = {int(g): FifoQueue(sc.manager.service_s)
+            self.peer_queues = {int(g): FifoQueue(sc.manager.service_s,
+                                                  settled=self.settled)
                                  for g in np.unique(self.fleet.cell)}
         else:
             self.peer_load = self.manager.load
@@ -97,6 +99,12 @@ class World:
         self.free_waiters: dict[int, list] = {}  # events for when a device's session ends
         self.events = 0
         self.strategy = strategy(self)
+
+    def settled(self) -> float:
+        """The time (s) before which no message will be booked in a queue any more: the
+        simulation's clock, less how far behind it the strategy books (its sessions book
+        from their own start on, which is never before the clock)."""
+        return self.env.now - self.strategy_class.books_behind_s
 
     # -- wake-ups -----------------------------------------------------------------------
     def wake_phases(self) -> np.ndarray:

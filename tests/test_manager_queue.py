@@ -118,3 +118,56 @@ def test_a_message_older_than_the_kept_history_is_served_at_once_and_counted():
     assert q.late == 0
     assert q.sojourn(1.0) == 1.0
     assert q.late == 1
+
+
+def test_what_ended_before_the_settled_time_is_forgotten_and_changes_nothing():
+    arrivals = poisson_arrivals(150.0, 20_000, seed=3)
+    kept, forgetting = FifoQueue(D), FifoQueue(D, settled=lambda: now)
+    now = 0.0
+    for t in arrivals.tolist():
+        now = t                 # booked in time order: nothing arrives before now
+        assert forgetting.sojourn(t) == kept.sojourn(t)
+    assert forgetting.late == 0
+    assert len(forgetting._ends) < len(kept._ends) / 2   # it did forget
+    assert forgetting.wait_total_s == kept.wait_total_s
+
+
+@pytest.mark.parametrize("sets", [
+    {"strategy.name": "device-initiated"},
+    {"strategy.name": "device-initiated", "sim.fidelity": "packet", "fleet.size": 30,
+     "sim.horizon_s": 7200.0},
+    {"strategy.name": "device-polling", "strategy.poll_interval_s": 900.0},
+    {"strategy.name": "delegated", "fleet.cells": 1},
+], ids=["device-initiated", "packet", "device-polling", "delegated"])
+def test_a_run_forgetting_the_queues_past_is_the_run_that_keeps_it(sets, monkeypatch):
+    """The engine lets the queues forget what ended before the simulation's clock
+    (`World.settled`): with enough messages for the queues to prune (over 4096 busy
+    periods), the tables are those of a run that keeps the whole day, and no message was
+    booked late."""
+    from pandas.testing import assert_frame_equal
+
+    from simulation import load_scenario, run
+    from simulation import runner
+    from simulation.engine import World
+
+    worlds = []
+
+    class Recorded(World):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            worlds.append(self)
+
+    monkeypatch.setattr(runner, "World", Recorded)
+    sc = load_scenario("baseline", {"fleet.size": 60, "fleet.cells": 3,
+                                    "sim.horizon_s": 14_400.0, "update.release_s": 1800.0,
+                                    "update.image_bytes": 51_200,
+                                    "device.wake_interval_s": 900.0, **sets})
+    forgetting = run(sc, workers=1)
+    monkeypatch.setattr(World, "settled", lambda self: -np.inf)
+    kept = run(sc, workers=1)
+    queues = [[w.manager.queue, *w.peer_queues.values()] for w in worlds]
+    assert max(q.served for q in queues[0]) > 4096      # the most a queue keeps unpruned
+    assert sum(q.late for q in queues[0]) == 0
+    assert sum(len(q._ends) for q in queues[0]) < sum(len(q._ends) for q in queues[1]) / 2
+    assert_frame_equal(forgetting.devices, kept.devices)
+    assert_frame_equal(forgetting.manager, kept.manager)

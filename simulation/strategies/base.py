@@ -28,6 +28,10 @@ class Strategy(ABC):
     #: over a local radio, whose energy is not comparable with a cellular device's (the
     #: gateway, mains-powered, is not counted)
     cellular = True
+    #: how far behind the simulation's clock the strategy books messages in its peer's
+    #: queue (s): none where every session books from its own start on, as the engine
+    #: assumes to forget the queue's past (`FifoQueue.forget_before`)
+    books_behind_s = 0.0
 
     @classmethod
     def topology(cls, scenario) -> Topology:

@@ -68,6 +68,9 @@ class MqttCommand(Strategy):
     """The device's MQTT session, the command's delivery, and a download to finish."""
 
     scheme = ""     # URL scheme of the command ("https", "coaps", ...)
+    #: the PINGREQs of a sleeping device are booked lazily, when it is next in contact
+    #: (`book_pings`), which can be hours behind the simulation's clock
+    books_behind_s = float("inf")
 
     def __init__(self, world):
         super().__init__(world)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 
 import numpy as np
 import simpy
@@ -96,17 +96,23 @@ class FifoQueue:
 
     The busy periods are kept as flat arrays of start and end times (s) and message
     counts, 24 bytes each. Those that ended more than `keep_s` before the latest arrival
-    are forgotten, and the oldest beyond `keep_max`; a message that arrives before the
-    last forgotten end is served at once (its wait is not known), and counted (`late`).
+    are forgotten, and the oldest beyond `keep_max`; so are those that ended before
+    `settled()`, the time before which the owner books no more messages (a busy period
+    that ended before a message arrives changes nothing for it: this forgets exactly).
+    A message that arrives before the last forgotten end is served at once (its wait is
+    not known), and counted (`late`).
     """
 
     def __init__(self, service_s: float, keep_s: float = 86_400.0, keep_max: int = 1 << 22,
-                 load: LoadRecorder | None = None):
+                 load: LoadRecorder | None = None, settled=None):
         """`load`: where to count each message booked, in the bin of its arrival (the
-        offered load whose busiest bin is the manager's peak utilisation)."""
+        offered load whose busiest bin is the manager's peak utilisation). `settled`: a
+        function of no argument, the time (s) before which no message will be booked any
+        more (default: none known)."""
         self.service_s = float(service_s)
         self.keep_s, self.keep_max = keep_s, keep_max
         self.load = load
+        self.settled = settled or (lambda: -math.inf)
         self._starts = array("d")
         self._ends = array("d")
         self._counts = array("q")         # messages served in each busy period
@@ -193,7 +199,7 @@ class FifoQueue:
 
     def _prune(self) -> None:
         k = max(bisect_right(self._ends, self._latest - self.keep_s),
-                len(self._ends) - self.keep_max)
+                bisect_left(self._ends, self.settled()), len(self._ends) - self.keep_max)
         if k:
             self._floor = max(self._floor, self._ends[k - 1])
             del self._starts[:k]
@@ -207,9 +213,10 @@ class Manager:
 
     def __init__(self, env: simpy.Environment, service_s: float, horizon_s: float,
                  release_s: float, devices: int, abort_threshold: float = 1.0,
-                 abort_min_finished: int = 1, rollout=None):
+                 abort_min_finished: int = 1, rollout=None, queue_settled=None):
         """`rollout`: to which devices the release is offered and from when
-        (`world/rollout.py`); None: to every device from `release_s`."""
+        (`world/rollout.py`); None: to every device from `release_s`. `queue_settled`:
+        the queue's `settled` (`FifoQueue`)."""
         self.env = env
         self.rollout = rollout
         self.service_s = service_s
@@ -220,7 +227,7 @@ class Manager:
         self.failed = 0
         self.aborted_at_s: float | None = None
         self.load = LoadRecorder(horizon_s)
-        self.queue = FifoQueue(service_s, load=self.load)
+        self.queue = FifoQueue(service_s, load=self.load, settled=queue_settled)
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
         self.offered_s = np.full(devices, np.inf)      # first go-ahead given (`offers`)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
