@@ -11,13 +11,14 @@ __version__ = "0.1.0"
 from simulation.scenario import Scenario, ScenarioError, load_scenario  # noqa: E402
 
 
-def run(scenario, trace_devices: int = 0, progress=None, workers=None):
+def run(scenario, trace_devices: int = 0, progress=None, workers=None, dask=None):
     """Simulate a resolved Scenario; returns a RunResult (devices, manager, summary).
 
-    workers: processes for flow-fidelity runs (the result does not depend on it)."""
+    workers: processes for flow-fidelity runs, or partitions with `dask` (the result does
+    not depend on it); dask: a dask.distributed scheduler address, or "local"."""
     from simulation.runner import run as _run
 
-    return _run(scenario, trace_devices, progress, workers)
+    return _run(scenario, trace_devices, progress, workers, dask)
 
 
 def sweep(experiment, out=None, *, workers=None, dask=None, progress=None):

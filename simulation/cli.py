@@ -34,7 +34,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write trace.txt with the messages of the first N devices")
     r.add_argument("--workers", type=int, metavar="N",
                    help="processes for a flow-fidelity run, split by cells (default: one per "
-                        "core from 20,000 devices); the results do not depend on it")
+                        "core from 20,000 devices), or with --dask the partitions (default: "
+                        "one per worker thread); the results do not depend on it")
+    r.add_argument("--dask", metavar="ADDRESS",
+                   help="simulate the cells' partitions on a dask.distributed cluster: a "
+                        "scheduler address, or 'local' for a LocalCluster of --workers "
+                        "processes (default 2)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
 
     sw = sub.add_parser("sweep", help="a parameter sweep with replications (resumable)")
@@ -84,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args) -> int:
-    from simulation.feasibility import LONG_S, check_fits
+    from simulation.feasibility import LONG_S, check_fits, estimate
     from simulation.runner import run
     from simulation.outputs import now_iso, write_run
     from simulation.scenario import load_scenario
@@ -96,7 +101,7 @@ def cmd_run(args) -> int:
         raise ScenarioError(f"--workers {args.workers} is not allowed: expected N >= 1")
     scenario = load_scenario(args.scenario, args.sets, seed=args.seed)
     check_supported(scenario)   # refuse before anything runs
-    est = check_fits(scenario)
+    est = estimate(scenario) if args.dask else check_fits(scenario)   # a worker's: `run`
     if est.wall_s > LONG_S and not args.quiet:
         print(f"note: this run will take {est.text}", file=sys.stderr)
     name = Path(args.scenario).stem
@@ -109,7 +114,7 @@ def cmd_run(args) -> int:
         progress = lambda t: bar.update(t - bar.n)   # noqa: E731
     try:
         result = run(scenario, trace_devices=args.trace, progress=progress,
-                     workers=args.workers)
+                     workers=args.workers, dask=args.dask)
     finally:
         if bar is not None:
             bar.close()
@@ -122,8 +127,9 @@ def cmd_run(args) -> int:
           f"{s['wall_s']:.1f} s -> {out}")
     for warning in s["validity_warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    if args.workers and args.workers > 1 and s["workers"] == 1:
-        print("note: one process: the manager's queue couples the cells", file=sys.stderr)
+    if (args.dask or (args.workers or 1) > 1) and s["workers"] == 1:
+        print("note: one partition: the cells interact (the manager's queue, a fleet-wide "
+              "rollout rule) or the run is at packet fidelity", file=sys.stderr)
     return 0
 
 

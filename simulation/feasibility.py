@@ -118,18 +118,23 @@ def available_memory_bytes() -> float:
         return math.nan
 
 
-def check_fits(scenario, available: float | None = None) -> Estimate:
-    """The run's estimate; ScenarioError (one line) if it needs more memory than is
-    available here (`available` bytes; default: this machine's)."""
+def check_fits(scenario, available: float | None = None, partitions: int = 1,
+               where: str = "this machine's memory") -> Estimate:
+    """The run's estimate; ScenarioError (one line) if one of its `partitions` (the
+    fleet's cells split evenly) needs more memory than is available (`available` bytes;
+    default: this machine's), `where` saying whose memory that is."""
     est = estimate(scenario)
     free = available_memory_bytes() if available is None else available
-    if math.isfinite(free) and est.memory_bytes > free:
+    need = est.memory_bytes / max(1, partitions)
+    if math.isfinite(free) and need > free:
+        split = (f"split over {partitions:,} partitions, one needs" if partitions > 1
+                 else "it needs")
         raise ScenarioError(
-            f"fleet.size = {scenario.fleet.size:,} does not fit in this machine's memory: "
-            f"it needs {_bytes(est.memory_bytes)} ({BYTES_PER_DEVICE:,} B per device and "
-            f"{BYTES_PER_WAKEUP} B per wake-up), "
-            f"{_bytes(free)} are available; simulate fewer devices (one fleet cannot be "
-            "split over machines yet)")
+            f"fleet.size = {scenario.fleet.size:,} does not fit in {where}: {split} "
+            f"{_bytes(need)} ({BYTES_PER_DEVICE:,} B per device and "
+            f"{BYTES_PER_WAKEUP} B per wake-up), {_bytes(free)} are available; simulate "
+            "fewer devices, or split its cells over a cluster's workers with --dask "
+            "ADDRESS (and --workers N partitions)")
     return est
 
 

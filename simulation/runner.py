@@ -11,6 +11,7 @@ from queue import Empty
 
 import numpy as np
 
+from simulation.cluster import dask_client
 from simulation.engine import World
 from simulation.feasibility import check_fits
 from simulation.results import RunResult, assemble, part_of
@@ -42,12 +43,11 @@ def cells_coupled(scenario: Scenario) -> bool:
 
 
 def default_workers(scenario: Scenario) -> int:
-    """Processes a run uses by default: one per core for large flow-fidelity fleets whose
-    cells do not interact, else one."""
-    if (scenario.sim.fidelity != "flow" or scenario.fleet.size < 20_000
-            or cells_coupled(scenario)):
+    """Processes a run uses by default: one per core for flow-fidelity fleets of 20,000
+    devices or more, as far as they split (`partitions`), else one."""
+    if scenario.fleet.size < 20_000:
         return 1
-    return max(1, min(os.cpu_count() or 1, scenario.fleet.cells))
+    return partitions(scenario, os.cpu_count() or 1)
 
 
 def shard_ids(scenario: Scenario, workers: int) -> list[np.ndarray]:
@@ -58,40 +58,76 @@ def shard_ids(scenario: Scenario, workers: int) -> list[np.ndarray]:
 
 
 def run(scenario: Scenario, trace_devices: int = 0, progress=None,
-        workers: int | None = None) -> RunResult:
+        workers: int | None = None, dask: str | None = None) -> RunResult:
     """Simulate `scenario` (already resolved) and build its tables.
 
     workers: processes to split the cells over (flow fidelity only, and only where cells
     do not interact, `cells_coupled`: else one process); the result is the same for any
     number. Default: `default_workers`.
+    dask: the address of a dask.distributed scheduler, or "local" for a LocalCluster of
+    `workers` processes: the cells are split into `workers` partitions (default: one per
+    thread of the cluster), each simulated on a worker, under the same rule.
     """
+    if dask:
+        return _run_dask(scenario, trace_devices, progress, workers, dask)
     check_fits(scenario)          # refuse what would not fit in memory, before building it
     wall0 = time.perf_counter()
     if workers is None:
         workers = default_workers(scenario)
-    workers = max(1, min(workers, scenario.fleet.cells))
-    if cells_coupled(scenario):
-        workers = 1
-    if workers == 1 or scenario.sim.fidelity != "flow":
-        rss0 = rss_kib()
-        world = World(scenario, trace_devices)
-        world.run(progress)
-        parts = [part_of(world, rss0)]
+    workers = partitions(scenario, workers)
+    if workers == 1:
+        parts = [simulate_part(scenario, None, trace_devices, progress)]
     else:
         parts = _run_processes(scenario, trace_devices, progress, workers)
+    return assemble(scenario, parts, time.perf_counter() - wall0, traced=trace_devices > 0)
+
+
+def partitions(scenario: Scenario, asked: int) -> int:
+    """How many parts the fleet splits into when `asked` for: one where its cells interact
+    (`cells_coupled`) or in packet fidelity, else `asked`, at most one per cell."""
+    if cells_coupled(scenario) or scenario.sim.fidelity != "flow":
+        return 1
+    return max(1, min(asked, scenario.fleet.cells))
+
+
+def simulate_part(scenario: Scenario, ids: np.ndarray | None, trace_devices: int = 0,
+                  progress=None):
+    """Simulate the devices `ids` of `scenario` (a partition of its cells; None: all of
+    them); their Part. `progress(t)` is told the simulated time now and then."""
+    rss0 = rss_kib()
+    world = World(scenario, trace_devices, ids)
+    world.run(progress)
+    return part_of(world, rss0)
+
+
+def _run_dask(scenario, trace_devices, progress, workers, address):
+    """`run` with the partitions on a dask.distributed cluster (see `run`); each must fit
+    in the memory of the cluster's smallest worker."""
+    wall0 = time.perf_counter()
+    with dask_client(address, workers or 2) as client:
+        info = client.scheduler_info()["workers"].values()
+        limits = [w.get("memory_limit") or math.inf for w in info]
+        asked = workers or sum(w.get("nthreads", 1) for w in info) or 1
+        parts_n = partitions(scenario, asked)
+        check_fits(scenario, min(limits, default=math.inf), parts_n,
+                   "a worker's memory")
+        futures = [client.submit(simulate_part, scenario, ids, trace_devices,
+                                 key=f"iotsu-part-{s}-of-{parts_n}", pure=False)
+                   for s, ids in enumerate(shard_ids(scenario, parts_n))]
+        parts = []
+        for done, future in enumerate(futures, start=1):
+            parts.append(future.result())
+            if progress is not None:
+                progress(scenario.sim.horizon_s * done / parts_n)
     return assemble(scenario, parts, time.perf_counter() - wall0, traced=trace_devices > 0)
 
 
 def _part_in_process(scenario, ids, trace_devices, slot, clocks, queue):
     """Child process: simulate the devices `ids`, send back their Part (or the error)."""
     try:
-        rss0 = rss_kib()
-        world = World(scenario, trace_devices, ids)
-
         def tick(t):
             clocks[slot] = t
-        world.run(tick)
-        queue.put((slot, part_of(world, rss0), None))
+        queue.put((slot, simulate_part(scenario, ids, trace_devices, tick), None))
     except BaseException:  # noqa: BLE001 - reported to the parent, which raises
         queue.put((slot, None, traceback.format_exc()))
 

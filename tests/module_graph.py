@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "simulation"
 #: the layers, bottom first; a module may import only from its own layer or those below.
 #: A module belongs to the first prefix it matches.
 LAYERS = (
-    ("base", ("simulation.errors", "simulation.randomness", "simulation.trace")),
+    ("base", ("simulation.errors", "simulation.randomness", "simulation.trace",
+              "simulation.cluster")),
     ("scenario", ("simulation.scenario",)),
     ("protocols", ("simulation.protocols",)),
     ("world", ("simulation.world",)),

@@ -43,6 +43,12 @@ def test_a_fleet_that_does_not_fit_is_refused_with_the_estimate():
         check_fits(sc, available=1e6)
     assert "fleet.size = 10,000 does not fit" in str(e.value)
     assert "86.6 MB" in str(e.value) and "1.0 MB are available" in str(e.value)
+    assert "--dask ADDRESS" in str(e.value)
+    # split into partitions (`run --dask`), each must fit in a worker's memory
+    check_fits(sc, available=50e6, partitions=2, where="a worker's memory")
+    with pytest.raises(ScenarioError, match=r"a worker's memory: split over 2 partitions, "
+                                            r"one needs 43.3 MB"):
+        check_fits(sc, available=40e6, partitions=2, where="a worker's memory")
 
 
 def test_wake_ups_faster_than_a_connection_are_refused():

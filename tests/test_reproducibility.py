@@ -61,6 +61,21 @@ def test_devices_table_does_not_depend_on_the_number_of_processes(strategy):
         pd.testing.assert_frame_equal(one.manager, other.manager, rtol=1e-9)
 
 
+def test_partitions_on_a_dask_cluster_give_the_devices_table_of_one_process():
+    """`run(..., dask=)`: the cells split into partitions, each simulated on a worker of a
+    LocalCluster of 2 processes, make the table of one process; a run whose cells are
+    coupled by the manager's queue stays one partition there too."""
+    sc = baseline(**{"fleet.size": 60, "fleet.cells": 6, "link.loss": 0.02,
+                     "manager.service_s": 0.0})
+    one = run(sc, workers=1)
+    parted = run(sc, workers=3, dask="local")
+    assert parted.summary["workers"] == 3
+    pd.testing.assert_frame_equal(one.devices, parted.devices)
+    pd.testing.assert_frame_equal(one.manager, parted.manager, rtol=1e-9)
+    coupled = baseline(**{"fleet.size": 20, "fleet.cells": 2, "manager.service_s": 0.001})
+    assert run(coupled, workers=2, dask="local").summary["workers"] == 1
+
+
 def test_cells_coupled_by_the_managers_queue_run_in_one_process():
     """The manager's queue makes every cell's devices wait behind the others': a run whose
     devices talk to a manager that takes time is not split, whatever it is asked; one

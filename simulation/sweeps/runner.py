@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from simulation import runner
+from simulation.cluster import dask_client
 from simulation.outputs import now_iso, staged, versions, write_json
 from simulation.sweeps.experiment import Experiment, Run, load_experiment
 from simulation.sweeps.stats import summarize
@@ -164,21 +165,10 @@ def run_pool(items: list, workers: int, call, finished) -> None:
 
 
 def _run_dask(todo: list[Run], address: str, workers: int, finished) -> None:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import as_completed
 
-    cluster = None
-    if address == "local":
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
-    else:
-        client = Client(address)
-    try:
+    with dask_client(address, workers) as client:
         futures = {client.submit(simulate, run.scenario, key=f"iotsu-{run.run_id}",
                                  pure=False): run for run in todo}
         for future in as_completed(futures):
             finished(futures[future], future.result())
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
