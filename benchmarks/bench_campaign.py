@@ -42,7 +42,7 @@ SUMMARY_FIELDS = ("fleet_size", "events", "wall_s", "updated_fraction", "ttu_p50
                   "workers", "memory_per_device_bytes", "peak_rss_mib", "cell_peak_stretch")
 
 
-def campaign(n: int, strategy: str, seed: int):
+def campaign(n: int, strategy: str, seed: int, servers: int = 1):
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     from simulation import load_scenario
@@ -50,7 +50,8 @@ def campaign(n: int, strategy: str, seed: int):
     return load_scenario(SCENARIO, {
         "fleet.size": n, "fleet.cells": max(1, n // DEVICES_PER_CELL),
         "sim.horizon_s": HORIZON_S, "update.release_s": RELEASE_S,
-        "device.wake_interval_s": WAKE_S, "strategy.name": strategy, "sim.seed": seed})
+        "device.wake_interval_s": WAKE_S, "strategy.name": strategy, "sim.seed": seed,
+        "manager.servers": servers})
 
 
 def bare_simpy_rate(n: int) -> float:
@@ -85,12 +86,14 @@ def numpy_draw_rate(n: int) -> float:
     return n * wakes / (time.perf_counter() - t0)
 
 
-def run_one(n: int, strategy: str, seed: int) -> dict:
-    """Simulate one fleet size in this process and measure it, then the bare loops."""
+def run_one(n: int, strategy: str, seed: int, servers: int = 1,
+            workers: int | None = None) -> dict:
+    """Simulate one fleet size in this process (and `workers` child processes, as far as
+    the run splits) and measure it, then the bare loops."""
     from simulation import run
 
-    scenario = campaign(n, strategy, seed)
-    result = run(scenario)
+    scenario = campaign(n, strategy, seed, servers)
+    result = run(scenario, workers=workers)
     s = result.summary
     row = {k: s.get(k) for k in SUMMARY_FIELDS}
     wakeups = n * HORIZON_S / WAKE_S
@@ -103,18 +106,21 @@ def run_one(n: int, strategy: str, seed: int) -> dict:
     return row
 
 
-def estimated(n: int, strategy: str, seed: int) -> dict:
+def estimated(n: int, strategy: str, seed: int, servers: int = 1) -> dict:
     from simulation.feasibility import estimate
 
-    est = estimate(campaign(n, strategy, seed))
+    est = estimate(campaign(n, strategy, seed, servers))
     return {"devices": n, "strategy": strategy, "skipped": True,
             "estimated_wall_s": est.wall_s, "estimated_memory_bytes": est.memory_bytes,
             "estimate": est.text}
 
 
-def run_subprocess(n: int, strategy: str, seed: int) -> dict:
+def run_subprocess(n: int, strategy: str, seed: int, servers: int = 1,
+                   workers: int | None = None) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--one", str(n), "--json",
-           "--strategy", strategy, "--seed", str(seed)]
+           "--strategy", strategy, "--seed", str(seed), "--servers", str(servers)]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -134,17 +140,18 @@ def _fmt(v, spec: str) -> str:
 
 
 def markdown_table(rows: list[dict]) -> str:
-    head = ["devices", "strategy", "wake-ups", "wall s", "wake-ups/s", "memory B/device",
+    head = ["devices", "strategy", "processes", "wake-ups", "wall s", "wake-ups/s",
+            "memory B/device",
             "peak RSS MiB", "bare SimPy events/s", "x SimPy", "numpy draws/s", "x numpy",
             "updated fraction"]
     out = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
     for r in rows:
         if r.get("skipped"):
-            out.append(f"| {r['devices']:,} | {r['strategy']} | not run: {r['estimate']} |"
-                       + " |" * (len(head) - 3))
+            out.append(f"| {r['devices']:,} | {r['strategy']} | | not run: {r['estimate']} |"
+                       + " |" * (len(head) - 4))
             continue
         out.append("| " + " | ".join([
-            f"{r['devices']:,}", r["strategy"], f"{r['wakeups']:,.0f}",
+            f"{r['devices']:,}", r["strategy"], str(r["workers"]), f"{r['wakeups']:,.0f}",
             _fmt(r["wall_s"], ",.1f"), _fmt(r["wakeups_per_s"], ",.0f"),
             _fmt(r["memory_per_device_bytes"], ",.0f"), _fmt(r["peak_rss_mib"], ",.0f"),
             _fmt(r["simpy_events_per_s"], ",.0f"), _fmt(r["ratio_to_simpy"], ".3f"),
@@ -186,12 +193,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="sim.seed (default 1)")
     ap.add_argument("--max-hours", type=float, default=1.0,
                     help="sizes estimated to take longer on one core are not run (default 1)")
+    ap.add_argument("--servers", type=int, default=1,
+                    help="manager.servers (default 1: one queue, the run is one process)")
+    ap.add_argument("--workers", type=int,
+                    help="processes, as far as the run splits (parts that divide the "
+                         "servers; default: the engine's)")
     ap.add_argument("--one", type=int, metavar="N", help=argparse.SUPPRESS)
     ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
     if args.one is not None:  # child: one size, one JSON line on stdout
-        row = run_one(args.one, args.strategy, args.seed)
+        row = run_one(args.one, args.strategy, args.seed, args.servers, args.workers)
         print(json.dumps(row) if args.json else markdown_table([row]))
         return 0
 
@@ -199,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = []
     for n in args.sizes:
-        skip = estimated(n, args.strategy, args.seed)
+        skip = estimated(n, args.strategy, args.seed, args.servers)
         if skip["estimated_wall_s"] > 3600 * args.max_hours:
             print(f"bench_campaign: {n:,} devices not run: {skip['estimate']}",
                   file=sys.stderr, flush=True)
@@ -207,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         print(f"bench_campaign: {n:,} devices ({skip['estimate']}) ...", file=sys.stderr,
               flush=True)
-        row = run_subprocess(n, args.strategy, args.seed)
+        row = run_subprocess(n, args.strategy, args.seed, args.servers, args.workers)
         row["estimated_wall_s"] = skip["estimated_wall_s"]
         rows.append(row)
         print(f"bench_campaign: {n:,} devices done in {row['process_wall_s']:.1f} s "
@@ -221,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     doc = {"benchmark": "campaign", "scenario": SCENARIO, "devices_per_cell": DEVICES_PER_CELL,
            "horizon_s": HORIZON_S, "release_s": RELEASE_S, "wake_interval_s": WAKE_S,
-           "strategy": args.strategy, "seed": args.seed, "started": started,
+           "strategy": args.strategy, "seed": args.seed, "servers": args.servers,
+           "workers": args.workers, "started": started,
            "machine": info, "rows": rows}
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"bench_campaign: wrote {out}", file=sys.stderr)

@@ -65,7 +65,8 @@ def retransmitted_reports(scenario: Scenario) -> Share:
     for i, phase in enumerate(w.wake_phases().tolist()):
         # each device alone with the server, as in the measurement (and the devices are
         # run one after the other, not in time order)
-        w.manager.queue = FifoQueue(scenario.manager.service_s)
+        w.manager.queues = [FifoQueue(scenario.manager.service_s)
+                            for _ in w.manager.queues]
         k = 0
         while (t := phase + k * interval) < horizon:
             session = Session(w, i, k, at=t)

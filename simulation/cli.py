@@ -127,9 +127,10 @@ def cmd_run(args) -> int:
           f"{s['wall_s']:.1f} s -> {out}")
     for warning in s["validity_warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
-    if (args.dask or (args.workers or 1) > 1) and s["workers"] == 1:
-        print("note: one partition: the cells interact (the manager's queue, a fleet-wide "
-              "rollout rule) or the run is at packet fidelity", file=sys.stderr)
+    if (args.dask or (args.workers or 1) > 1) and s["workers"] < (args.workers or 2):
+        print(f"note: {s['workers']} part(s): the cells interact (a fleet-wide rollout rule, "
+              "or the manager's queues: parts must divide manager.servers) or the run is "
+              "at packet fidelity", file=sys.stderr)
     return 0
 
 

@@ -76,7 +76,7 @@ class World:
         self.manager = Manager(self.env, sc.manager.service_s, sc.sim.horizon_s,
                                sc.update.release_s, n, sc.rollout.abort_threshold,
                                sc.rollout.abort_min_finished, self.rollout,
-                               queue_settled=self.settled)
+                               queue_settled=self.settled, servers=sc.manager.servers)
         # whose install of the release fails, each by its own draw
         self.install_fails = (self.streams.uniforms("install-failure", self.fleet.ids)
                               < sc.update.failure_rate)

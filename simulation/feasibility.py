@@ -91,9 +91,10 @@ def estimate(scenario) -> Estimate:
 def manager_load(scenario) -> float:
     """The manager's utilisation while the fleet downloads, roughly: every device fetches
     the image, a request per CoAP block, within one wake interval of the release (A), each
-    request `manager.service_s`. Above 1 the flow engine goes message by message."""
+    request `manager.service_s`, spread over its `manager.servers`. Above 1 the flow
+    engine goes message by message."""
     rate = scenario.fleet.size * blocks(scenario) / scenario.device.wake_interval_s
-    return rate * scenario.manager.service_s
+    return rate * scenario.manager.service_s / scenario.manager.servers
 
 
 def blocks(scenario) -> int:

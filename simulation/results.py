@@ -115,10 +115,11 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
                   tls_handshakes=world.tls_sessions.full,
                   tls_resumptions=world.tls_sessions.resumed,
                   blocks_discarded=world.blocks_discarded, **world.strategy.counts())
-    queue = world.manager.queue
-    counts.update(manager_queue_served=queue.served, manager_queue_late=queue.late,
-                  manager_queue_wait_s=queue.wait_total_s)
-    return Part(devices, load.bin_s, queue.wait_max_s, load.queued, load.msgs_in,
+    queues = world.manager.queues
+    counts.update(manager_queue_served=sum(q.served for q in queues),
+                  manager_queue_late=sum(q.late for q in queues),
+                  manager_queue_wait_s=sum(q.wait_total_s for q in queues))
+    return Part(devices, load.bin_s, max(q.wait_max_s for q in queues), load.queued, load.msgs_in,
                 load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak, world.manager.aborted_at_s)
@@ -215,8 +216,10 @@ def summary(scenario, devices: pd.DataFrame, manager: pd.DataFrame, counts: dict
         "manager_bytes_out": float(manager["bytes_out"].sum()),
         # messages the manager handles (receives and sends) per second, at the peak
         "manager_peak_rps": peak_all / bin_s,
-        # the queue's offered load in its busiest bin: messages booked x service / bin
-        "manager_utilization_peak": peak_queued * scenario.manager.service_s / bin_s,
+        # the queues' offered load in their busiest bin: messages booked x service / bin,
+        # over the servers (their mean: the cells split evenly between them)
+        "manager_utilization_peak": peak_queued * scenario.manager.service_s / bin_s
+        / scenario.manager.servers,
         # the manager's FIFO queue: mean and largest wait of the messages it served, and
         # those booked too late to know their wait (`world/manager.py` FifoQueue)
         "manager_wait_mean_s": counts["manager_queue_wait_s"]

@@ -30,16 +30,20 @@ def rss_kib() -> float:
 
 
 def cells_coupled(scenario: Scenario) -> bool:
-    """Whether the devices of different cells interact: through the manager's queue, which
-    every device's messages wait in when it is the devices' peer and takes time
-    (`manager.service_s` > 0), or through a fleet-wide rule of the rollout: an abort
-    threshold below 1 (one cell's failures stop every cell's downloads), waves (ranked
-    over the fleet, opened by its successes) or a release rate (shared by the fleet). A
-    gateway's queue is its cell's own."""
-    topology = strategy_class(scenario.strategy.name).topology(scenario)
+    """Whether the devices of every cell interact with every other's: through a
+    fleet-wide rule of the rollout (an abort threshold below 1: one cell's failures stop
+    every cell's downloads; waves, ranked over the fleet and opened by its successes; a
+    release rate, shared by the fleet)."""
     r = scenario.rollout
-    return ((scenario.manager.service_s > 0 and topology.peer == MANAGER)
-            or r.abort_threshold < 1.0 or len(r.wave_shares) > 1 or r.base_rate_per_min > 0)
+    return r.abort_threshold < 1.0 or len(r.wave_shares) > 1 or r.base_rate_per_min > 0
+
+
+def queue_shared(scenario: Scenario) -> bool:
+    """Whether the devices of the cells one manager's server serves interact through its
+    queue: the devices talk to the manager (not to their cell's gateway, whose queue is
+    its own) and it takes time (`manager.service_s` > 0)."""
+    topology = strategy_class(scenario.strategy.name).topology(scenario)
+    return scenario.manager.service_s > 0 and topology.peer == MANAGER
 
 
 def default_workers(scenario: Scenario) -> int:
@@ -83,11 +87,18 @@ def run(scenario: Scenario, trace_devices: int = 0, progress=None,
 
 
 def partitions(scenario: Scenario, asked: int) -> int:
-    """How many parts the fleet splits into when `asked` for: one where its cells interact
-    (`cells_coupled`) or in packet fidelity, else `asked`, at most one per cell."""
+    """How many parts the fleet splits into when `asked` for (at most one per cell), so
+    that no two parts interact: one where every cell interacts with every other
+    (`cells_coupled`) or in packet fidelity; where the manager's queues couple the cells
+    each server serves (`queue_shared`), the largest number that divides
+    `manager.servers` (part s holds the cells c with c mod parts = s, and server c mod
+    servers serves cell c: a server's cells are all in one part)."""
     if cells_coupled(scenario) or scenario.sim.fidelity != "flow":
         return 1
-    return max(1, min(asked, scenario.fleet.cells))
+    most = max(1, min(asked, scenario.fleet.cells))
+    if not queue_shared(scenario):
+        return most
+    return max(p for p in range(1, most + 1) if scenario.manager.servers % p == 0)
 
 
 def simulate_part(scenario: Scenario, ids: np.ndarray | None, trace_devices: int = 0,

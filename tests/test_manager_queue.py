@@ -165,7 +165,7 @@ def test_a_run_forgetting_the_queues_past_is_the_run_that_keeps_it(sets, monkeyp
     forgetting = run(sc, workers=1)
     monkeypatch.setattr(World, "settled", lambda self: -np.inf)
     kept = run(sc, workers=1)
-    queues = [[w.manager.queue, *w.peer_queues.values()] for w in worlds]
+    queues = [[*w.manager.queues, *w.peer_queues.values()] for w in worlds]
     assert max(q.served for q in queues[0]) > 4096      # the most a queue keeps unpruned
     assert sum(q.late for q in queues[0]) == 0
     assert sum(len(q._ends) for q in queues[0]) < sum(len(q._ends) for q in queues[1]) / 2

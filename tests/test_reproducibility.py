@@ -82,6 +82,23 @@ def test_cells_coupled_by_the_managers_queue_run_in_one_process():
     whose devices talk to their cell's gateway is."""
     sc = baseline(**{"fleet.size": 30, "fleet.cells": 3, "manager.service_s": 0.001})
     assert run(sc, workers=3).summary["workers"] == 1
+
+
+def test_a_manager_on_servers_splits_into_parts_that_divide_them():
+    """With `manager.servers`, server c mod servers serves cell c: parts that divide the
+    servers hold every cell of a server, so they do not interact, and their table is that
+    of one process, with a queue that makes messages wait (a release storm); asked for
+    more parts, the run takes the most that divide the servers."""
+    sc = baseline(**{"fleet.size": 80, "fleet.cells": 8, "manager.service_s": 0.02,
+                     "manager.servers": 4, "device.wake_interval_s": 600.0,
+                     "update.release_s": 1200.0})
+    one = run(sc, workers=1)
+    assert one.summary["manager_wait_max_s"] > 0.02     # one waited over a service time
+    for asked, parts in ((2, 2), (3, 2), (4, 4)):
+        other = run(sc, workers=asked)
+        assert other.summary["workers"] == parts
+        pd.testing.assert_frame_equal(one.devices, other.devices)
+        pd.testing.assert_frame_equal(one.manager, other.manager, rtol=1e-9)
     gw = baseline(**{"fleet.size": 30, "fleet.cells": 3, "manager.service_s": 0.001,
                      "strategy.name": "delegated", "gateway.devices_per_gateway": 10})
     assert run(gw, workers=3).summary["workers"] == 3

@@ -278,6 +278,11 @@ class Network:
 @dataclass(frozen=True)
 class Manager:
     service_s: float = key(0.0005, "processing time per request handled (A)", "s", low=0)
+    servers: int = key(1, "servers the manager runs on, each with its own FIFO queue at "
+                       "`service_s`; the devices of cell c are served by server c mod "
+                       "`servers` (A: a split by region; P: a Leshan deployment serves 2.5 "
+                       "million devices on 25 instances behind a load balancer, "
+                       "eclipse-leshan/leshan issue 1614)", low=1, integer=True)
 
 
 @dataclass(frozen=True)

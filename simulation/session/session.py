@@ -455,10 +455,11 @@ class Session:
 
     @property
     def peer_queue(self):
-        """The FIFO queue of the party the device exchanges with: its gateway's, or the
-        manager's (`world/manager.py` FifoQueue)."""
+        """The FIFO queue of the party the device exchanges with: its gateway's, or that
+        of the manager's server for its cell (`world/manager.py` FifoQueue)."""
         w = self.world
-        return w.peer_queues.get(int(w.fleet.cell[self.device]), w.manager.queue)
+        cell = int(w.fleet.cell[self.device])
+        return w.peer_queues[cell] if w.peer_queues else w.manager.queue_of(cell)
 
     def late_copy(self, direction: str, nbytes: int) -> None:
         """A copy on the device's link after its exchange was booked: wasted."""

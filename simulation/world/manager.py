@@ -2,7 +2,8 @@
 
 Every application message the manager receives (a CoAP message, an HTTP request, an MQTT
 control packet, a TLS client flight it answers; not TCP segments and ACKs, which are the
-kernel's) is served in FIFO order at `service_s` each (one server, `FifoQueue`). Load is
+kernel's) is served in FIFO order at `service_s` each, by the server of the device's cell
+(`servers` of them, each one queue, `FifoQueue`; one by default). Load, of all servers, is
 binned per second of simulated time (coarser when the horizon would need more than
 `MAX_BINS` bins): packets in (TCP segments included), packets out, bytes out, and the
 messages booked in the queue.
@@ -213,10 +214,12 @@ class Manager:
 
     def __init__(self, env: simpy.Environment, service_s: float, horizon_s: float,
                  release_s: float, devices: int, abort_threshold: float = 1.0,
-                 abort_min_finished: int = 1, rollout=None, queue_settled=None):
+                 abort_min_finished: int = 1, rollout=None, queue_settled=None,
+                 servers: int = 1):
         """`rollout`: to which devices the release is offered and from when
         (`world/rollout.py`); None: to every device from `release_s`. `queue_settled`:
-        the queue's `settled` (`FifoQueue`)."""
+        the queues' `settled` (`FifoQueue`). `servers`: how many servers, each with its
+        own queue, share the cells (`queue_of`)."""
         self.env = env
         self.rollout = rollout
         self.service_s = service_s
@@ -227,10 +230,16 @@ class Manager:
         self.failed = 0
         self.aborted_at_s: float | None = None
         self.load = LoadRecorder(horizon_s)
-        self.queue = FifoQueue(service_s, load=self.load, settled=queue_settled)
+        self.queues = [FifoQueue(service_s, load=self.load, settled=queue_settled)
+                       for _ in range(servers)]
         self.registered = np.full(devices, -np.inf)    # RD: registration expiry (s)
         self.offered_s = np.full(devices, np.inf)      # first go-ahead given (`offers`)
         self.observing = np.zeros(devices, dtype=bool)  # observes /Radio_link_status
+
+    def queue_of(self, cell: int) -> FifoQueue:
+        """The queue of the server that serves the devices of `cell`: server cell mod
+        servers."""
+        return self.queues[cell % len(self.queues)]
 
     def has_release(self, t: float) -> bool:
         """Whether the release is out at t: from `update.release_s` until the rollout is
