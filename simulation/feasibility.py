@@ -20,8 +20,11 @@ from simulation.errors import ScenarioError
 #: resident memory per device of a run (bytes), plus per wake-up of that device: the
 #: largest `memory_per_device_bytes` measured on the `deployment` at 10^4 devices over 6
 #: wake-ups (M: mqtt-coap 7,953 B, device-initiated 4,644 B), rounded up; and the growth
-#: from 6 to 72 wake-ups of a device-initiated device (M: 11,954 B over 3 days,
-#: benchmarks/campaign.md: about 110 B a wake-up)
+#: from 6 to 72 wake-ups of a device-initiated device while the manager's queue kept a
+#: day of history (M: 11,954 B over 3 days, about 110 B a wake-up), which the MQTT
+#: strategies still keep (`Strategy.books_behind_s`); the CoAP strategies' queue forgets
+#: it, and grows about 5 B a wake-up (M: 1,988 B over 6 h, 2,308 B over 3 days,
+#: benchmarks/campaign.md): an upper bound for them
 BYTES_PER_DEVICE = 8_000
 BYTES_PER_WAKEUP = 110
 #: routine wake-ups (no update session) simulated per second on one core, and the wall time
