@@ -119,8 +119,8 @@ def part_of(world, rss_start_kib: float = math.nan) -> Part:
     counts.update(manager_queue_served=sum(q.served for q in queues),
                   manager_queue_late=sum(q.late for q in queues),
                   manager_queue_wait_s=sum(q.wait_total_s for q in queues))
-    return Part(devices, load.bin_s, max(q.wait_max_s for q in queues), load.queued, load.msgs_in,
-                load.msgs_out, load.bytes_out, counts,
+    return Part(devices, load.bin_s, max(q.wait_max_s for q in queues), load.queued,
+                load.msgs_in, load.msgs_out, load.bytes_out, counts,
                 max((c.peak_stretch for c in world.cells), default=1.0),
                 world.tracer.lines, rss_start_kib, rss_peak, world.manager.aborted_at_s)
 

@@ -65,9 +65,9 @@ def run(scenario: Scenario, trace_devices: int = 0, progress=None,
         workers: int | None = None, dask: str | None = None) -> RunResult:
     """Simulate `scenario` (already resolved) and build its tables.
 
-    workers: processes to split the cells over (flow fidelity only, and only where cells
-    do not interact, `cells_coupled`: else one process); the result is the same for any
-    number. Default: `default_workers`.
+    workers: processes to split the cells over, as far as parts that do not interact
+    allow (`partitions`); the result is the same for any number. Default:
+    `default_workers`.
     dask: the address of a dask.distributed scheduler, or "local" for a LocalCluster of
     `workers` processes: the cells are split into `workers` partitions (default: one per
     thread of the cluster), each simulated on a worker, under the same rule.
@@ -122,9 +122,8 @@ def _run_dask(scenario, trace_devices, progress, workers, address):
         parts_n = partitions(scenario, asked)
         check_fits(scenario, min(limits, default=math.inf), parts_n,
                    "a worker's memory")
-        futures = [client.submit(simulate_part, scenario, ids, trace_devices,
-                                 key=f"iotsu-part-{s}-of-{parts_n}", pure=False)
-                   for s, ids in enumerate(shard_ids(scenario, parts_n))]
+        futures = [client.submit(simulate_part, scenario, ids, trace_devices, pure=False)
+                   for ids in shard_ids(scenario, parts_n)]
         parts = []
         for done, future in enumerate(futures, start=1):
             parts.append(future.result())

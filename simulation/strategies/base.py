@@ -29,8 +29,8 @@ class Strategy(ABC):
     #: gateway, mains-powered, is not counted)
     cellular = True
     #: how far behind the simulation's clock the strategy books messages in its peer's
-    #: queue (s): none where every session books from its own start on, as the engine
-    #: assumes to forget the queue's past (`FifoQueue.forget_before`)
+    #: queue (s): none where every session books from its own start on; the queues forget
+    #: the busy periods that ended before (`World.settled`, `FifoQueue`)
     books_behind_s = 0.0
 
     @classmethod
