@@ -281,8 +281,9 @@ class Manager:
     servers: int = key(1, "servers the manager runs on, each with its own FIFO queue at "
                        "`service_s`; the devices of cell c are served by server c mod "
                        "`servers` (A: a split by region; P: a Leshan deployment serves 2.5 "
-                       "million devices on 25 instances behind a load balancer, "
-                       "eclipse-leshan/leshan issue 1614)", low=1, integer=True)
+                       "million devices on 25 instances behind a load balancer, in the "
+                       "Leshan thread 'Is Leshan server ready for production in industry?', "
+                       "2024)", low=1, integer=True)
 
 
 @dataclass(frozen=True)
