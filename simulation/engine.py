@@ -33,7 +33,7 @@ class World:
 
     def __init__(self, scenario: Scenario, trace_devices: int = 0, ids=None):
         sc = self.scenario = scenario
-        strategy = self.strategy_class = strategy_class(sc.strategy.name)
+        strategy = strategy_class(sc.strategy.name)
         topo = self.topology = strategy.topology(sc)
         self.env = simpy.Environment()
         self.horizon_s = sc.sim.horizon_s
@@ -104,7 +104,7 @@ class World:
         """The time (s) before which no message will be booked in a queue any more: the
         simulation's clock, less how far behind it the strategy books (its sessions book
         from their own start on, which is never before the clock)."""
-        return self.env.now - self.strategy_class.books_behind_s
+        return self.env.now - self.strategy.books_behind_s
 
     # -- wake-ups -----------------------------------------------------------------------
     def wake_phases(self) -> np.ndarray:
